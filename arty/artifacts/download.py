@@ -1,0 +1,166 @@
+"""Materialising a version's files in a local folder: plan, then apply.
+
+:func:`plan` decides per file whether to fetch it or keep what is there (same
+size and digest); :func:`download` fetches into a staging folder inside the
+target, verifying every digest, and only when every file is good renames them
+into place. A corrupt blob or a changed reference therefore leaves the target
+as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable
+
+from arty.artifacts.manifest import Entry, ref_identity
+from arty.artifacts.names import check_path
+from arty.errors import InvalidPath, ReferenceChanged
+from arty.hashing import CHUNK, Digest, FileStat, StatCache, hash_file, new_hasher
+from arty.store import Store, UriReader
+
+STAGING_PREFIX = ".arty-download-"
+
+
+@dataclass(frozen=True)
+class Action:
+    """One step of a download: ``fetch`` the entry to ``target``, or ``keep`` it."""
+
+    op: str
+    entry: Entry
+    target: str
+
+
+def safe_target(root: str, path: str) -> str:
+    """``root/path``, refusing any path that would land outside ``root``."""
+    check_path(path)
+    target = os.path.normpath(os.path.join(root, *path.split("/")))
+    if os.path.commonpath([os.path.abspath(root), os.path.abspath(target)]) != os.path.abspath(root):
+        raise InvalidPath(f"path '{path}' in artifact escapes the target folder '{root}'")
+    return target
+
+
+def plan(entries: list[Entry], root: str, stat_cache: StatCache | None = None,
+         algorithm: str | None = None) -> list[Action]:
+    """Decide what to fetch. Pure apart from reading the target folder."""
+    actions = []
+    good_parents: set[str] = set()
+    for e in entries:
+        target = safe_target(root, e.path)
+        _check_parents(root, os.path.dirname(target), e.path, good_parents)
+        op = "fetch"
+        try:
+            st = os.stat(target)
+        except (FileNotFoundError, NotADirectoryError):
+            st = None
+        if st is not None and os.path.isdir(target):
+            raise InvalidPath(f"cannot download '{e.path}': '{target}' is a folder",
+                              hint="remove it or download into another folder")
+        if st is not None and st.st_size == e.size and e.digest is not None:
+            cached = stat_cache.lookup(os.path.abspath(target), FileStat.of(st), e.digest.algorithm) \
+                if stat_cache is not None else None
+            if cached == e.digest or (cached is None and hash_file(target, e.digest.algorithm) == e.digest):
+                op = "keep"
+        actions.append(Action(op, e, target))
+    return actions
+
+
+def _check_parents(root: str, parent: str, path: str, good: set[str]) -> None:
+    """Refuse a download where an existing file stands in place of a needed folder."""
+    root = os.path.normpath(root)
+    while parent not in good and len(parent) > len(root):
+        if os.path.exists(parent) and not os.path.isdir(parent):
+            raise InvalidPath(f"cannot download '{path}': '{parent}' is a file where a folder must be",
+                              hint="remove it or download into another folder")
+        good.add(parent)
+        parent = os.path.dirname(parent)
+
+
+def _fetch_ref(entry: Entry, dest: str) -> None:
+    reader = UriReader(entry.uri or "")
+    try:
+        info = reader.info(entry.uri or "")
+    except FileNotFoundError:
+        raise ReferenceChanged(f"referenced object '{entry.uri}' ('{entry.path}') no longer exists",
+                               hint="log a new version of the artifact") from None
+    now = ref_identity(info)
+    recorded = {k: v for k, v in entry.ref.items() if k != "mtime"}
+    changed = int(info.get("size") or 0) != entry.size or any(
+        k in now and str(now[k]) != str(v) for k, v in recorded.items())
+    if changed:
+        raise ReferenceChanged(f"referenced object '{entry.uri}' ('{entry.path}') changed since it was recorded",
+                               hint="log a new version of the artifact to record its new content")
+    h = new_hasher(entry.digest.algorithm) if entry.digest else None
+    size = 0
+    with reader.open(entry.uri or "") as src, open(dest, "wb") as out:
+        while True:
+            chunk = src.read(CHUNK)
+            if not chunk:
+                break
+            size += len(chunk)
+            if h is not None:
+                h.update(chunk)
+            out.write(chunk)
+    if size != entry.size or (h is not None and entry.digest != Digest(entry.digest.algorithm, h.hexdigest())):
+        raise ReferenceChanged(f"referenced object '{entry.uri}' ('{entry.path}') changed since it was recorded",
+                               hint="log a new version of the artifact to record its new content")
+
+
+def download(store: Store, entries: list[Entry], root: str, progress: Callable[[int, int], None] | None = None,
+             stat_cache: StatCache | None = None, workers: int = 8) -> list[Action]:
+    """Fetch ``entries`` into ``root``, verified; returns the actions taken."""
+    actions = plan(entries, root, stat_cache)
+    fetches = [a for a in actions if a.op == "fetch"]
+    if progress:
+        kept = [a for a in actions if a.op == "keep"]
+        if kept:
+            progress(len(kept), sum(a.entry.size for a in kept))
+    if not fetches:
+        return actions
+    created_root = not os.path.exists(root)
+    os.makedirs(root, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=root)
+    try:
+        def fetch(item: tuple[int, Action]) -> None:
+            i, a = item
+            dest = os.path.join(staging, str(i))
+            if a.entry.is_ref:
+                _fetch_ref(a.entry, dest)
+            else:
+                store.blob_to_file(a.entry.digest, dest)  # type: ignore[arg-type]
+            if progress:
+                progress(1, a.entry.size)
+
+        items = list(enumerate(fetches))
+        if len(items) == 1 or workers <= 1:
+            for item in items:
+                fetch(item)
+        else:
+            with ThreadPoolExecutor(min(workers, len(items))) as pool:
+                for _ in pool.map(fetch, items):
+                    pass
+        made: set[str] = set()
+        for i, a in items:
+            parent = os.path.dirname(a.target)
+            if parent not in made:
+                try:
+                    os.makedirs(parent, exist_ok=True)
+                except (FileExistsError, NotADirectoryError):
+                    raise InvalidPath(f"cannot download '{a.entry.path}': a file stands where a folder must be "
+                                      f"under '{root}'", hint="download into an empty folder") from None
+                made.add(parent)
+            os.replace(os.path.join(staging, str(i)), a.target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        if created_root:
+            try:
+                os.rmdir(root)
+            except OSError:
+                pass
+        raise
+    shutil.rmtree(staging, ignore_errors=True)
+    return actions
+

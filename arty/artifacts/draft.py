@@ -1,0 +1,114 @@
+"""``Artifact``: a draft of an artifact version, filled before it is logged.
+
+Shaped like W&B's ``wandb.Artifact``::
+
+    art = Artifact("mnist", type="dataset", description="...", metadata={"source": "..."})
+    art.add_dir("data/")
+    art.add_file("labels.csv", name="meta/labels.csv")
+    art.add_reference("s3://bucket/raw/")
+    with art.new_file("notes.txt") as f:
+        f.write("...")
+
+Adding only records what to add; files are hashed when the draft is logged.
+A later addition at the same path replaces an earlier one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from typing import IO, Any, Iterator
+
+from arty.artifacts.names import check_name, check_path
+from arty.errors import InvalidPath, NotFound, UsageError
+
+
+@dataclass(frozen=True)
+class Source:
+    """One thing added to a draft: a local file, a local folder, or a reference URI."""
+
+    kind: str  # "file" | "dir" | "ref"
+    location: str  # absolute local path, or URI for references
+    name: str  # path inside the artifact ("" = root, for dirs and refs)
+    checksum: bool = True
+
+
+class Artifact:
+    """A draft artifact version. Log it with ``arty.log_artifact(draft)``."""
+
+    def __init__(self, name: str, type: str = "dataset", description: str | None = None,
+                 metadata: dict[str, Any] | None = None) -> None:
+        self.name = check_name(name)
+        if not isinstance(type, str) or not type:
+            raise UsageError(f"invalid artifact type '{type}'", hint="e.g. 'dataset' or 'model'")
+        self.type = type
+        self.description = description
+        self.metadata: dict[str, Any] = dict(metadata or {})
+        self.sources: list[Source] = []
+        self._tmpdir: str | None = None
+
+    def __repr__(self) -> str:
+        return f"Artifact({self.name!r}, type={self.type!r}, {len(self.sources)} sources)"
+
+    def add_file(self, local_path: str | os.PathLike[str], name: str | None = None) -> "Artifact":
+        """Add one local file, at ``name`` (default: its base name)."""
+        path = os.path.abspath(os.fspath(local_path))
+        if not os.path.isfile(path):
+            raise NotFound(f"file '{local_path}' not found", hint="check the path; folders go through add_dir")
+        self.sources.append(Source("file", path, check_path(name or os.path.basename(path))))
+        return self
+
+    def add_dir(self, local_path: str | os.PathLike[str], name: str | None = None) -> "Artifact":
+        """Add every file under a local folder, at the root or under ``name``.
+
+        Symbolic links to files are followed; links to folders are skipped.
+        """
+        path = os.path.abspath(os.fspath(local_path))
+        if not os.path.isdir(path):
+            raise NotFound(f"folder '{local_path}' not found", hint="check the path; single files go through add_file")
+        self.sources.append(Source("dir", path, check_path(name) if name else ""))
+        return self
+
+    def add_reference(self, uri: str, name: str | None = None, checksum: bool = True) -> "Artifact":
+        """Record an object (or every object under a prefix) by URI, without copying it.
+
+        The entry keeps what identifies the content there: size, ETag, version
+        id or generation, and for local files a digest (when ``checksum``).
+        Downloading it later checks that it has not changed.
+        """
+        if not isinstance(uri, str) or not uri:
+            raise UsageError(f"invalid reference '{uri}'", hint="expected a URI such as s3://bucket/key or file:///path")
+        if "://" not in uri:
+            uri = "file://" + os.path.abspath(uri)
+        self.sources.append(Source("ref", uri, check_path(name) if name else "", checksum))
+        return self
+
+    @contextlib.contextmanager
+    def new_file(self, name: str, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO[Any]]:
+        """Open a new file that becomes part of the artifact at ``name``."""
+        check_path(name)
+        if "w" not in mode and "x" not in mode:
+            raise UsageError(f"invalid mode '{mode}' for new_file", hint="use 'w' or 'wb'")
+        if self._tmpdir is None:
+            self._tmpdir = tempfile.mkdtemp(prefix="arty-new-file-")
+        local = os.path.join(self._tmpdir, str(len(self.sources)))
+        with open(local, mode, encoding=None if "b" in mode else encoding) as f:
+            yield f
+        self.sources.append(Source("file", local, name))
+
+    def remove(self, name: str) -> None:
+        """Drop everything added at path ``name``."""
+        before = len(self.sources)
+        self.sources = [s for s in self.sources if s.name != name]
+        if len(self.sources) == before:
+            raise InvalidPath(f"nothing was added at '{name}'",
+                              hint="added paths: " + ", ".join(s.name or "." for s in self.sources))
+
+    def cleanup(self) -> None:
+        """Remove the temporary folder holding ``new_file`` contents."""
+        if self._tmpdir is not None:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None

@@ -1,0 +1,257 @@
+"""Manifest trees: an artifact version's files as a tree of nodes, like git's.
+
+A node is a blob holding canonical JSON::
+
+    {"format": 1, "entries": {
+        "a.csv":  {"type": "file", "digest": "xxh128:…", "size": 12},
+        "images": {"type": "dir",  "digest": "xxh128:…", "size": 4096, "files": 3},
+        "raw.bin": {"type": "ref", "uri": "s3://b/raw.bin", "size": 9, "etag": "…"}}}
+
+A directory entry names its child node by digest and carries the subtree's
+total size and file count. Identical subtrees have identical digests, so a new
+version stores only the nodes on the paths that changed. The artifact digest is
+the digest of the root node.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from arty.artifacts.names import check_part, check_path
+from arty.errors import IntegrityError, InvalidPath
+from arty.hashing import Digest
+from arty.store import Store, encode_json
+
+NODE_FORMAT = 1
+#: Fields a reference entry may carry besides uri and size.
+REF_FIELDS = ("etag", "version_id", "generation", "md5", "mtime", "digest")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A file in a manifest: stored (``digest``) or by reference (``uri``)."""
+
+    path: str
+    size: int
+    digest: Digest | None = None
+    uri: str | None = None
+    ref: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_ref(self) -> bool:
+        return self.uri is not None
+
+    def to_json(self) -> dict[str, Any]:
+        if self.uri is None:
+            return {"type": "file", "digest": str(self.digest), "size": self.size}
+        out: dict[str, Any] = {"type": "ref", "uri": self.uri, "size": self.size}
+        out.update({k: v for k, v in self.ref.items() if v is not None})
+        if self.digest is not None:
+            out["digest"] = str(self.digest)
+        return out
+
+    @classmethod
+    def from_json(cls, path: str, obj: dict[str, Any]) -> "Entry":
+        try:
+            size = int(obj["size"])
+            if obj["type"] == "file":
+                return cls(path, size, Digest.parse(obj["digest"]))
+            if obj["type"] == "ref":
+                digest = Digest.parse(obj["digest"]) if obj.get("digest") else None
+                ref = {k: obj[k] for k in REF_FIELDS if k in obj and k != "digest"}
+                return cls(path, size, digest, str(obj["uri"]), ref)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise IntegrityError(f"malformed manifest entry '{path}': {exc}") from None
+        raise IntegrityError(f"malformed manifest entry '{path}': unknown type {obj.get('type')!r}")
+
+    def same_content(self, other: "Entry") -> bool:
+        return self.to_json() == other.to_json()
+
+
+def ref_identity(info: dict[str, Any]) -> dict[str, Any]:
+    """What identifies a referenced object's content, from an fsspec ``info``."""
+    out = {}
+    etag = info.get("ETag") or info.get("etag")
+    if etag:
+        out["etag"] = str(etag).strip('"')
+    if info.get("VersionId") or info.get("version_id"):
+        out["version_id"] = str(info.get("VersionId") or info.get("version_id"))
+    if info.get("generation"):
+        out["generation"] = str(info["generation"])
+    if info.get("md5Hash"):
+        out["md5"] = str(info["md5Hash"])
+    if info.get("mtime") is not None and not out:
+        out["mtime"] = float(info["mtime"])
+    return out
+
+
+@dataclass
+class Tree:
+    """The result of :func:`build`: the root digest, totals, and every node's bytes."""
+
+    digest: Digest
+    size: int
+    files: int
+    nodes: dict[Digest, bytes]
+
+
+def build(entries: list[Entry], store: Store) -> Tree:
+    """Build the node tree for ``entries`` (paths validated; a later entry for
+    the same path replaces an earlier one; a path that is both a file and a
+    folder is an error). Nothing is written."""
+    root: dict[str, Any] = {}
+    for e in entries:
+        check_path(e.path)
+        parts = e.path.split("/")
+        node = root
+        for i, part in enumerate(parts[:-1]):
+            child = node.setdefault(part, {})
+            if isinstance(child, Entry):
+                raise InvalidPath(f"path '{'/'.join(parts[:i + 1])}' is both a file and a folder in the artifact",
+                                  hint="rename one of them")
+            node = child
+        if isinstance(node.get(parts[-1]), dict):
+            raise InvalidPath(f"path '{e.path}' is both a file and a folder in the artifact", hint="rename one of them")
+        node[parts[-1]] = e
+    nodes: dict[Digest, bytes] = {}
+
+    def encode(node: dict[str, Any]) -> tuple[Digest, int, int]:
+        out: dict[str, Any] = {}
+        size = files = 0
+        for name, child in node.items():
+            if isinstance(child, Entry):
+                out[name] = child.to_json()
+                size += child.size
+                files += 1
+            else:
+                d, s, n = encode(child)
+                out[name] = {"type": "dir", "digest": str(d), "size": s, "files": n}
+                size += s
+                files += n
+        data = encode_json({"format": NODE_FORMAT, "entries": out})
+        digest = store.digest_of(data)
+        nodes[digest] = data
+        return digest, size, files
+
+    digest, size, files = encode(root)
+    return Tree(digest, size, files, nodes)
+
+
+class TreeReader:
+    """Reads manifest nodes from a store (verified, cached) and walks them."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._cache: dict[Digest, dict[str, dict[str, Any]]] = {}
+
+    def node(self, digest: Digest) -> dict[str, dict[str, Any]]:
+        """The entries of one node; names are re-validated (a crafted node cannot escape)."""
+        cached = self._cache.get(digest)
+        if cached is not None:
+            return cached
+        raw = self.store.read_blob(digest)
+        try:
+            obj = json.loads(raw)
+            entries = obj["entries"]
+            if not isinstance(entries, dict):
+                raise TypeError("entries is not an object")
+        except (ValueError, KeyError, TypeError) as exc:
+            raise IntegrityError(f"manifest node '{digest}' is malformed: {exc}") from None
+        for name in entries:
+            check_part(name)
+        self._cache[digest] = entries
+        return entries
+
+    def walk(self, root: Digest, prefix: str = "") -> Iterator[Entry]:
+        """Every file entry under ``root``, in path order."""
+        entries = self.node(root)
+        for name in sorted(entries):
+            obj = entries[name]
+            path = f"{prefix}{name}"
+            if obj.get("type") == "dir":
+                yield from self.walk(Digest.parse(obj["digest"]), path + "/")
+            else:
+                yield Entry.from_json(path, obj)
+
+    def node_digests(self, root: Digest) -> Iterator[Digest]:
+        """Every node digest in the tree (root first)."""
+        yield root
+        for obj in self.node(root).values():
+            if obj.get("type") == "dir":
+                yield from self.node_digests(Digest.parse(obj["digest"]))
+
+    def find(self, root: Digest, path: str) -> Entry | None:
+        """The file entry at ``path``, or None."""
+        check_path(path)
+        parts = path.split("/")
+        digest = root
+        for part in parts[:-1]:
+            obj = self.node(digest).get(part)
+            if obj is None or obj.get("type") != "dir":
+                return None
+            digest = Digest.parse(obj["digest"])
+        obj = self.node(digest).get(parts[-1])
+        if obj is None or obj.get("type") == "dir":
+            return None
+        return Entry.from_json(path, obj)
+
+    def diff(self, a: Digest | None, b: Digest | None, prefix: str = "") -> "Diff":
+        """Files added, removed and changed from tree ``a`` to tree ``b``.
+
+        Subtrees with equal digests are skipped without being read.
+        """
+        out = Diff()
+        self._diff(a, b, prefix, out)
+        return out
+
+    def _diff(self, a: Digest | None, b: Digest | None, prefix: str, out: "Diff") -> None:
+        if a == b:
+            return
+        ea = self.node(a) if a is not None else {}
+        eb = self.node(b) if b is not None else {}
+        for name in sorted(set(ea) | set(eb)):
+            oa, ob = ea.get(name), eb.get(name)
+            path = prefix + name
+            da = oa is not None and oa.get("type") == "dir"
+            db = ob is not None and ob.get("type") == "dir"
+            if da or db:
+                sub_a = Digest.parse(oa["digest"]) if da else None
+                sub_b = Digest.parse(ob["digest"]) if db else None
+                self._diff(sub_a, sub_b, path + "/", out)
+                if oa is not None and not da:
+                    out.removed.append(Entry.from_json(path, oa))
+                if ob is not None and not db:
+                    out.added.append(Entry.from_json(path, ob))
+            elif oa is None:
+                out.added.append(Entry.from_json(path, ob))  # type: ignore[arg-type]
+            elif ob is None:
+                out.removed.append(Entry.from_json(path, oa))
+            elif oa != ob:
+                out.changed.append((Entry.from_json(path, oa), Entry.from_json(path, ob)))
+
+
+@dataclass
+class Diff:
+    """What changed between two manifests."""
+
+    added: list[Entry] = field(default_factory=list)
+    removed: list[Entry] = field(default_factory=list)
+    changed: list[tuple[Entry, Entry]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.removed or self.changed)
+
+    def summary(self) -> str:
+        """``"2 added, 1 removed, 3 changed"`` (or ``"no changes"``)."""
+        if not self:
+            return "no changes"
+        return f"{len(self.added)} added, {len(self.removed)} removed, {len(self.changed)} changed"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "added": [e.path for e in self.added],
+            "removed": [e.path for e in self.removed],
+            "changed": [a.path for a, _ in self.changed],
+        }

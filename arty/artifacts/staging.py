@@ -1,0 +1,208 @@
+"""Turning a draft's sources into manifest entries, and their bytes into blobs.
+
+Two steps, so that unchanged data costs no upload at all:
+
+1. :func:`scan` walks the sources, takes digests from the stat cache where a
+   file's stat is unchanged, and hashes the rest. Into a local store, hashing
+   and copying are one read (``Store.ingest_local_file``); for a remote store
+   the uploads wait in ``Staged.pending``.
+2. :func:`upload` sends pending files and missing tree nodes, then makes them
+   durable with one flush, before any version record may point at them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable
+
+from arty.artifacts.draft import Artifact
+from arty.artifacts.manifest import Entry, Tree, ref_identity
+from arty.artifacts.names import check_part
+from arty.errors import IntegrityError, InvalidPath, NotFound
+from arty.hashing import Digest, FileStat, StatCache, hash_file
+from arty.store import Store, UriReader
+
+Progress = Callable[[int, int], None]  # (files done, bytes done) increments
+_BATCH = 256
+
+
+@dataclass
+class LocalFile:
+    path: str  # inside the artifact
+    local: str  # absolute path on disk
+    stat: FileStat
+
+
+@dataclass
+class Staged:
+    """A scanned draft: its entries, plus local files still to upload."""
+
+    entries: list[Entry]
+    pending: list[LocalFile] = field(default_factory=list)
+    pending_digests: dict[str, Digest] = field(default_factory=dict)
+    hashed: int = 0  # files actually read (not from the stat cache)
+
+
+def _walk(root: str, prefix: str, out: list[LocalFile]) -> None:
+    with os.scandir(root) as it:
+        for de in it:
+            name = de.name
+            if de.is_dir(follow_symlinks=False):
+                _walk(de.path, f"{prefix}{name}/", out)
+            elif de.is_file():
+                try:
+                    check_part(name)
+                except InvalidPath as exc:
+                    raise InvalidPath(f"cannot add '{de.path}': {exc.message}", hint=exc.hint) from None
+                out.append(LocalFile(prefix + name, de.path, FileStat.of(de.stat())))
+
+
+def list_local(draft: Artifact) -> list[LocalFile]:
+    """Every local file the draft names, with its stat."""
+    files: list[LocalFile] = []
+    for src in draft.sources:
+        if src.kind == "file":
+            try:
+                st = os.stat(src.location)
+            except FileNotFoundError:
+                raise NotFound(f"file '{src.location}' not found", hint="it was removed after it was added") from None
+            files.append(LocalFile(src.name, src.location, FileStat.of(st)))
+        elif src.kind == "dir":
+            _walk(src.location, f"{src.name}/" if src.name else "", files)
+    return files
+
+
+def scan(draft: Artifact, store: Store, cache: StatCache | None, progress: Progress | None = None) -> Staged:
+    """Digest every source of ``draft`` (see module docstring)."""
+    files = list_local(draft)
+    cached: dict[str, tuple[FileStat, Digest]] = {}
+    if cache is not None:
+        for src in draft.sources:
+            if src.kind == "dir":
+                cached.update(cache.load(src.location.rstrip(os.sep) + os.sep, store.algorithm))
+            elif src.kind == "file":
+                cached.update(cache.load(src.location, store.algorithm))
+    digests: dict[str, Digest] = {}
+    todo: list[LocalFile] = []
+    for f in files:
+        hit = cached.get(f.local)
+        if hit is not None and hit[0] == f.stat:
+            digests[f.local] = hit[1]
+        else:
+            todo.append(f)
+    if progress and len(digests):
+        progress(len(digests), sum(f.stat.size for f in files if f.local in digests))
+    staged = Staged([])
+    started = time.time_ns()
+    if todo:
+        ingest = store.is_local
+
+        def work(batch: list[LocalFile]) -> list[Digest]:
+            out = []
+            for f in batch:
+                try:
+                    if ingest:
+                        d = store.ingest_local_file(f.local, f.stat.size)
+                    else:
+                        d = hash_file(f.local, store.algorithm)
+                except FileNotFoundError:
+                    raise NotFound(f"file '{f.local}' vanished while it was being added",
+                                   hint="add it again once it stops changing") from None
+                out.append(d)
+            if progress:
+                progress(len(batch), sum(f.stat.size for f in batch))
+            return out
+
+        # Large files one per task; small ones in batches.
+        batches: list[list[LocalFile]] = []
+        small: list[LocalFile] = []
+        for f in todo:
+            if f.stat.size >= 16 * 1024 * 1024:
+                batches.append([f])
+            else:
+                small.append(f)
+                if len(small) == _BATCH:
+                    batches.append(small)
+                    small = []
+        if small:
+            batches.append(small)
+        workers = min(len(batches), max(2, (os.cpu_count() or 2) * 2))
+        if workers <= 1:
+            results = [work(b) for b in batches]
+        else:
+            with ThreadPoolExecutor(workers) as pool:
+                results = list(pool.map(work, batches))
+        fresh = []
+        for batch, ds in zip(batches, results):
+            for f, d in zip(batch, ds):
+                digests[f.local] = d
+                fresh.append((f.local, f.stat, d))
+        if cache is not None:
+            cache.store(fresh, started)
+        staged.hashed = len(todo)
+        if not ingest:
+            staged.pending = todo
+    staged.entries = [Entry(f.path, f.stat.size, digests[f.local]) for f in files]
+    staged.pending_digests = {f.local: digests[f.local] for f in staged.pending}
+    for src in draft.sources:
+        if src.kind == "ref":
+            staged.entries.extend(scan_reference(src.location, src.name, src.checksum, store))
+    return staged
+
+
+def scan_reference(uri: str, name: str, checksum: bool, store: Store) -> list[Entry]:
+    """Entries for an object, or every object under a prefix, added by reference."""
+    reader = UriReader(uri)
+    out = []
+    try:
+        is_prefix, found = reader.list()
+    except FileNotFoundError:
+        raise NotFound(f"reference '{uri}' not found", hint="check the URI and the credentials for it") from None
+    if not found:
+        raise NotFound(f"reference '{uri}' has no objects", hint="check the URI")
+    for rel, full, info in found:
+        if not is_prefix:
+            path = name or rel
+        else:
+            path = f"{name}/{rel}" if name else rel
+        digest = None
+        if checksum and reader.protocol == "file":
+            digest = hash_file(full[len("file://"):], store.algorithm)
+        out.append(Entry(path, int(info.get("size") or 0), digest, full, ref_identity(info)))
+    return out
+
+
+def upload(store: Store, staged: Staged, tree: Tree) -> None:
+    """Put pending files and missing tree nodes in the store, then flush.
+
+    A file whose stat changed since it was hashed is refused: its blob would not
+    match the digest in the manifest.
+    """
+    wanted = {d for d in staged.pending_digests.values()} | set(tree.nodes)
+    missing = store.missing_blobs(wanted)
+    files = []
+    seen: set[Digest] = set()
+    for f in staged.pending:
+        d = staged.pending_digests[f.local]
+        if d in missing and d not in seen:
+            files.append((f.local, d))
+            seen.add(d)
+    for start in range(0, len(files), 1000):
+        store.put_files(files[start:start + 1000])
+    for f in staged.pending:
+        if staged.pending_digests[f.local] in seen:
+            try:
+                now = FileStat.of(os.stat(f.local))
+            except FileNotFoundError:
+                now = None
+            if now != f.stat:
+                raise IntegrityError(f"file '{f.local}' changed while it was being added",
+                                     hint="add it again once it stops changing")
+    nodes = {d: b for d, b in tree.nodes.items() if d in missing}
+    items = list(nodes.items())
+    for start in range(0, len(items), 1000):
+        store.put_many_bytes(dict(items[start:start + 1000]))
+    store.flush()

@@ -1,0 +1,366 @@
+"""Artifact versions and aliases in one project of a store.
+
+A version is an immutable record in the log ``versions/``; ``by-digest/``
+maps content to the version that first held it, so logging identical content
+returns the existing version. An alias is a log of moves; its current value is
+its highest record (``version: null`` means deleted). ``latest`` is derived:
+the highest version.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+from arty.artifacts import staging
+from arty.artifacts.draft import Artifact
+from arty.artifacts.manifest import Diff, Entry, TreeReader, build
+from arty.artifacts.names import ArtifactRef, check_alias, check_name, parse_version
+from arty.errors import NotFound, UsageError
+from arty.hashing import Digest, StatCache
+from arty.store import Store, layout, now_iso
+
+
+def _who() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def _span(versions: list[int]) -> str:
+    if not versions:
+        return "none"
+    if versions == list(range(versions[0], versions[-1] + 1)) and len(versions) > 2:
+        return f"v{versions[0]}..v{versions[-1]}"
+    return ", ".join(f"v{v}" for v in versions)
+
+
+@dataclass
+class LogResult:
+    """What :meth:`Registry.log` did: the version, whether it is new, and what changed."""
+
+    version: "ArtifactVersion"
+    created: bool
+    diff: Diff | None  # against the previous latest version (None for a first version)
+    hashed: int  # files read and hashed (the rest came from the stat cache)
+
+
+class Registry:
+    """The artifacts of one project in one store."""
+
+    def __init__(self, store: Store, project: str = "default", stat_cache: StatCache | None = None) -> None:
+        self.store = store
+        self.project = check_name(project, "project")
+        self._stat_cache = stat_cache
+        self.trees = TreeReader(store)
+
+    @property
+    def stat_cache(self) -> StatCache:
+        if self._stat_cache is None:
+            self._stat_cache = StatCache(os.path.join(self.store.cache_dir(), "stat-cache.sqlite"))
+        return self._stat_cache
+
+    def _for(self, project: str | None) -> "Registry":
+        if project is None or project == self.project:
+            return self
+        return Registry(self.store, project, self._stat_cache)
+
+    # -- reading -------------------------------------------------------------
+
+    def names(self) -> list[str]:
+        """Artifact names in this project that have at least one version."""
+        return [n for n in self.store.list(layout.artifacts(self.project)) if self.versions(n)]
+
+    def versions(self, name: str) -> list[int]:
+        return self.store.log_seqs(layout.versions(self.project, name))
+
+    def version(self, name: str, number: int) -> "ArtifactVersion":
+        check_name(name)
+        try:
+            rec = self.store.log_read(layout.versions(self.project, name), number)
+        except FileNotFoundError:
+            raise self._not_found(name, f"v{number}") from None
+        return ArtifactVersion(self, rec)
+
+    def latest(self, name: str) -> "ArtifactVersion | None":
+        check_name(name)
+        got = self.store.log_latest(layout.versions(self.project, name))
+        return ArtifactVersion(self, got[1]) if got else None
+
+    def _not_found(self, name: str, selector: str | None) -> NotFound:
+        versions = self.versions(name)
+        if not versions:
+            names = self.names()
+            listing = ", ".join(names) if names else "none yet"
+            return NotFound(f"artifact '{name}' not found in project '{self.project}' (artifacts: {listing})",
+                            hint="'art ls' lists artifacts; '--project' picks another project")
+        if selector is not None and parse_version(selector) is not None:
+            return NotFound(f"artifact '{name}:{selector}' not found (versions: {_span(versions)})",
+                            hint=f"'art ls {name}' lists its versions")
+        aliases = sorted(self.aliases(name))
+        return NotFound(f"alias '{selector}' of artifact '{name}' not found "
+                        f"(aliases: {', '.join(['latest', *aliases])}; versions: {_span(versions)})",
+                        hint=f"set it with 'art alias {name}:v<N> {selector}'")
+
+    def resolve(self, ref: str | ArtifactRef) -> "ArtifactVersion":
+        """``name``, ``name:v3``, ``name:latest``, ``name:alias``, ``project/name:alias``."""
+        r = ArtifactRef.parse(ref) if isinstance(ref, str) else ref
+        reg = self._for(r.project)
+        sel = r.selector
+        if sel is None or sel == "latest":
+            v = reg.latest(r.name)
+            if v is None:
+                raise reg._not_found(r.name, sel)
+            return v
+        number = parse_version(sel)
+        if number is not None:
+            return reg.version(r.name, number)
+        number = reg.alias_target(r.name, sel)
+        if number is None:
+            raise reg._not_found(r.name, sel)
+        return reg.version(r.name, number)
+
+    # -- aliases -------------------------------------------------------------
+
+    def alias_target(self, name: str, alias: str) -> int | None:
+        got = self.store.log_latest(layout.alias(self.project, name, alias))
+        return None if got is None else got[1].get("version")
+
+    def aliases(self, name: str) -> dict[str, int]:
+        """Current aliases of an artifact: alias -> version number (deleted ones left out)."""
+        out = {}
+        for alias in self.store.list(layout.aliases(self.project, name)):
+            target = self.alias_target(name, alias)
+            if target is not None:
+                out[alias] = target
+        return out
+
+    def alias_history(self, name: str, alias: str) -> list[dict[str, Any]]:
+        """Every move of ``alias``, oldest first."""
+        folder = layout.alias(self.project, name, alias)
+        return [self.store.log_read(folder, s) for s in self.store.log_seqs(folder)]
+
+    def set_alias(self, name: str, number: int, alias: str, created_by: str | None = None) -> None:
+        """Point ``alias`` at version ``number`` (a no-op if it already does)."""
+        check_alias(alias)
+        self.version(name, number)  # must exist
+        if self.alias_target(name, alias) == number:
+            return
+        self._move_alias(name, alias, number, created_by)
+
+    def delete_alias(self, name: str, alias: str) -> int:
+        """Remove ``alias`` (recorded as a move to nothing; history kept). Returns the old target."""
+        check_alias(alias)
+        target = self.alias_target(name, alias)
+        if target is None:
+            raise self._not_found(name, alias)
+        self._move_alias(name, alias, None, None)
+        return target
+
+    def _move_alias(self, name: str, alias: str, number: int | None, created_by: str | None) -> None:
+        rec = {"alias": alias, "version": number, "at": now_iso(), "by": _who(), "run": created_by}
+        seq, _ = self.store.log_append(layout.alias(self.project, name, alias), lambda s: rec | {"seq": s})
+        self.store.journal("alias_moved", project=self.project, artifact=name, alias=alias, version=number, seq=seq)
+
+    # -- writing -------------------------------------------------------------
+
+    def find_by_digest(self, name: str, digest: Digest) -> "ArtifactVersion | None":
+        try:
+            rec = self.store.read_record(layout.by_digest(self.project, name, digest))
+        except FileNotFoundError:
+            latest = self.latest(name)
+            return latest if latest is not None and latest.digest == digest else None
+        return self.version(name, rec["version"])
+
+    def log(self, draft: Artifact, aliases: Iterable[str] = (), created_by: str | None = None,
+            progress: staging.Progress | None = None) -> LogResult:
+        """Store a draft as a new version, or return the version that already has its content.
+
+        Write order: blobs, tree nodes, one flush, the version record, ``by-digest``,
+        alias records, journal. A crash at any point leaves a valid store.
+        """
+        aliases = [check_alias(a) for a in aliases]
+        self.store.backend.ensure_writable()
+        staged = staging.scan(draft, self.store, self.stat_cache, progress)
+        tree = build(staged.entries, self.store)
+        previous = self.latest(draft.name)
+        existing = self.find_by_digest(draft.name, tree.digest)
+        if existing is not None:
+            for a in aliases:
+                self.set_alias(draft.name, existing.number, a, created_by)
+            return LogResult(existing, False, None, staged.hashed)
+        staging.upload(self.store, staged, tree)
+        folder = layout.versions(self.project, draft.name)
+        base = {
+            "project": self.project, "name": draft.name, "type": draft.type,
+            "digest": str(tree.digest), "size": tree.size, "files": tree.files,
+            "description": draft.description, "metadata": draft.metadata,
+            "created_at": now_iso(), "created_by": created_by, "by": _who(),
+        }
+        number, rec = self.store.log_append(folder, lambda n: base | {"version": n})
+        self.store.create_record(layout.by_digest(self.project, draft.name, tree.digest), {"version": number})
+        version = ArtifactVersion(self, rec)
+        for a in aliases:
+            self._move_alias(draft.name, a, number, created_by)
+        self.store.journal("version_created", project=self.project, artifact=draft.name, version=number,
+                           digest=str(tree.digest))
+        diff = self.trees.diff(previous.digest, tree.digest) if previous is not None else None
+        return LogResult(version, True, diff, staged.hashed)
+
+
+class ArtifactVersion:
+    """One logged, immutable version of an artifact."""
+
+    def __init__(self, registry: Registry, record: dict[str, Any]) -> None:
+        self._registry = registry
+        self.record = record
+
+    # identity and record fields
+    @property
+    def project(self) -> str:
+        return self.record["project"]
+
+    @property
+    def name(self) -> str:
+        return self.record["name"]
+
+    @property
+    def number(self) -> int:
+        return int(self.record["version"])
+
+    @property
+    def version(self) -> str:
+        """``"v3"``."""
+        return f"v{self.number}"
+
+    @property
+    def qualified_name(self) -> str:
+        """``"mnist:v3"``."""
+        return f"{self.name}:{self.version}"
+
+    @property
+    def digest(self) -> Digest:
+        return Digest.parse(self.record["digest"])
+
+    @property
+    def type(self) -> str:
+        return self.record["type"]
+
+    @property
+    def size(self) -> int:
+        return int(self.record["size"])
+
+    @property
+    def file_count(self) -> int:
+        return int(self.record["files"])
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return dict(self.record.get("metadata") or {})
+
+    @property
+    def description(self) -> str | None:
+        return self.record.get("description")
+
+    @property
+    def created_at(self) -> str:
+        return self.record["created_at"]
+
+    @property
+    def created_by(self) -> str | None:
+        return self.record.get("created_by")
+
+    @property
+    def aliases(self) -> list[str]:
+        """Aliases pointing here now, plus ``latest`` when this is the highest version."""
+        reg = self._registry._for(self.project)
+        out = sorted(a for a, v in reg.aliases(self.name).items() if v == self.number)
+        versions = reg.versions(self.name)
+        if versions and versions[-1] == self.number:
+            out.insert(0, "latest")
+        return out
+
+    def __repr__(self) -> str:
+        return f"<ArtifactVersion {self.project}/{self.qualified_name} {self.digest.short()}>"
+
+    def __str__(self) -> str:
+        return self.qualified_name
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ArtifactVersion) and (self.project, self.name, self.number) == (
+            other.project, other.name, other.number)
+
+    def __hash__(self) -> int:
+        return hash((self.project, self.name, self.number))
+
+    def to_json(self) -> dict[str, Any]:
+        out = {k: v for k, v in self.record.items() if k != "nonce"}
+        out["aliases"] = self.aliases
+        out["qualified_name"] = self.qualified_name
+        return out
+
+    # contents
+    def files(self) -> list[Entry]:
+        """Every file entry, in path order."""
+        return list(self._registry.trees.walk(self.digest))
+
+    def iter_files(self) -> Iterable[Entry]:
+        return self._registry.trees.walk(self.digest)
+
+    def get_entry(self, path: str) -> Entry:
+        e = self._registry.trees.find(self.digest, path)
+        if e is None:
+            raise NotFound(f"no file '{path}' in artifact '{self.qualified_name}'",
+                           hint=f"'art show {self.qualified_name}' lists its files")
+        return e
+
+    def read_bytes(self, path: str) -> bytes:
+        """The verified bytes of one stored file of this version."""
+        e = self.get_entry(path)
+        if e.is_ref:
+            raise UsageError(f"'{path}' in '{self.qualified_name}' is a reference to '{e.uri}'",
+                             hint="download() fetches references")
+        return self._registry.store.read_blob(e.digest)  # type: ignore[arg-type]
+
+    def diff(self, other: "ArtifactVersion") -> Diff:
+        """What changed from this version to ``other``."""
+        return self._registry.trees.diff(self.digest, other.digest)
+
+    def default_root(self) -> str:
+        return os.path.join("artifacts", f"{self.name}:{self.version}")
+
+    def download(self, root: str | os.PathLike[str] | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> str:
+        """Materialise the files under ``root`` (default ``./artifacts/<name>:v<N>``), verified.
+
+        Returns the root. Nothing half-written is left on failure.
+        """
+        from arty.artifacts.download import download
+
+        target = os.fspath(root) if root is not None else self.default_root()
+        download(self._registry.store, self.files(), target, progress=progress,
+                 stat_cache=self._registry.stat_cache)
+        return target
+
+    def verify(self, root: str | os.PathLike[str] | None = None) -> None:
+        """Check this version: with ``root``, a downloaded copy; without, the store's objects.
+
+        Raises :class:`arty.errors.IntegrityError` naming every problem.
+        """
+        from arty.artifacts.verify import verify_download, verify_version
+
+        if root is None:
+            problems = verify_version(self._registry.store, self._registry.trees, self.digest)
+        else:
+            problems = verify_download(self._registry.store, self.files(), os.fspath(root))
+        if problems:
+            from arty.errors import IntegrityError
+
+            raise IntegrityError(f"artifact '{self.qualified_name}' failed verification: "
+                                 + "; ".join(p.message for p in problems),
+                                 hint="'art verify' re-hashes every object in the store")

@@ -1,0 +1,186 @@
+"""Digests, file hashing and the stat cache.
+
+A :class:`Digest` is self-describing, like an OCI digest: ``"xxh128:" + 32 hex``.
+XXH3-128 is the default; a store may choose ``sha256`` or ``blake3`` instead
+(``store.json`` names it). This module is the bottom layer: it imports nothing
+else from Arty except the errors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterable, Protocol
+
+import xxhash
+
+from arty.errors import IntegrityError, MissingExtra, UsageError
+
+#: Hex length of each algorithm's digest.
+HEX_LENGTHS = {"xxh128": 32, "sha256": 64, "blake3": 64}
+DEFAULT_ALGORITHM = "xxh128"
+
+#: Read size for hashing and copying large files.
+CHUNK = 4 * 1024 * 1024
+
+#: A stat-cache entry is trusted only if the file's mtime is at least this much
+#: older than the moment hashing started (git's "racy-git" problem: a file
+#: modified in the same clock tick as it was hashed looks unchanged).
+RACY_WINDOW_NS = 1_000_000_000
+
+
+class _Hasher(Protocol):
+    def update(self, data: bytes | memoryview) -> None: ...
+
+    def hexdigest(self) -> str: ...
+
+
+def new_hasher(algorithm: str = DEFAULT_ALGORITHM) -> _Hasher:
+    """Return a fresh incremental hasher for ``algorithm``."""
+    if algorithm == "xxh128":
+        return xxhash.xxh3_128()
+    if algorithm == "sha256":
+        return hashlib.sha256()
+    if algorithm == "blake3":
+        try:
+            import blake3  # type: ignore[import-not-found]
+        except ImportError as exc:
+            raise MissingExtra(
+                "hash algorithm 'blake3' needs the blake3 package",
+                hint='pip install blake3',
+            ) from exc
+        return blake3.blake3()
+    raise UsageError(f"unknown hash algorithm '{algorithm}'", hint="use one of: " + ", ".join(HEX_LENGTHS))
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Digest:
+    """A content digest: an algorithm name and lowercase hex.
+
+    ``str(d)`` is ``"xxh128:<hex>"``; :meth:`parse` is its inverse and rejects
+    anything malformed.
+    """
+
+    algorithm: str
+    hex: str
+
+    def __str__(self) -> str:
+        return f"{self.algorithm}:{self.hex}"
+
+    def short(self, n: int = 12) -> str:
+        """The first ``n`` hex characters, for display."""
+        return self.hex[:n]
+
+    @classmethod
+    def parse(cls, text: str) -> "Digest":
+        """Parse ``"algo:hex"``; raise :class:`IntegrityError` when malformed."""
+        algorithm, sep, hexpart = str(text).partition(":")
+        length = HEX_LENGTHS.get(algorithm)
+        if not sep or length is None or len(hexpart) != length:
+            raise IntegrityError(f"malformed digest '{text}'", hint="expected 'xxh128:' followed by 32 hex digits")
+        try:
+            int(hexpart, 16)
+        except ValueError:
+            raise IntegrityError(f"malformed digest '{text}'", hint="the part after ':' must be hex") from None
+        return cls(algorithm, hexpart.lower())
+
+
+def hash_bytes(data: bytes | memoryview, algorithm: str = DEFAULT_ALGORITHM) -> Digest:
+    """Digest of an in-memory byte string."""
+    if algorithm == "xxh128":
+        return Digest("xxh128", xxhash.xxh3_128_hexdigest(data))
+    h = new_hasher(algorithm)
+    h.update(data)
+    return Digest(algorithm, h.hexdigest())
+
+
+def hash_file(path: str | os.PathLike[str], algorithm: str = DEFAULT_ALGORITHM,
+              progress: Callable[[int], None] | None = None) -> Digest:
+    """Digest of a file's contents, read in large chunks."""
+    h = new_hasher(algorithm)
+    buf = bytearray(CHUNK)
+    view = memoryview(buf)
+    with open(path, "rb", buffering=0) as f:
+        while True:
+            n = f.readinto(buf)
+            if not n:
+                break
+            h.update(view[:n])
+            if progress is not None:
+                progress(n)
+    return Digest(algorithm, h.hexdigest())
+
+
+@dataclass(frozen=True, slots=True)
+class FileStat:
+    """The parts of ``os.stat`` that identify a file's version."""
+
+    ino: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> "FileStat":
+        return cls(st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+class StatCache:
+    """Remembers the digest of a file for as long as its stat is unchanged.
+
+    Entries are keyed by absolute path and hash algorithm and hold inode, size,
+    mtime and ctime. An entry whose mtime or ctime is not at least
+    :data:`RACY_WINDOW_NS` older than the moment hashing started is never
+    returned: the file could have changed again within the same clock tick.
+    ``path=":memory:"`` keeps the cache in memory (tests).
+    """
+
+    def __init__(self, path: str | os.PathLike[str] = ":memory:") -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS stat_cache (path TEXT NOT NULL, algorithm TEXT NOT NULL,"
+            " ino INTEGER, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER, hex TEXT,"
+            " hashed_at_ns INTEGER, PRIMARY KEY (path, algorithm)) WITHOUT ROWID"
+        )
+
+    def load(self, prefix: str, algorithm: str) -> dict[str, tuple[FileStat, Digest]]:
+        """Every trusted entry whose path starts with ``prefix``."""
+        rows = self._db.execute(
+            "SELECT path, ino, size, mtime_ns, ctime_ns, hex, hashed_at_ns FROM stat_cache"
+            " WHERE algorithm = ? AND path >= ? AND path < ?",
+            (algorithm, prefix, prefix + "\U0010ffff"),
+        )
+        out: dict[str, tuple[FileStat, Digest]] = {}
+        for path, ino, size, mtime_ns, ctime_ns, hexpart, hashed_at in rows:
+            if max(mtime_ns, ctime_ns) > hashed_at - RACY_WINDOW_NS:
+                continue  # racy: hashed too soon after its last change
+            out[path] = (FileStat(ino, size, mtime_ns, ctime_ns), Digest(algorithm, hexpart))
+        return out
+
+    def lookup(self, path: str, st: FileStat, algorithm: str) -> Digest | None:
+        """The cached digest of ``path`` if its stat still matches, else None."""
+        entry = self.load(path, algorithm).get(path)
+        if entry is not None and entry[0] == st:
+            return entry[1]
+        return None
+
+    def store(self, entries: Iterable[tuple[str, FileStat, Digest]], hashed_at_ns: int | None = None) -> None:
+        """Record ``(path, stat, digest)`` triples hashed at ``hashed_at_ns``."""
+        when = time.time_ns() if hashed_at_ns is None else hashed_at_ns
+        rows = [(p, d.algorithm, s.ino, s.size, s.mtime_ns, s.ctime_ns, d.hex, when) for p, s, d in entries]
+        if not rows:
+            return
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT OR REPLACE INTO stat_cache VALUES (?,?,?,?,?,?,?,?)", rows)
+
+    def close(self) -> None:
+        self._db.close()

@@ -1,0 +1,80 @@
+"""Which store and project a command or script uses.
+
+Store, first match wins: an explicit URL (``--store``), ``ARTY_STORE``, a
+``.arty/`` folder found upward from the current folder like ``.git`` (a local
+store when it holds ``store.json``, else a pointer ``config.json`` naming a
+URL), and finally a new local store in ``./.arty``.
+
+Project: an explicit name (``--project``), ``ARTY_PROJECT``, the store's
+``default_project``, else ``"default"``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from arty.errors import StoreError
+from arty.store import Store, init_store, open_store
+from arty.store.layout import STORE_JSON
+
+DOT_DIR = ".arty"
+POINTER = "config.json"
+DEFAULT_PROJECT = "default"
+
+
+def find_dot_dir(start: str | None = None) -> str | None:
+    """The nearest ``.arty`` folder at or above ``start`` (default: cwd)."""
+    here = os.path.abspath(start or os.getcwd())
+    while True:
+        candidate = os.path.join(here, DOT_DIR)
+        if os.path.isdir(candidate):
+            return candidate
+        parent = os.path.dirname(here)
+        if parent == here:
+            return None
+        here = parent
+
+
+def read_pointer(dot_dir: str) -> str | None:
+    """The store URL a ``.arty/config.json`` points at, if any."""
+    path = os.path.join(dot_dir, POINTER)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f).get("store")
+    except FileNotFoundError:
+        return None
+    except (ValueError, AttributeError) as exc:
+        raise StoreError(f"cannot read '{path}': {exc}", hint="fix or remove the file") from None
+
+
+def find_store_url(start: str | None = None) -> str | None:
+    """The store URL from ``ARTY_STORE`` or an upward ``.arty`` folder, else None."""
+    env = os.environ.get("ARTY_STORE")
+    if env:
+        return env
+    dot = find_dot_dir(start)
+    if dot is None:
+        return None
+    if os.path.exists(os.path.join(dot, STORE_JSON)):
+        return dot
+    return read_pointer(dot) or dot
+
+
+def resolve_store(url: str | None = None, *, create: bool = True,
+                  storage_options: dict[str, Any] | None = None) -> Store:
+    """Open the store a command should use (see module docstring).
+
+    With ``create``, a missing local default store is created in ``./.arty``.
+    """
+    url = url or find_store_url()
+    if url is None:
+        url = os.path.join(os.getcwd(), DOT_DIR)
+    if create and "://" not in url and not os.path.exists(os.path.join(url, STORE_JSON)):
+        return init_store(url, storage_options=storage_options)[0]
+    return open_store(url, storage_options=storage_options)
+
+
+def resolve_project(store: Store, project: str | None = None) -> str:
+    return project or os.environ.get("ARTY_PROJECT") or store.default_project or DEFAULT_PROJECT

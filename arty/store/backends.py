@@ -1,0 +1,496 @@
+"""Storage backends: the only code in Arty that touches fsspec.
+
+A backend needs few primitives (read, write, create-if-absent, list, delete,
+stream in and out); :class:`arty.store.store.Store` derives everything else.
+Paths given to a backend are relative to the store root and ``/``-separated.
+
+Contract shared by every backend:
+
+* ``read``/``open_read`` raise :class:`FileNotFoundError` for a missing path;
+* ``create`` raises :class:`FileExistsError` when the path exists and is atomic:
+  of several concurrent creators exactly one succeeds, and readers never see a
+  partial file;
+* ``list`` of a missing folder is empty;
+* every other failure is mapped to a :class:`arty.errors.StoreError` subclass
+  that names the store URL and keeps the cause chained. Nothing is swallowed:
+  a network failure never reads as "not found".
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import functools
+import os
+import shutil
+import threading
+import uuid
+from typing import IO, Any, Callable, Iterable, TypeVar
+
+from arty.errors import (
+    MissingExtra,
+    StoreError,
+    StoreFull,
+    StorePermissionDenied,
+    StoreUnreachable,
+    UnsupportedStore,
+)
+
+T = TypeVar("T")
+
+#: Temporary files a local backend writes before renaming start with this.
+TMP_PREFIX = ".tmp-"
+#: Read size for streaming copies.
+CHUNK = 4 * 1024 * 1024
+
+_UNREACHABLE_ERRNOS = {errno.ECONNREFUSED, errno.ETIMEDOUT, errno.EHOSTUNREACH, errno.ENETUNREACH,
+                       errno.ECONNRESET, errno.ECONNABORTED, errno.EPIPE}
+_EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs"}
+#: Protocols whose fsspec implementation offers an atomic exclusive create.
+_ATOMIC_CREATE = {"s3", "s3a", "gs", "gcs", "memory"}
+
+
+def map_errors(url: str, action: str, path: str, exc: BaseException) -> BaseException:
+    """Translate a backend exception into Arty's tree; FileNotFound/Exists pass through."""
+    if isinstance(exc, (FileNotFoundError, FileExistsError, StoreError)):
+        return exc
+    where = f"{action} '{path}' in store '{url}'" if path != url else f"{action} '{url}'"
+    names = " ".join(cls.__name__ for cls in type(exc).__mro__)
+    err_no = getattr(exc, "errno", None)
+    if isinstance(exc, PermissionError) or err_no in (errno.EACCES, errno.EPERM) or "AccessDenied" in str(exc):
+        return StorePermissionDenied(f"permission denied: cannot {where}: {exc}",
+                                     hint="check the credentials and the permissions of the store", url=url)
+    if err_no in (errno.ENOSPC, errno.EDQUOT):
+        return StoreFull(f"no space left: cannot {where}: {exc}", hint="free space or move the store", url=url)
+    if (err_no in _UNREACHABLE_ERRNOS or isinstance(exc, (ConnectionError, TimeoutError))
+            or "Connect" in names or "Timeout" in names):
+        return StoreUnreachable(f"store unreachable: cannot {where}: {exc}",
+                                hint="check the network and the endpoint; tracked data stays local until it is back",
+                                url=url)
+    return StoreError(f"cannot {where}: {type(exc).__name__}: {exc}", url=url)
+
+
+def _guard(action: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Decorator: map any exception a backend method raises via :func:`map_errors`."""
+
+    def wrap(fn: Callable[..., T]) -> Callable[..., T]:
+        @functools.wraps(fn)
+        def inner(self: "Backend", path: Any, *args: Any, **kwargs: Any) -> T:
+            try:
+                return fn(self, path, *args, **kwargs)
+            except BaseException as exc:  # noqa: BLE001 - re-raised, mapped
+                if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
+                    raise
+                mapped = map_errors(self.url, action, str(path), exc)
+                if mapped is exc:
+                    raise
+                raise mapped from exc
+
+        return inner
+
+    return wrap
+
+
+class Backend:
+    """Primitive operations on one store root. Subclasses implement them."""
+
+    url: str
+    protocol: str
+    supports_create = True
+
+    def read(self, path: str) -> bytes:
+        raise NotImplementedError
+
+    def open_read(self, path: str) -> IO[bytes]:
+        raise NotImplementedError
+
+    def write(self, path: str, data: bytes) -> None:
+        """Write ``data`` at ``path``, replacing it (content-addressed blobs only)."""
+        raise NotImplementedError
+
+    def write_many(self, items: dict[str, bytes]) -> None:
+        for path, data in items.items():
+            self.write(path, data)
+
+    def put_file(self, local: str, path: str) -> None:
+        """Copy a local file to ``path``, replacing it (content-addressed blobs only)."""
+        raise NotImplementedError
+
+    def put_many(self, pairs: list[tuple[str, str]]) -> None:
+        for local, path in pairs:
+            self.put_file(local, path)
+
+    def create(self, path: str, data: bytes) -> None:
+        """Create ``path`` with ``data`` only if absent; FileExistsError otherwise."""
+        raise NotImplementedError
+
+    def exists(self, path: str) -> bool:
+        raise NotImplementedError
+
+    def list(self, path: str) -> list[str]:
+        """Names directly under folder ``path`` (files and folders); [] if missing."""
+        raise NotImplementedError
+
+    def size(self, path: str) -> int:
+        raise NotImplementedError
+
+    def delete(self, path: str) -> None:
+        raise NotImplementedError
+
+    def flush(self) -> None:
+        """Make every write so far durable (one barrier for a batch of blobs)."""
+
+    def local_path(self, path: str) -> str | None:
+        """The path on local disk, where the backend is a local folder."""
+        return None
+
+    def ensure_writable(self) -> None:
+        if not self.supports_create:
+            raise UnsupportedStore(
+                f"store '{self.url}' cannot be written: protocol '{self.protocol}' has no atomic create-if-absent",
+                hint="use a local folder, memory://, s3:// or gs://", url=self.url)
+
+
+def _syncfs(fd: int) -> None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.syncfs(fd) == 0:
+            return
+    except (OSError, AttributeError):
+        pass
+    os.sync()
+
+
+class LocalBackend(Backend):
+    """A folder on local disk, with plain ``os`` calls for speed.
+
+    ``create`` writes a temp file in the same folder, fsyncs it, then
+    ``os.link``s it to the final name (fails if it exists): one winner, and the
+    file is complete when it appears. ``write`` (blobs) renames a temp file over
+    the name without fsync; :meth:`flush` then syncs the filesystem once.
+    """
+
+    protocol = "file"
+
+    def __init__(self, root: str) -> None:
+        self.root = os.path.abspath(os.path.expanduser(root))
+        self.url = self.root
+        self._made: set[str] = set()
+
+    def _p(self, path: str) -> str:
+        return os.path.join(self.root, path) if path else self.root
+
+    def _parent(self, full: str) -> None:
+        parent = os.path.dirname(full)
+        if parent not in self._made:
+            os.makedirs(parent, exist_ok=True)
+            self._made.add(parent)
+
+    @_guard("read")
+    def read(self, path: str) -> bytes:
+        with open(self._p(path), "rb") as f:
+            return f.read()
+
+    @_guard("open")
+    def open_read(self, path: str) -> IO[bytes]:
+        return open(self._p(path), "rb", buffering=0)
+
+    @_guard("write")
+    def write(self, path: str, data: bytes) -> None:
+        full = self._p(path)
+        self._parent(full)
+        tmp = f"{os.path.dirname(full)}/{TMP_PREFIX}{uuid.uuid4().hex}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        os.replace(tmp, full)
+
+    @_guard("write")
+    def put_file(self, local: str, path: str) -> None:
+        full = self._p(path)
+        self._parent(full)
+        tmp = f"{os.path.dirname(full)}/{TMP_PREFIX}{uuid.uuid4().hex}"
+        try:
+            shutil.copyfile(local, tmp)
+            os.replace(tmp, full)
+        except BaseException:
+            _unlink_quietly(tmp)
+            raise
+
+    @_guard("write")
+    def ingest_stream(self, local: str, algorithm: str, path_of: Callable[[Any], str]) -> Any:
+        """Copy ``local`` into a temp file under ``objects/`` while hashing it,
+        then rename it to ``path_of(digest)``; returns the digest."""
+        from arty.hashing import Digest, new_hasher
+
+        tmp_dir = self._p("objects")
+        os.makedirs(tmp_dir, exist_ok=True)
+        tmp = f"{tmp_dir}/{TMP_PREFIX}{uuid.uuid4().hex}"
+        h = new_hasher(algorithm)
+        buf = bytearray(CHUNK)
+        view = memoryview(buf)
+        try:
+            with open(local, "rb", buffering=0) as src, open(tmp, "wb", buffering=0) as out:
+                while True:
+                    n = src.readinto(buf)
+                    if not n:
+                        break
+                    h.update(view[:n])
+                    out.write(view[:n])
+            digest = Digest(algorithm, h.hexdigest())
+            full = self._p(path_of(digest))
+            if os.path.exists(full):
+                os.unlink(tmp)
+            else:
+                self._parent(full)
+                os.replace(tmp, full)
+            return digest
+        except BaseException:
+            _unlink_quietly(tmp)
+            raise
+
+    @_guard("create")
+    def create(self, path: str, data: bytes) -> None:
+        full = self._p(path)
+        self._parent(full)
+        tmp = f"{os.path.dirname(full)}/{TMP_PREFIX}{uuid.uuid4().hex}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.link(tmp, full)  # atomic: fails with FileExistsError if taken
+        finally:
+            _unlink_quietly(tmp)
+
+    @_guard("check")
+    def exists(self, path: str) -> bool:
+        try:
+            os.stat(self._p(path))
+            return True
+        except FileNotFoundError:
+            return False
+
+    @_guard("list")
+    def list(self, path: str) -> list[str]:
+        try:
+            return [n for n in os.listdir(self._p(path)) if not n.startswith(TMP_PREFIX)]
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    @_guard("stat")
+    def size(self, path: str) -> int:
+        return os.stat(self._p(path)).st_size
+
+    @_guard("delete")
+    def delete(self, path: str) -> None:
+        os.unlink(self._p(path))
+
+    def flush(self) -> None:
+        try:
+            fd = os.open(self.root, os.O_RDONLY)
+        except OSError as exc:
+            raise map_errors(self.url, "flush", "", exc) from exc
+        try:
+            _syncfs(fd)
+        finally:
+            os.close(fd)
+
+    def local_path(self, path: str) -> str:
+        return self._p(path)
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+class FsspecBackend(Backend):
+    """Any fsspec filesystem. Writes need a protocol with atomic exclusive create:
+    S3 (``If-None-Match: *``), GCS (``ifGenerationMatch=0``), or memory (a lock)."""
+
+    def __init__(self, url: str, fs: Any, root: str) -> None:
+        self.url = url
+        self.fs = fs
+        protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+        self.protocol = protocol
+        self.root = root.rstrip("/")
+        self.supports_create = protocol in _ATOMIC_CREATE
+        self._lock = threading.Lock() if protocol == "memory" else None
+
+    def _p(self, path: str) -> str:
+        return f"{self.root}/{path}" if path else self.root
+
+    @_guard("read")
+    def read(self, path: str) -> bytes:
+        return self.fs.cat_file(self._p(path))
+
+    @_guard("open")
+    def open_read(self, path: str) -> IO[bytes]:
+        return self.fs.open(self._p(path), "rb", block_size=8 * 1024 * 1024, cache_type="readahead")
+
+    @_guard("write")
+    def write(self, path: str, data: bytes) -> None:
+        self.fs.pipe_file(self._p(path), data)
+
+    @_guard("write")
+    def write_many(self, items: dict[str, bytes]) -> None:
+        if items:
+            self.fs.pipe({self._p(k): v for k, v in items.items()})
+
+    @_guard("upload")
+    def put_file(self, local: str, path: str) -> None:
+        self.fs.put_file(local, self._p(path))
+
+    @_guard("upload")
+    def put_many(self, pairs: list[tuple[str, str]]) -> None:
+        if pairs:
+            self.fs.put([p[0] for p in pairs], [self._p(p[1]) for p in pairs])
+
+    @_guard("create")
+    def create(self, path: str, data: bytes) -> None:
+        self.ensure_writable()
+        if self._lock is not None:
+            with self._lock:
+                if self.fs.exists(self._p(path)):
+                    raise FileExistsError(path)
+                self.fs.pipe_file(self._p(path), data)
+            return
+        self.fs.pipe_file(self._p(path), data, mode="create")
+
+    @_guard("check")
+    def exists(self, path: str) -> bool:
+        try:
+            self.fs.info(self._p(path))
+            return True
+        except FileNotFoundError:
+            return False
+
+    @_guard("list")
+    def list(self, path: str) -> list[str]:
+        try:
+            entries = self.fs.ls(self._p(path), detail=False)
+        except FileNotFoundError:
+            return []
+        prefix = self._p(path).rstrip("/") + "/"
+        out = []
+        for e in entries:
+            e = e.rstrip("/")
+            name = e[len(prefix):] if e.startswith(prefix) else e.rsplit("/", 1)[-1]
+            if name and "/" not in name:
+                out.append(name)
+        return out
+
+    @_guard("stat")
+    def size(self, path: str) -> int:
+        return int(self.fs.info(self._p(path))["size"])
+
+    @_guard("delete")
+    def delete(self, path: str) -> None:
+        self.fs.rm_file(self._p(path))
+
+
+def _fs_from_url(url: str, storage_options: dict[str, Any] | None = None) -> tuple[Any, str]:
+    """``fsspec.core.url_to_fs`` with missing extras turned into MissingExtra."""
+    protocol = url.split("://", 1)[0] if "://" in url else "file"
+    opts = dict(storage_options or {})
+    if protocol in ("s3", "s3a"):
+        opts.setdefault("use_listings_cache", False)
+        opts.setdefault("skip_instance_cache", True)
+        if os.environ.get("AWS_ENDPOINT_URL") and "endpoint_url" not in opts.get("client_kwargs", {}):
+            opts.setdefault("endpoint_url", os.environ["AWS_ENDPOINT_URL"])
+    elif protocol in ("gs", "gcs"):
+        os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
+        opts.setdefault("skip_instance_cache", True)
+    try:
+        import fsspec.core
+    except ImportError as exc:  # pragma: no cover - fsspec is a base dependency
+        raise MissingExtra("fsspec is not installed", hint="pip install arty") from exc
+    try:
+        return fsspec.core.url_to_fs(url, **opts)
+    except ImportError as exc:
+        extra = _EXTRAS.get(protocol)
+        hint = f'pip install "arty[{extra}]"' if extra else f"install the fsspec implementation for '{protocol}': {exc}"
+        raise MissingExtra(f"cannot open store '{url}': the '{protocol}' backend is not installed",
+                           hint=hint, url=url) from exc
+    except ValueError as exc:
+        raise StoreError(f"cannot open store '{url}': {exc}", hint="check the URL", url=url) from exc
+
+
+def open_backend(url: str, storage_options: dict[str, Any] | None = None) -> Backend:
+    """The backend for ``url``: a local path or ``file://`` gets :class:`LocalBackend`."""
+    if "://" not in url or url.startswith("file://"):
+        return LocalBackend(url[len("file://"):] if url.startswith("file://") else url)
+    fs, root = _fs_from_url(url, storage_options)
+    return FsspecBackend(url.rstrip("/"), fs, root)
+
+
+class UriReader:
+    """Reads objects outside the store by URI (for artifacts added by reference)."""
+
+    def __init__(self, uri: str, storage_options: dict[str, Any] | None = None) -> None:
+        self.uri = uri
+        self.fs, self.path = _fs_from_url(uri, storage_options)
+        protocol = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
+        self.protocol = protocol
+
+    def _unstrip(self, path: str) -> str:
+        return self.fs.unstrip_protocol(path) if self.protocol != "file" else "file://" + path
+
+    def list(self) -> tuple[bool, list[tuple[str, str, dict[str, Any]]]]:
+        """``(is_prefix, [(relative name, full uri, info), ...])`` for the URI:
+        one object, or every object under it when it names a folder/prefix."""
+        try:
+            info = self.fs.info(self.path)
+            if info.get("type") != "directory":
+                return False, [(os.path.basename(self.path.rstrip("/")), self._unstrip(self.path), info)]
+            found = self.fs.find(self.path, detail=True)
+            base = self.path.rstrip("/") + "/"
+            return True, [(full[len(base):], self._unstrip(full), inf) for full, inf in sorted(found.items())
+                          if inf.get("type") != "directory"]
+        except FileNotFoundError:
+            raise
+        except Exception as exc:
+            raise _uri_error(self.uri, exc) from exc
+
+    def info(self, uri: str) -> dict[str, Any]:
+        fs, path = _fs_from_url(uri)
+        try:
+            return fs.info(path)
+        except FileNotFoundError:
+            raise
+        except Exception as exc:
+            raise _uri_error(uri, exc) from exc
+
+    def open(self, uri: str) -> IO[bytes]:
+        fs, path = _fs_from_url(uri)
+        try:
+            return fs.open(path, "rb")
+        except FileNotFoundError:
+            raise
+        except Exception as exc:
+            raise _uri_error(uri, exc) from exc
+
+
+def _uri_error(uri: str, exc: BaseException) -> StoreError:
+    mapped = map_errors(uri, "read", uri, exc)
+    return mapped if isinstance(mapped, StoreError) else StoreError(f"cannot read '{uri}': {exc}", url=uri)
+
+
+def iter_chunks(f: IO[bytes], size: int) -> Iterable[bytes]:
+    """Read ``f`` in chunks of ``size`` bytes until EOF."""
+    while True:
+        chunk = f.read(size)
+        if not chunk:
+            return
+        yield chunk

@@ -1,0 +1,58 @@
+"""Where things live in a store (format 1). See docs/store-format.md."""
+
+from __future__ import annotations
+
+from arty.hashing import Digest
+
+FORMAT = 1
+STORE_JSON = "store.json"
+OBJECTS = "objects"
+JOURNAL = "journal"
+PROJECTS = "projects"
+#: Width of the zero padding of a log's sequence numbers, so names sort.
+SEQ_WIDTH = 8
+
+
+def blob(digest: Digest) -> str:
+    """``objects/<2 hex>/<rest>``."""
+    return f"{OBJECTS}/{digest.hex[:2]}/{digest.hex[2:]}"
+
+
+def seq_name(seq: int) -> str:
+    return f"{seq:0{SEQ_WIDTH}d}.json"
+
+
+def parse_seq(name: str) -> int | None:
+    """The sequence number of a log record's file name, or None for other names."""
+    if not name.endswith(".json"):
+        return None
+    stem = name[:-5]
+    return int(stem) if stem.isdigit() else None
+
+
+def project(project: str) -> str:
+    return f"{PROJECTS}/{project}"
+
+
+def artifacts(project: str) -> str:
+    return f"{PROJECTS}/{project}/artifacts"
+
+
+def artifact(project: str, name: str) -> str:
+    return f"{PROJECTS}/{project}/artifacts/{name}"
+
+
+def versions(project: str, name: str) -> str:
+    return f"{artifact(project, name)}/versions"
+
+
+def by_digest(project: str, name: str, digest: Digest) -> str:
+    return f"{artifact(project, name)}/by-digest/{digest.algorithm}-{digest.hex}.json"
+
+
+def aliases(project: str, name: str) -> str:
+    return f"{artifact(project, name)}/aliases"
+
+
+def alias(project: str, name: str, alias_name: str) -> str:
+    return f"{aliases(project, name)}/{alias_name}"

@@ -1,0 +1,384 @@
+"""The store: immutable blobs, immutable records, logs and the change journal.
+
+Everything Arty knows lives here. Nothing is overwritten: blobs are named by
+their digest, records are created only if absent, and every change that looks
+like a mutation is a new record appended to a *log*.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import random
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Iterable
+
+import xxhash
+
+from arty.errors import ConflictError, IntegrityError, NotFound, StoreError, UnsupportedStore, UsageError
+from arty.hashing import CHUNK, DEFAULT_ALGORITHM, HEX_LENGTHS, Digest, hash_bytes, new_hasher
+from arty.store import layout
+from arty.store.backends import Backend, LocalBackend, open_backend
+
+#: Appending to a log gives up after this many lost races in a row.
+MAX_APPEND_ATTEMPTS = 1000
+#: Files up to this size are read whole when ingested.
+SMALL_FILE = 1024 * 1024
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def now_iso() -> str:
+    """The current UTC time as ISO 8601 with milliseconds and a ``Z``."""
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def journal_id(ms: int | None = None) -> str:
+    """A ULID-like, time-sortable name: 10 chars of milliseconds then 16 random."""
+    ms = int(time.time() * 1000) if ms is None else ms
+    rnd = random.getrandbits(80)
+    head = "".join(_CROCKFORD[(ms >> (5 * i)) & 31] for i in range(9, -1, -1))
+    tail = "".join(_CROCKFORD[(rnd >> (5 * i)) & 31] for i in range(15, -1, -1))
+    return head + tail
+
+
+def encode_json(obj: Any) -> bytes:
+    """Canonical JSON: sorted keys, no spaces, UTF-8."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+class Store:
+    """One store at one URL. Use :func:`open_store` to get one.
+
+    Thread-safe for reads; writes from several threads and processes are safe
+    because every record is created with create-if-absent.
+    """
+
+    def __init__(self, backend: Backend, config: dict[str, Any]) -> None:
+        self.backend = backend
+        self.config = config
+        self.algorithm: str = config.get("hash", DEFAULT_ALGORITHM)
+        self._records: dict[str, dict[str, Any]] = {}
+        self._records_lock = threading.Lock()
+
+    # -- identity -----------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return self.backend.url
+
+    @property
+    def is_local(self) -> bool:
+        return isinstance(self.backend, LocalBackend)
+
+    @property
+    def default_project(self) -> str | None:
+        return self.config.get("default_project")
+
+    def cache_dir(self) -> str:
+        """A machine-local folder for caches of this store (stat cache, index).
+
+        Beside a local store (``<root>/cache``), in the user cache for a remote one.
+        Deleting it loses nothing.
+        """
+        if isinstance(self.backend, LocalBackend):
+            return os.path.join(self.backend.root, "cache")
+        base = os.environ.get("ARTY_CACHE_DIR") or os.path.join(
+            os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "arty")
+        return os.path.join(base, "stores", xxhash.xxh64_hexdigest(self.url.encode()))
+
+    def __repr__(self) -> str:
+        return f"Store({self.url!r})"
+
+    # -- blobs ---------------------------------------------------------------
+
+    def digest_of(self, data: bytes) -> Digest:
+        return hash_bytes(data, self.algorithm)
+
+    def has_blob(self, digest: Digest) -> bool:
+        return self.backend.exists(layout.blob(digest))
+
+    def missing_blobs(self, digests: Iterable[Digest]) -> set[Digest]:
+        """The subset of ``digests`` not in the store."""
+        wanted = set(digests)
+        if not wanted:
+            return set()
+        if isinstance(self.backend, LocalBackend) or len(wanted) < 64:
+            return {d for d in wanted if not self.backend.exists(layout.blob(d))}
+        # Remote and many: list each needed objects/<xx>/ prefix once.
+        by_prefix: dict[str, set[Digest]] = {}
+        for d in wanted:
+            by_prefix.setdefault(d.hex[:2], set()).add(d)
+
+        def check(prefix: str) -> set[Digest]:
+            present = set(self.backend.list(f"{layout.OBJECTS}/{prefix}"))
+            return {d for d in by_prefix[prefix] if d.hex[2:] not in present}
+
+        with ThreadPoolExecutor(8) as pool:
+            return set().union(*pool.map(check, by_prefix))
+
+    def put_bytes(self, data: bytes, digest: Digest | None = None, check_exists: bool = True) -> Digest:
+        """Store ``data`` as a blob (no-op if present) and return its digest."""
+        digest = digest or self.digest_of(data)
+        if not check_exists or not self.has_blob(digest):
+            self.backend.write(layout.blob(digest), data)
+        return digest
+
+    def put_many_bytes(self, items: dict[Digest, bytes]) -> None:
+        """Store several in-memory blobs whose digests are known (no existence check)."""
+        self.backend.write_many({layout.blob(d): b for d, b in items.items()})
+
+    def put_files(self, pairs: list[tuple[str, Digest]]) -> None:
+        """Copy local files into the store under their (already computed) digests."""
+        self.backend.put_many([(local, layout.blob(d)) for local, d in pairs])
+
+    def ingest_local_file(self, path: str, size: int) -> Digest:
+        """Hash a local file and copy it into a *local* store in one read.
+
+        Small files are read whole; large ones stream into a temp file beside
+        the objects that is renamed to its digest. The blob always matches its
+        name, even if the source changes meanwhile.
+        """
+        backend = self.backend
+        assert isinstance(backend, LocalBackend), "ingest_local_file needs a local store"
+        if size <= SMALL_FILE:
+            with open(path, "rb") as f:
+                data = f.read()
+            digest = hash_bytes(data, self.algorithm)
+            if not backend.exists(layout.blob(digest)):
+                backend.write(layout.blob(digest), data)
+            return digest
+        return backend.ingest_stream(path, self.algorithm, lambda d: layout.blob(d))
+
+    def read_blob(self, digest: Digest) -> bytes:
+        """A blob's bytes, verified against its digest."""
+        try:
+            data = self.backend.read(layout.blob(digest))
+        except FileNotFoundError:
+            raise NotFound(f"object '{digest}' is missing from store '{self.url}'",
+                           hint="the store is incomplete: run 'art verify'") from None
+        actual = hash_bytes(data, digest.algorithm)
+        if actual != digest:
+            raise IntegrityError(f"object '{digest}' is corrupt: its bytes hash to '{actual}'",
+                                 hint="restore it from another copy of the store; 'art verify' lists every bad object")
+        return data
+
+    def blob_to_file(self, digest: Digest, dest: str, progress: Callable[[int], None] | None = None) -> None:
+        """Write a blob to local path ``dest``, verifying while streaming.
+
+        On a digest mismatch ``dest`` is removed and :class:`IntegrityError` raised.
+        """
+        h = new_hasher(digest.algorithm)
+        try:
+            src = self.backend.open_read(layout.blob(digest))
+        except FileNotFoundError:
+            raise NotFound(f"object '{digest}' is missing from store '{self.url}'",
+                           hint="the store is incomplete: run 'art verify'") from None
+        try:
+            with src, open(dest, "wb", buffering=0) as out:
+                if isinstance(self.backend, LocalBackend):
+                    buf = bytearray(CHUNK)
+                    view = memoryview(buf)
+                    while True:
+                        n = src.readinto(buf)
+                        if not n:
+                            break
+                        h.update(view[:n])
+                        out.write(view[:n])
+                        if progress:
+                            progress(n)
+                else:
+                    while True:
+                        chunk = src.read(CHUNK)
+                        if not chunk:
+                            break
+                        h.update(chunk)
+                        out.write(chunk)
+                        if progress:
+                            progress(len(chunk))
+        except BaseException:
+            _remove(dest)
+            raise
+        actual = Digest(digest.algorithm, h.hexdigest())
+        if actual != digest:
+            _remove(dest)
+            raise IntegrityError(f"object '{digest}' is corrupt: its bytes hash to '{actual}'",
+                                 hint="restore it from another copy of the store; 'art verify' lists every bad object")
+
+    def rehash_blob(self, digest: Digest) -> Digest:
+        """Hash the stored bytes of a blob (for verify); NotFound if absent."""
+        h = new_hasher(digest.algorithm)
+        try:
+            with self.backend.open_read(layout.blob(digest)) as src:
+                while True:
+                    chunk = src.read(CHUNK)
+                    if not chunk:
+                        break
+                    h.update(chunk)
+        except FileNotFoundError:
+            raise NotFound(f"object '{digest}' is missing from store '{self.url}'") from None
+        return Digest(digest.algorithm, h.hexdigest())
+
+    def iter_blobs(self) -> Iterable[Digest]:
+        """Every blob in the store (lists ``objects/``)."""
+        for prefix in sorted(self.backend.list(layout.OBJECTS)):
+            for rest in sorted(self.backend.list(f"{layout.OBJECTS}/{prefix}")):
+                try:
+                    yield Digest.parse(f"{self.algorithm}:{prefix}{rest}")
+                except IntegrityError:
+                    continue
+
+    def flush(self) -> None:
+        """Durability barrier: every blob written so far survives a crash."""
+        self.backend.flush()
+
+    # -- records -------------------------------------------------------------
+
+    def read_record(self, path: str) -> dict[str, Any]:
+        """An immutable JSON record; FileNotFoundError when absent. Cached."""
+        rec = self._records.get(path)
+        if rec is not None:
+            return rec
+        raw = self.backend.read(path)
+        try:
+            rec = json.loads(raw)
+        except ValueError as exc:
+            raise IntegrityError(f"record '{path}' in store '{self.url}' is not valid JSON: {exc}",
+                                 hint="a partial write? 'art verify' checks every record") from None
+        with self._records_lock:
+            self._records[path] = rec
+        return rec
+
+    def create_record(self, path: str, record: dict[str, Any]) -> bool:
+        """Create ``path`` holding ``record`` if absent.
+
+        Returns True if this call created it. A ``nonce`` is added to the record
+        so that a write whose acknowledgement was lost (the retry sees "exists")
+        is still recognised as ours. Returns False when another writer's record
+        is there.
+        """
+        record = dict(record)
+        nonce = uuid.uuid4().hex
+        record["nonce"] = nonce
+        data = encode_json(record)
+        try:
+            self.backend.create(path, data)
+        except FileExistsError:
+            try:
+                existing = json.loads(self.backend.read(path))
+            except (FileNotFoundError, ValueError):
+                return False
+            if existing.get("nonce") == nonce:
+                return True
+            return False
+        with self._records_lock:
+            self._records[path] = record
+        return True
+
+    def exists(self, path: str) -> bool:
+        return self.backend.exists(path)
+
+    def list(self, path: str) -> list[str]:
+        return sorted(self.backend.list(path))
+
+    # -- logs ----------------------------------------------------------------
+
+    def log_seqs(self, folder: str) -> list[int]:
+        """The sequence numbers present in a log, ascending."""
+        seqs = (layout.parse_seq(n) for n in self.backend.list(folder))
+        return sorted(s for s in seqs if s is not None)
+
+    def log_read(self, folder: str, seq: int) -> dict[str, Any]:
+        return self.read_record(f"{folder}/{layout.seq_name(seq)}")
+
+    def log_latest(self, folder: str) -> tuple[int, dict[str, Any]] | None:
+        """The highest record of a log, or None if it is empty."""
+        seqs = self.log_seqs(folder)
+        if not seqs:
+            return None
+        return seqs[-1], self.log_read(folder, seqs[-1])
+
+    def log_append(self, folder: str, build: Callable[[int], dict[str, Any]]) -> tuple[int, dict[str, Any]]:
+        """Append the record ``build(seq)`` to a log and return ``(seq, record)``.
+
+        Takes the highest seq + 1 and creates that file only if absent; on
+        conflict tries the next number. The result is unique and contiguous
+        across concurrent writers.
+        """
+        seqs = self.log_seqs(folder)
+        seq = seqs[-1] + 1 if seqs else 0
+        for _ in range(MAX_APPEND_ATTEMPTS):
+            record = build(seq)
+            if self.create_record(f"{folder}/{layout.seq_name(seq)}", record):
+                return seq, self.read_record(f"{folder}/{layout.seq_name(seq)}")
+            seq += 1
+        raise ConflictError(f"could not append to log '{folder}' in store '{self.url}' "
+                            f"after {MAX_APPEND_ATTEMPTS} attempts", hint="too many concurrent writers; retry")
+
+    # -- journal -------------------------------------------------------------
+
+    def journal(self, kind: str, **fields: Any) -> None:
+        """Record a hint that something changed, for readers that catch up."""
+        entry = {"kind": kind, "at": now_iso(), **fields}
+        for _ in range(5):
+            if self.create_record(f"{layout.JOURNAL}/{journal_id()}.json", entry):
+                return
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def init_store(url: str, *, algorithm: str = DEFAULT_ALGORITHM, default_project: str | None = None,
+               storage_options: dict[str, Any] | None = None) -> tuple["Store", bool]:
+    """Create a store at ``url`` if there is none; return ``(store, created)``."""
+    if algorithm not in HEX_LENGTHS:
+        raise UsageError(f"unknown hash algorithm '{algorithm}'", hint="use one of: " + ", ".join(HEX_LENGTHS))
+    backend = open_backend(url, storage_options)
+    backend.ensure_writable()
+    config: dict[str, Any] = {"format": layout.FORMAT, "hash": algorithm, "created_at": now_iso()}
+    if default_project:
+        config["default_project"] = default_project
+    created = True
+    try:
+        backend.create(layout.STORE_JSON, encode_json(config))
+    except FileExistsError:
+        created = False
+    store = open_store_backend(backend)
+    if created and isinstance(backend, LocalBackend):
+        for i in range(256):
+            os.makedirs(os.path.join(backend.root, layout.OBJECTS, f"{i:02x}"), exist_ok=True)
+    return store, created
+
+
+def open_store_backend(backend: Backend) -> Store:
+    """Open the store on ``backend``; checks ``store.json`` and its format."""
+    try:
+        raw = backend.read(layout.STORE_JSON)
+    except FileNotFoundError:
+        raise NotFound(f"no store at '{backend.url}'", hint=f"create one with 'art init {backend.url}'") from None
+    try:
+        config = json.loads(raw)
+        fmt = config["format"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise StoreError(f"store '{backend.url}' has an unreadable store.json: {exc}", url=backend.url) from None
+    if fmt != layout.FORMAT:
+        raise UnsupportedStore(f"store '{backend.url}' has format {fmt!r}, this Arty reads format {layout.FORMAT}",
+                               hint="upgrade Arty: pip install -U arty", url=backend.url)
+    if config.get("hash", DEFAULT_ALGORITHM) not in HEX_LENGTHS:
+        raise UnsupportedStore(f"store '{backend.url}' uses unknown hash '{config.get('hash')}'",
+                               hint="upgrade Arty: pip install -U arty", url=backend.url)
+    return Store(backend, config)
+
+
+def open_store(url: str, *, create: bool = False, storage_options: dict[str, Any] | None = None) -> Store:
+    """Open the store at ``url``; with ``create=True`` make it first if absent."""
+    if create:
+        return init_store(url, storage_options=storage_options)[0]
+    return open_store_backend(open_backend(url, storage_options))
