@@ -1,0 +1,62 @@
+"""The ``art`` command line. Thin: parse, call the library, render.
+
+Every :class:`arty.errors.ArtyError` becomes ``error: <message>`` (plus its
+hint) on stderr and the class's exit code.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from arty.cli.context import Context
+from arty.errors import ArtyError
+
+
+class ArtyGroup(click.Group):
+    """A click group that renders Arty's errors like git does."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except ArtyError as exc:
+            click.echo(f"error: {exc.message}", err=True)
+            if exc.hint:
+                click.echo(f"hint: {exc.hint}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=ArtyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--store", envvar="ARTY_STORE", metavar="URL",
+              help="Store URL: a folder, memory://, s3://bucket/path, gs://bucket/path. "
+                   "Default: ARTY_STORE, else the nearest .arty folder, else ./.arty.")
+@click.option("--project", envvar="ARTY_PROJECT", metavar="NAME",
+              help="Project inside the store. Default: ARTY_PROJECT, the store's default, else 'default'.")
+@click.version_option(package_name="arty", prog_name="art")
+@click.pass_context
+def cli(ctx: click.Context, store: str | None, project: str | None) -> None:
+    """Arty: version datasets and models as content-addressed artifacts."""
+    ctx.obj = Context(store, project)
+
+
+def _register() -> None:
+    from arty.cli import artifacts
+
+    for command in artifacts.COMMANDS:
+        cli.add_command(command)
+
+
+_register()
+
+
+def main() -> None:
+    """Console entry point for ``art``."""
+    cli.main(prog_name="art", standalone_mode=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

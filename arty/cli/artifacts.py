@@ -1,0 +1,330 @@
+"""``art init/add/ls/show/get/alias/diff/verify``: the artifact commands."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import click
+
+from arty.artifacts import Artifact, ArtifactRef
+from arty.artifacts.verify import iter_versions, verify_store
+from arty.cli.context import Context
+from arty.cli.render import echo_json, human_size, progress_bar, table
+from arty.errors import IntegrityError, NotFound, UsageError
+from arty.settings import DOT_DIR, POINTER
+from arty.store import init_store, layout
+
+pass_ctx = click.make_pass_decorator(Context)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+
+
+@click.command("init")
+@click.argument("url", required=False)
+@click.option("--project", "default_project", metavar="NAME", help="Default project recorded in the store.")
+@click.option("--hash", "algorithm", default="xxh128", show_default=True,
+              type=click.Choice(["xxh128", "sha256", "blake3"]), help="Digest algorithm of a new store.")
+@json_option
+def init_cmd(url: str | None, default_project: str | None, algorithm: str, as_json: bool) -> None:
+    """Create a store: ./.arty by default, or at URL (then ./.arty/config.json points at it)."""
+    from arty.artifacts.names import check_name
+
+    if default_project:
+        check_name(default_project, "project")
+    here = os.path.join(os.getcwd(), DOT_DIR)
+    target = url or here
+    store, created = init_store(target, algorithm=algorithm, default_project=default_project)
+    pointer = None
+    if url and ("://" in url or os.path.abspath(url) != here):
+        if os.path.exists(os.path.join(here, layout.STORE_JSON)):
+            raise UsageError(f"'{here}' is already a local store", hint="use --store URL to pick the other store")
+        os.makedirs(here, exist_ok=True)
+        pointer = os.path.join(here, POINTER)
+        with open(pointer, "w", encoding="utf-8") as f:
+            json.dump({"store": store.url}, f)
+    if as_json:
+        echo_json({"store": store.url, "created": created, "hash": store.algorithm, "pointer": pointer})
+        return
+    click.echo(f"{'created' if created else 'found existing'} store at {store.url} (hash {store.algorithm})")
+    if pointer:
+        click.echo(f"commands run under {os.getcwd()} now use it ({pointer})")
+
+
+def _parse_metadata(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise UsageError(f"invalid --metadata '{text}': {exc}", hint='pass a JSON object, e.g. \'{"source": "x"}\'') \
+            from None
+    if not isinstance(value, dict):
+        raise UsageError(f"invalid --metadata '{text}': not a JSON object", hint='e.g. \'{"source": "x"}\'')
+    return value
+
+
+@click.command("add")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--type", "type_", required=True, help="Artifact type, e.g. dataset or model.")
+@click.option("--name", help="Artifact name. Default: the base name of the first path.")
+@click.option("--alias", "aliases", multiple=True, help="Alias to point at the version (repeatable).")
+@click.option("--description", help="Free-text description.")
+@click.option("--metadata", help="JSON object stored with the version.")
+@click.option("--ref", "refs", multiple=True, metavar="URI",
+              help="Add an object or prefix by reference (recorded, not copied). Repeatable.")
+@json_option
+@pass_ctx
+def add_cmd(ctx: Context, paths: tuple[str, ...], type_: str, name: str | None, aliases: tuple[str, ...],
+            description: str | None, metadata: str | None, refs: tuple[str, ...], as_json: bool) -> None:
+    """Log PATHs as a new version of an artifact (or find the version that has them).
+
+    One folder: its contents at the root. Several paths: each under its base name.
+    """
+    if not paths and not refs:
+        raise UsageError("nothing to add", hint="give one or more paths, or --ref URI")
+    if name is None:
+        if not paths:
+            raise UsageError("--name is required with --ref", hint="e.g. art add --ref s3://b/raw --type dataset "
+                                                                   "--name raw")
+        name = os.path.basename(os.path.abspath(paths[0])) or "root"
+    draft = Artifact(name, type=type_, description=description, metadata=_parse_metadata(metadata))
+    for p in paths:
+        if not os.path.exists(p):
+            raise NotFound(f"path '{p}' not found", hint="check the path")
+        if os.path.isdir(p):
+            draft.add_dir(p, None if len(paths) == 1 else os.path.basename(os.path.abspath(p)))
+        else:
+            draft.add_file(p)
+    for uri in refs:
+        draft.add_reference(uri)
+    reg = ctx.registry
+    with progress_bar(f"adding {name}") as bar:
+        result = reg.log(draft, aliases=aliases, progress=bar)
+    v = result.version
+    if as_json:
+        out = v.to_json() | {"created": result.created, "store": reg.store.url}
+        if result.diff is not None:
+            out["changes"] = result.diff.to_json()
+        echo_json(out)
+        return
+    state = "created" if result.created else "unchanged"
+    click.echo(f"{v.qualified_name}  {state}  {v.digest}  {v.file_count} files  {human_size(v.size)}")
+    if result.diff is not None:
+        click.echo(f"  changes from v{v.number - 1 if v.number else 0}: {result.diff.summary()}")
+        for e in result.diff.added[:10]:
+            click.echo(f"    + {e.path}")
+        for e in result.diff.removed[:10]:
+            click.echo(f"    - {e.path}")
+        for a, _ in result.diff.changed[:10]:
+            click.echo(f"    ~ {a.path}")
+        more = len(result.diff.added) + len(result.diff.removed) + len(result.diff.changed) - 30
+        if more > 0:
+            click.echo(f"    ... and more: 'art diff {v.name}:v{v.number - 1} {v.qualified_name}'")
+    aliases_now = [a for a in v.aliases if a != "latest"]
+    if aliases_now:
+        click.echo(f"  aliases: {', '.join(aliases_now)}")
+
+
+@click.command("ls")
+@click.argument("name", required=False)
+@json_option
+@pass_ctx
+def ls_cmd(ctx: Context, name: str | None, as_json: bool) -> None:
+    """List artifacts, or the versions of NAME with aliases, size, files and date."""
+    reg = ctx.registry
+    if name is None:
+        rows = []
+        for n in reg.names():
+            latest = reg.latest(n)
+            if latest is None:
+                continue
+            rows.append({"name": n, "type": latest.type, "latest": latest.version, "versions": latest.number + 1,
+                         "size": latest.size, "files": latest.file_count, "updated": latest.created_at})
+        if as_json:
+            echo_json(rows)
+            return
+        if not rows:
+            click.echo(f"no artifacts in project '{reg.project}' of store {reg.store.url}")
+            return
+        table([[r["name"], r["type"], r["latest"], r["versions"], human_size(r["size"]), r["files"], r["updated"]]
+               for r in rows], ["NAME", "TYPE", "LATEST", "VERSIONS", "SIZE", "FILES", "UPDATED"])
+        return
+    ref = ArtifactRef.parse(name)
+    sub = reg._for(ref.project)
+    numbers = sub.versions(ref.name)
+    if not numbers:
+        raise sub._not_found(ref.name, None)
+    aliases = sub.aliases(ref.name)
+    by_version: dict[int, list[str]] = {}
+    for a, n in aliases.items():
+        by_version.setdefault(n, []).append(a)
+    versions = [sub.version(ref.name, n) for n in numbers]
+    rows = []
+    for v in versions:
+        al = (["latest"] if v.number == numbers[-1] else []) + sorted(by_version.get(v.number, []))
+        rows.append({"version": v.version, "aliases": al, "size": v.size, "files": v.file_count,
+                     "created": v.created_at, "digest": str(v.digest), "created_by": v.created_by})
+    if as_json:
+        echo_json(rows)
+        return
+    table([[r["version"], ",".join(r["aliases"]), human_size(r["size"]), r["files"], r["created"],
+            r["digest"].split(":")[1][:12]] for r in rows],
+          ["VERSION", "ALIASES", "SIZE", "FILES", "CREATED", "DIGEST"])
+
+
+@click.command("show")
+@click.argument("ref")
+@click.option("--limit", default=50, show_default=True, help="Files to list per page (0: all).")
+@click.option("--offset", default=0, show_default=True, help="Files to skip before the page.")
+@json_option
+@pass_ctx
+def show_cmd(ctx: Context, ref: str, limit: int, offset: int, as_json: bool) -> None:
+    """Show one version: digest, metadata, aliases and its files (paged)."""
+    v = ctx.registry.resolve(ref)
+    files = []
+    total = 0
+    for e in v.iter_files():
+        if total >= offset and (limit <= 0 or len(files) < limit):
+            files.append(e)
+        total += 1
+    if as_json:
+        echo_json(v.to_json() | {"files_total": total, "offset": offset,
+                                 "file_list": [e.to_json() | {"path": e.path} for e in files]})
+        return
+    click.echo(f"{v.project}/{v.qualified_name}")
+    click.echo(f"  digest:      {v.digest}")
+    click.echo(f"  type:        {v.type}")
+    click.echo(f"  size:        {human_size(v.size)} in {v.file_count} files")
+    click.echo(f"  aliases:     {', '.join(v.aliases) or '-'}")
+    click.echo(f"  created:     {v.created_at} by {v.record.get('by', '?')}"
+               + (f" (run {v.created_by})" if v.created_by else ""))
+    if v.description:
+        click.echo(f"  description: {v.description}")
+    if v.metadata:
+        click.echo(f"  metadata:    {json.dumps(v.metadata, sort_keys=True)}")
+    click.echo("  files:")
+    for e in files:
+        where = e.uri if e.is_ref else (str(e.digest.short()) if e.digest else "")
+        click.echo(f"    {e.path}  {human_size(e.size)}  {where}")
+    shown_to = offset + len(files)
+    if shown_to < total:
+        click.echo(f"    ... {total - shown_to} more (--offset {shown_to} for the next page, --limit 0 for all)")
+
+
+@click.command("get")
+@click.argument("ref")
+@click.option("-o", "--output", "out", type=click.Path(), help="Target folder. Default: ./artifacts/NAME:vN")
+@json_option
+@pass_ctx
+def get_cmd(ctx: Context, ref: str, out: str | None, as_json: bool) -> None:
+    """Download a version into a folder, verifying every file."""
+    v = ctx.registry.resolve(ref)
+    with progress_bar(f"downloading {v.qualified_name}", v.size) as bar:
+        root = v.download(out, progress=bar)
+    if as_json:
+        echo_json({"artifact": v.qualified_name, "digest": str(v.digest), "path": os.path.abspath(root),
+                   "files": v.file_count, "size": v.size})
+        return
+    click.echo(f"{v.qualified_name}  {v.file_count} files  {human_size(v.size)}  -> {root}")
+
+
+@click.command("alias")
+@click.argument("target")
+@click.argument("alias")
+@click.option("--delete", is_flag=True, help="Remove ALIAS from artifact TARGET (a name).")
+@click.option("--history", is_flag=True, help="Show every move of ALIAS of artifact TARGET.")
+@json_option
+@pass_ctx
+def alias_cmd(ctx: Context, target: str, alias: str, delete: bool, history: bool, as_json: bool) -> None:
+    """Point ALIAS at NAME:VERSION; --delete NAME ALIAS removes it. Every move is kept."""
+    reg = ctx.registry
+    ref = ArtifactRef.parse(target)
+    sub = reg._for(ref.project)
+    if history:
+        moves = sub.alias_history(ref.name, alias)
+        if not moves:
+            raise sub._not_found(ref.name, alias)
+        if as_json:
+            echo_json([{k: v for k, v in m.items() if k != "nonce"} for m in moves])
+            return
+        table([[m["seq"], "deleted" if m["version"] is None else f"v{m['version']}", m["at"], m["by"]]
+               for m in moves], ["SEQ", "TARGET", "AT", "BY"])
+        return
+    if delete:
+        if ref.selector:
+            raise UsageError(f"give the artifact name without a version: 'art alias --delete {ref.name} {alias}'")
+        old = sub.delete_alias(ref.name, alias)
+        if as_json:
+            echo_json({"artifact": ref.name, "alias": alias, "deleted": True, "was": f"v{old}"})
+        else:
+            click.echo(f"deleted alias '{alias}' of '{ref.name}' (was v{old})")
+        return
+    if not ref.selector:
+        raise UsageError(f"which version should '{alias}' point at?", hint=f"art alias {ref.name}:v<N> {alias}")
+    v = reg.resolve(ref)
+    sub.set_alias(v.name, v.number, alias)
+    if as_json:
+        echo_json({"artifact": v.name, "alias": alias, "version": v.version})
+    else:
+        click.echo(f"{v.name}:{alias} -> {v.version}")
+
+
+@click.command("diff")
+@click.argument("a")
+@click.argument("b")
+@json_option
+@pass_ctx
+def diff_cmd(ctx: Context, a: str, b: str, as_json: bool) -> None:
+    """Files added, removed and changed from version A to version B."""
+    va, vb = ctx.registry.resolve(a), ctx.registry.resolve(b)
+    d = va.diff(vb)
+    if as_json:
+        echo_json({"from": va.qualified_name, "to": vb.qualified_name} | d.to_json())
+        return
+    click.echo(f"{va.qualified_name} -> {vb.qualified_name}: {d.summary()}")
+    for e in d.added:
+        click.echo(f"+ {e.path}  {human_size(e.size)}")
+    for e in d.removed:
+        click.echo(f"- {e.path}  {human_size(e.size)}")
+    for old, new in d.changed:
+        click.echo(f"~ {old.path}  {human_size(old.size)} -> {human_size(new.size)}")
+
+
+@click.command("verify")
+@click.argument("ref", required=False)
+@json_option
+@pass_ctx
+def verify_cmd(ctx: Context, ref: str | None, as_json: bool) -> None:
+    """Re-hash objects: of REF (NAME or NAME:VERSION), else of the whole store. Exit 5 on any problem."""
+    store = ctx.store
+    if ref is None:
+        selected = None
+        what = f"store {store.url}"
+    else:
+        r = ArtifactRef.parse(ref)
+        reg = ctx.registry._for(r.project)
+        if r.selector:
+            v = reg.resolve(r)
+            selected = [(v.project, v.name, v.number)]
+        else:
+            numbers = reg.versions(r.name)
+            if not numbers:
+                raise reg._not_found(r.name, None)
+            selected = [(reg.project, r.name, n) for n in numbers]
+        what = ref
+    with progress_bar(f"verifying {what}") as bar:
+        problems = verify_store(store, progress=lambda n: bar(n, 0), versions=selected)
+    checked = len(selected) if selected is not None else sum(1 for _ in iter_versions(store))
+    if as_json:
+        echo_json({"ok": not problems, "versions": checked, "problems": [p.to_json() for p in problems]})
+    else:
+        for p in problems:
+            click.echo(f"bad: {p.message}")
+        if not problems:
+            click.echo(f"ok: {checked} versions verified in {what}")
+    if problems:
+        raise click.exceptions.Exit(IntegrityError.exit_code)
+
+
+COMMANDS = [init_cmd, add_cmd, ls_cmd, show_cmd, get_cmd, alias_cmd, diff_cmd, verify_cmd]

@@ -1,0 +1,29 @@
+"""What every command shares: the store and project chosen by the global options."""
+
+from __future__ import annotations
+
+from arty.artifacts import Registry
+from arty.settings import resolve_project, resolve_store
+from arty.store import Store
+
+
+class Context:
+    """Resolves ``--store`` and ``--project`` lazily, once."""
+
+    def __init__(self, store_url: str | None, project: str | None) -> None:
+        self.store_url = store_url
+        self.project_name = project
+        self._store: Store | None = None
+        self._registry: Registry | None = None
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = resolve_store(self.store_url)
+        return self._store
+
+    @property
+    def registry(self) -> Registry:
+        if self._registry is None:
+            self._registry = Registry(self.store, resolve_project(self.store, self.project_name))
+        return self._registry
