@@ -19,6 +19,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+import weakref
 from dataclasses import dataclass
 from typing import IO, Any, Iterator
 
@@ -94,6 +95,8 @@ class Artifact:
             raise UsageError(f"invalid mode '{mode}' for new_file", hint="use 'w' or 'wb'")
         if self._tmpdir is None:
             self._tmpdir = tempfile.mkdtemp(prefix="arty-new-file-")
+            # Removed when the draft is garbage collected or at exit.
+            self._finalizer = weakref.finalize(self, shutil.rmtree, self._tmpdir, True)
         local = os.path.join(self._tmpdir, str(len(self.sources)))
         with open(local, mode, encoding=None if "b" in mode else encoding) as f:
             yield f
@@ -108,7 +111,7 @@ class Artifact:
                               hint="added paths: " + ", ".join(s.name or "." for s in self.sources))
 
     def cleanup(self) -> None:
-        """Remove the temporary folder holding ``new_file`` contents."""
+        """Remove the temporary folder holding ``new_file`` contents now."""
         if self._tmpdir is not None:
-            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._finalizer()
             self._tmpdir = None
