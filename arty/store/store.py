@@ -23,12 +23,19 @@ from arty.errors import ConflictError, IntegrityError, NotFound, StoreError, Uns
 from arty.hashing import CHUNK, DEFAULT_ALGORITHM, HEX_LENGTHS, Digest, hash_bytes, new_hasher
 from arty.store import layout
 from arty.store.backends import Backend, LocalBackend, open_backend
+from arty.store.cache import BlobCache, materialise
 
 #: Appending to a log gives up after this many lost races in a row.
 MAX_APPEND_ATTEMPTS = 1000
 #: Files up to this size are read whole when ingested.
 SMALL_FILE = 1024 * 1024
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def user_cache_dir() -> str:
+    """Arty's folder in the user cache: ``ARTY_CACHE_DIR``, else ``$XDG_CACHE_HOME/arty``."""
+    return os.environ.get("ARTY_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "arty")
 
 
 def now_iso() -> str:
@@ -62,6 +69,8 @@ class Store:
         self.config = config
         self.algorithm: str = config.get("hash", DEFAULT_ALGORITHM)
         self._records: dict[str, dict[str, Any]] = {}
+        #: Remote stores keep fetched blobs in a verified local cache (see arty.store.cache).
+        self.blob_cache: BlobCache | None = None if isinstance(backend, LocalBackend) else BlobCache(user_cache_dir())
         self._records_lock = threading.Lock()
 
     # -- identity -----------------------------------------------------------
@@ -86,9 +95,7 @@ class Store:
         """
         if isinstance(self.backend, LocalBackend):
             return os.path.join(self.backend.root, "cache")
-        base = os.environ.get("ARTY_CACHE_DIR") or os.path.join(
-            os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "arty")
-        return os.path.join(base, "stores", xxhash.xxh64_hexdigest(self.url.encode()))
+        return os.path.join(user_cache_dir(), "stores", xxhash.xxh64_hexdigest(self.url.encode()))
 
     def __repr__(self) -> str:
         return f"Store({self.url!r})"
@@ -166,11 +173,18 @@ class Store:
                                  hint="restore it from another copy of the store; 'art verify' lists every bad object")
         return data
 
-    def blob_to_file(self, digest: Digest, dest: str, progress: Callable[[int], None] | None = None) -> None:
+    def blob_to_file(self, digest: Digest, dest: str, progress: Callable[[int], None] | None = None,
+                     size: int | None = None) -> None:
         """Write a blob to local path ``dest``, verifying while streaming.
 
-        On a digest mismatch ``dest`` is removed and :class:`IntegrityError` raised.
+        ``size`` (when known) lets small blobs be read in one call. On a digest
+        mismatch ``dest`` is removed and :class:`IntegrityError` raised.
         """
+        if self.blob_cache is not None:
+            self._blob_via_cache(digest, dest)
+            if progress:
+                progress(os.path.getsize(dest))
+            return
         h = new_hasher(digest.algorithm)
         try:
             src = self.backend.open_read(layout.blob(digest))
@@ -179,8 +193,14 @@ class Store:
                            hint="the store is incomplete: run 'art verify'") from None
         try:
             with src, open(dest, "wb", buffering=0) as out:
-                if isinstance(self.backend, LocalBackend):
-                    buf = bytearray(CHUNK)
+                if size is not None and size <= SMALL_FILE:
+                    data = src.read()
+                    h.update(data)
+                    out.write(data)
+                    if progress:
+                        progress(len(data))
+                else:
+                    buf = bytearray(CHUNK if size is None else min(CHUNK, max(size, 1)))
                     view = memoryview(buf)
                     while True:
                         n = src.readinto(buf)
@@ -190,15 +210,6 @@ class Store:
                         out.write(view[:n])
                         if progress:
                             progress(n)
-                else:
-                    while True:
-                        chunk = src.read(CHUNK)
-                        if not chunk:
-                            break
-                        h.update(chunk)
-                        out.write(chunk)
-                        if progress:
-                            progress(len(chunk))
         except BaseException:
             _remove(dest)
             raise
@@ -207,6 +218,28 @@ class Store:
             _remove(dest)
             raise IntegrityError(f"object '{digest}' is corrupt: its bytes hash to '{actual}'",
                                  hint="restore it from another copy of the store; 'art verify' lists every bad object")
+
+    def _blob_via_cache(self, digest: Digest, dest: str) -> None:
+        """Fetch a remote blob through the local blob cache, then materialise it at ``dest``."""
+        assert self.blob_cache is not None
+        cached = self.blob_cache.get(digest)
+        if cached is None:
+            try:
+                src = self.backend.open_read(layout.blob(digest))
+            except FileNotFoundError:
+                raise NotFound(f"object '{digest}' is missing from store '{self.url}'",
+                               hint="the store is incomplete: run 'art verify'") from None
+            with src:
+                cached = self.blob_cache.put_stream(digest, src)
+            if cached is None:
+                raise IntegrityError(f"object '{digest}' is corrupt: its bytes do not match its digest",
+                                     hint="restore it from another copy of the store; "
+                                          "'art verify' lists every bad object")
+        try:
+            materialise(cached, dest)
+        except FileExistsError:
+            _remove(dest)
+            materialise(cached, dest)
 
     def rehash_blob(self, digest: Digest) -> Digest:
         """Hash the stored bytes of a blob (for verify); NotFound if absent."""
