@@ -53,8 +53,12 @@ _registries: dict[tuple[str, str | None], Registry] = {}
 _lock = threading.Lock()
 
 
-def registry(store: str | Store | None = None, project: str | None = None) -> Registry:
-    """The artifacts of ``project`` in ``store`` (both resolved like the CLI does)."""
+def registry(store: str | Store | None = None, project: str | None = None, *, create: bool = True) -> Registry:
+    """The artifacts of ``project`` in ``store`` (both resolved like the CLI does).
+
+    With ``create`` a missing local store is created (``./.arty`` by default);
+    without, a missing store is a :class:`NotFound` error.
+    """
     if isinstance(store, Store):
         return Registry(store, resolve_project(store, project))
     url = store or find_store_url() or os.path.join(os.getcwd(), DOT_DIR)
@@ -62,7 +66,7 @@ def registry(store: str | Store | None = None, project: str | None = None) -> Re
     with _lock:
         reg = _registries.get(key)
         if reg is None:
-            s = resolve_store(url)
+            s = resolve_store(url, create=create)
             reg = Registry(s, resolve_project(s, project))
             _registries[key] = reg
         return reg
@@ -77,4 +81,4 @@ def log_artifact(artifact: Artifact, aliases: Iterable[str] = (), *, store: str 
 
 def use_artifact(ref: str, *, store: str | Store | None = None, project: str | None = None) -> ArtifactVersion:
     """Resolve ``name``, ``name:v3``, ``name:latest``, ``name:alias`` or ``project/name:alias``."""
-    return registry(store, project).resolve(ref)
+    return registry(store, project, create=False).resolve(ref)

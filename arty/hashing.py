@@ -81,10 +81,9 @@ class Digest:
         length = HEX_LENGTHS.get(algorithm)
         if not sep or length is None or len(hexpart) != length:
             raise IntegrityError(f"malformed digest '{text}'", hint="expected 'xxh128:' followed by 32 hex digits")
-        try:
-            int(hexpart, 16)
-        except ValueError:
-            raise IntegrityError(f"malformed digest '{text}'", hint="the part after ':' must be hex") from None
+        # Not int(hexpart, 16): that also accepts '0x', signs, '_' and surrounding spaces.
+        if hexpart.strip("0123456789abcdefABCDEF"):
+            raise IntegrityError(f"malformed digest '{text}'", hint="the part after ':' must be hex")
         return cls(algorithm, hexpart.lower())
 
 

@@ -15,7 +15,7 @@ import json
 import os
 from typing import Any
 
-from arty.errors import StoreError
+from arty.errors import NotFound, StoreError
 from arty.store import Store, init_store, open_store
 from arty.store.layout import STORE_JSON
 
@@ -70,6 +70,9 @@ def resolve_store(url: str | None = None, *, create: bool = True,
     """
     url = url or find_store_url()
     if url is None:
+        if not create:
+            raise NotFound(f"no store found in '{os.getcwd()}' or above",
+                           hint="'art add' creates one in ./.arty; or 'art init', --store URL, ARTY_STORE")
         url = os.path.join(os.getcwd(), DOT_DIR)
     if create and "://" not in url and not os.path.exists(os.path.join(url, STORE_JSON)):
         return init_store(url, storage_options=storage_options)[0]

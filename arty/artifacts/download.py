@@ -18,7 +18,7 @@ from typing import Callable
 
 from arty.artifacts.manifest import Entry, ref_identity
 from arty.artifacts.names import check_path
-from arty.errors import InvalidPath, ReferenceChanged
+from arty.errors import ArtyError, IntegrityError, InvalidPath, ReferenceChanged
 from arty.hashing import CHUNK, Digest, FileStat, StatCache, hash_file, new_hasher
 from arty.store import Store, UriReader
 
@@ -46,6 +46,8 @@ def safe_target(root: str, path: str) -> str:
 def plan(entries: list[Entry], root: str, stat_cache: StatCache | None = None,
          algorithm: str | None = None) -> list[Action]:
     """Decide what to fetch. Pure apart from reading the target folder."""
+    if os.path.exists(root) and not os.path.isdir(root):
+        raise InvalidPath(f"cannot download into '{root}': it is a file", hint="choose a folder with -o DIR")
     actions = []
     good_parents: set[str] = set()
     for e in entries:
@@ -120,17 +122,27 @@ def download(store: Store, entries: list[Entry], root: str, progress: Callable[[
             progress(len(kept), sum(a.entry.size for a in kept))
     if not fetches:
         return actions
-    created_root = not os.path.exists(root)
+    # The outermost folder this call creates (root or an ancestor): removed again on failure.
+    first_new = None
+    probe = os.path.abspath(root)
+    while not os.path.exists(probe):
+        first_new, probe = probe, os.path.dirname(probe)
     os.makedirs(root, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=root)
     try:
+        corrupt: list[IntegrityError] = []
+
         def fetch(item: tuple[int, Action]) -> None:
             i, a = item
             dest = os.path.join(staging, str(i))
-            if a.entry.is_ref:
-                _fetch_ref(a.entry, dest)
-            else:
-                store.blob_to_file(a.entry.digest, dest)  # type: ignore[arg-type]
+            try:
+                if a.entry.is_ref:
+                    _fetch_ref(a.entry, dest)
+                else:
+                    store.blob_to_file(a.entry.digest, dest, size=a.entry.size)  # type: ignore[arg-type]
+            except IntegrityError as exc:
+                corrupt.append(exc)  # go on: name every bad object, not only the first
+                return
             if progress:
                 progress(1, a.entry.size)
 
@@ -142,6 +154,10 @@ def download(store: Store, entries: list[Entry], root: str, progress: Callable[[
             with ThreadPoolExecutor(min(workers, len(items))) as pool:
                 for _ in pool.map(fetch, items):
                     pass
+        if corrupt:
+            if len(corrupt) == 1:
+                raise corrupt[0]
+            raise IntegrityError("; ".join(sorted(e.message for e in corrupt)), hint=corrupt[0].hint)
         made: set[str] = set()
         for i, a in items:
             parent = os.path.dirname(a.target)
@@ -153,13 +169,20 @@ def download(store: Store, entries: list[Entry], root: str, progress: Callable[[
                                       f"under '{root}'", hint="download into an empty folder") from None
                 made.add(parent)
             os.replace(os.path.join(staging, str(i)), a.target)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
-        if created_root:
+        folder = os.path.abspath(root)
+        while first_new is not None:
             try:
-                os.rmdir(root)
+                os.rmdir(folder)
             except OSError:
-                pass
+                break
+            if folder == first_new:
+                break
+            folder = os.path.dirname(folder)
+        if isinstance(exc, OSError):  # the local side: disk full, file too large, permissions
+            raise ArtyError(f"cannot download into '{root}': {exc.strerror or exc}",
+                            hint="free space or download into another folder") from exc
         raise
     shutil.rmtree(staging, ignore_errors=True)
     return actions

@@ -16,6 +16,7 @@ A later addition at the same path replaces an earlier one.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
@@ -48,6 +49,12 @@ class Artifact:
         self.type = type
         self.description = description
         self.metadata: dict[str, Any] = dict(metadata or {})
+        try:  # checked now, not after the files were uploaded
+            json.dumps(self.metadata, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise UsageError(f"invalid metadata for artifact '{name}': {exc}",
+                             hint="metadata must be JSON: strings, finite numbers, booleans, null, lists, objects") \
+                from None
         self.sources: list[Source] = []
         self._tmpdir: str | None = None
 

@@ -167,7 +167,9 @@ class TreeReader:
     def walk(self, root: Digest, prefix: str = "") -> Iterator[Entry]:
         """Every file entry under ``root``, in path order."""
         entries = self.node(root)
-        for name in sorted(entries):
+        # Folders sort as "name/" (like git's trees), so the full paths come out sorted:
+        # "a.txt" < "a/b" although "a" < "a.txt".
+        for name in sorted(entries, key=lambda n: n + "/" if entries[n].get("type") == "dir" else n):
             obj = entries[name]
             path = f"{prefix}{name}"
             if obj.get("type") == "dir":

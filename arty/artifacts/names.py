@@ -9,6 +9,7 @@ from arty.errors import InvalidName, InvalidPath
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _VERSION = re.compile(r"v(\d+)")
+_DRIVE = re.compile(r"[A-Za-z]:")  # a Windows drive, absolute or drive-relative: C:/x, C:x
 #: Aliases Arty derives itself; they cannot be set by hand.
 RESERVED_ALIASES = ("latest",)
 
@@ -79,7 +80,7 @@ def check_path(path: str) -> str:
     """
     if not isinstance(path, str) or not path:
         raise InvalidPath(f"invalid path '{path}' in artifact", hint="paths must be non-empty")
-    if path.startswith("/") or (len(path) > 1 and path[1] == ":"):
+    if path.startswith("/") or _DRIVE.match(path):
         raise InvalidPath(f"absolute path '{path}' in artifact", hint="paths inside an artifact are relative")
     for part in path.split("/"):
         check_part(part, path)

@@ -27,6 +27,9 @@ from arty.store import Store, UriReader
 
 Progress = Callable[[int, int], None]  # (files done, bytes done) increments
 _BATCH = 256
+#: Arty's own folder (a local store or a pointer to one) is never part of an
+#: artifact, like git never tracks ``.git``: ``art add .`` would add the store to itself.
+SKIP_DIR = ".arty"
 
 
 @dataclass
@@ -51,6 +54,8 @@ def _walk(root: str, prefix: str, out: list[LocalFile]) -> None:
         for de in it:
             name = de.name
             if de.is_dir(follow_symlinks=False):
+                if name == SKIP_DIR:
+                    continue
                 _walk(de.path, f"{prefix}{name}/", out)
             elif de.is_file():
                 try:
@@ -95,7 +100,11 @@ def scan(draft: Artifact, store: Store, cache: StatCache | None, progress: Progr
             todo.append(f)
     if progress and len(digests):
         progress(len(digests), sum(f.stat.size for f in files if f.local in digests))
-    staged = Staged([])
+    # A cached digest tells what a file holds, not that its blob is still in the
+    # store (a killed add whose unreferenced blobs were collected since): upload()
+    # checks these too and copies the missing ones in again.
+    from_cache = [f for f in files if f.local in digests]
+    staged = Staged([], pending=from_cache)
     started = time.time_ns()
     if todo:
         ingest = store.is_local
@@ -144,7 +153,7 @@ def scan(draft: Artifact, store: Store, cache: StatCache | None, progress: Progr
             cache.store(fresh, started)
         staged.hashed = len(todo)
         if not ingest:
-            staged.pending = todo
+            staged.pending = from_cache + todo
     staged.entries = [Entry(f.path, f.stat.size, digests[f.local]) for f in files]
     staged.pending_digests = {f.local: digests[f.local] for f in staged.pending}
     for src in draft.sources:
@@ -199,6 +208,8 @@ def upload(store: Store, staged: Staged, tree: Tree) -> None:
             except FileNotFoundError:
                 now = None
             if now != f.stat:
+                # The uploaded bytes may not match the digest that names them: drop that blob.
+                store.delete_blob(staged.pending_digests[f.local])
                 raise IntegrityError(f"file '{f.local}' changed while it was being added",
                                      hint="add it again once it stops changing")
     nodes = {d: b for d, b in tree.nodes.items() if d in missing}

@@ -87,6 +87,15 @@ def check_reference(entry: Entry) -> Problem | None:
     if int(info.get("size") or 0) != entry.size or any(
             k in now and str(now[k]) != str(v) for k, v in recorded.items()):
         return Problem("changed", entry.uri or entry.path, f"referenced object '{entry.uri}' changed")
+    uri = entry.uri or ""
+    if entry.digest is not None and uri.startswith("file://"):
+        # A local reference carries no ETag: its recorded digest is what identifies it.
+        try:
+            actual = hash_file(uri[len("file://"):], entry.digest.algorithm)
+        except FileNotFoundError:
+            return Problem("changed", uri, f"referenced object '{uri}' no longer exists")
+        if actual != entry.digest:
+            return Problem("changed", uri, f"referenced object '{uri}' changed")
     return None
 
 

@@ -11,7 +11,7 @@ import click
 from arty.artifacts import Artifact, ArtifactRef
 from arty.artifacts.verify import iter_versions, verify_store
 from arty.cli.context import Context
-from arty.cli.render import echo_json, human_size, progress_bar, table
+from arty.cli.render import echo_json, human_size, plural, progress_bar, table
 from arty.errors import IntegrityError, NotFound, UsageError
 from arty.settings import DOT_DIR, POINTER
 from arty.store import init_store, layout
@@ -26,19 +26,28 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON i
 @click.option("--hash", "algorithm", default="xxh128", show_default=True,
               type=click.Choice(["xxh128", "sha256", "blake3"]), help="Digest algorithm of a new store.")
 @json_option
-def init_cmd(url: str | None, default_project: str | None, algorithm: str, as_json: bool) -> None:
-    """Create a store: ./.arty by default, or at URL (then ./.arty/config.json points at it)."""
+@pass_ctx
+def init_cmd(ctx: Context, url: str | None, default_project: str | None, algorithm: str, as_json: bool) -> None:
+    """Create a store: at URL (or --store / ARTY_STORE), else ./.arty.
+
+    A store elsewhere than ./.arty is recorded in ./.arty/config.json, so that
+    commands run under this folder use it.
+    """
     from arty.artifacts.names import check_name
+    from arty.hashing import new_hasher
 
     if default_project:
         check_name(default_project, "project")
+    new_hasher(algorithm)  # a missing optional package fails here, before anything is created
     here = os.path.join(os.getcwd(), DOT_DIR)
-    target = url or here
+    target = url or ctx.store_url or here
+    elsewhere = "://" in target or os.path.abspath(target) != here
+    if elsewhere and os.path.exists(os.path.join(here, layout.STORE_JSON)):
+        raise UsageError(f"'{here}' is already a local store",
+                         hint="use --store URL (or ARTY_STORE) to work with another store")
     store, created = init_store(target, algorithm=algorithm, default_project=default_project)
     pointer = None
-    if url and ("://" in url or os.path.abspath(url) != here):
-        if os.path.exists(os.path.join(here, layout.STORE_JSON)):
-            raise UsageError(f"'{here}' is already a local store", hint="use --store URL to pick the other store")
+    if elsewhere:
         os.makedirs(here, exist_ok=True)
         pointer = os.path.join(here, POINTER)
         with open(pointer, "w", encoding="utf-8") as f:
@@ -98,7 +107,7 @@ def add_cmd(ctx: Context, paths: tuple[str, ...], type_: str, name: str | None, 
             draft.add_file(p)
     for uri in refs:
         draft.add_reference(uri)
-    reg = ctx.registry
+    reg = ctx.writable_registry
     with progress_bar(f"adding {name}") as bar:
         result = reg.log(draft, aliases=aliases, progress=bar)
     v = result.version
@@ -109,7 +118,7 @@ def add_cmd(ctx: Context, paths: tuple[str, ...], type_: str, name: str | None, 
         echo_json(out)
         return
     state = "created" if result.created else "unchanged"
-    click.echo(f"{v.qualified_name}  {state}  {v.digest}  {v.file_count} files  {human_size(v.size)}")
+    click.echo(f"{v.qualified_name}  {state}  {v.digest}  {plural(v.file_count, 'file')}  {human_size(v.size)}")
     if result.diff is not None:
         click.echo(f"  changes from v{v.number - 1 if v.number else 0}: {result.diff.summary()}")
         for e in result.diff.added[:10]:
@@ -139,7 +148,7 @@ def ls_cmd(ctx: Context, name: str | None, as_json: bool) -> None:
             latest = reg.latest(n)
             if latest is None:
                 continue
-            rows.append({"name": n, "type": latest.type, "latest": latest.version, "versions": latest.number + 1,
+            rows.append({"name": n, "type": latest.type, "latest": latest.number, "versions": latest.number + 1,
                          "size": latest.size, "files": latest.file_count, "updated": latest.created_at})
         if as_json:
             echo_json(rows)
@@ -147,7 +156,7 @@ def ls_cmd(ctx: Context, name: str | None, as_json: bool) -> None:
         if not rows:
             click.echo(f"no artifacts in project '{reg.project}' of store {reg.store.url}")
             return
-        table([[r["name"], r["type"], r["latest"], r["versions"], human_size(r["size"]), r["files"], r["updated"]]
+        table([[r["name"], r["type"], f"v{r['latest']}", r["versions"], human_size(r["size"]), r["files"], r["updated"]]
                for r in rows], ["NAME", "TYPE", "LATEST", "VERSIONS", "SIZE", "FILES", "UPDATED"])
         return
     ref = ArtifactRef.parse(name)
@@ -163,12 +172,12 @@ def ls_cmd(ctx: Context, name: str | None, as_json: bool) -> None:
     rows = []
     for v in versions:
         al = (["latest"] if v.number == numbers[-1] else []) + sorted(by_version.get(v.number, []))
-        rows.append({"version": v.version, "aliases": al, "size": v.size, "files": v.file_count,
+        rows.append({"version": v.number, "qualified_name": v.qualified_name, "aliases": al, "size": v.size, "files": v.file_count,
                      "created": v.created_at, "digest": str(v.digest), "created_by": v.created_by})
     if as_json:
         echo_json(rows)
         return
-    table([[r["version"], ",".join(r["aliases"]), human_size(r["size"]), r["files"], r["created"],
+    table([[f"v{r['version']}", ",".join(r["aliases"]), human_size(r["size"]), r["files"], r["created"],
             r["digest"].split(":")[1][:12]] for r in rows],
           ["VERSION", "ALIASES", "SIZE", "FILES", "CREATED", "DIGEST"])
 
@@ -195,7 +204,7 @@ def show_cmd(ctx: Context, ref: str, limit: int, offset: int, as_json: bool) -> 
     click.echo(f"{v.project}/{v.qualified_name}")
     click.echo(f"  digest:      {v.digest}")
     click.echo(f"  type:        {v.type}")
-    click.echo(f"  size:        {human_size(v.size)} in {v.file_count} files")
+    click.echo(f"  size:        {human_size(v.size)} in {plural(v.file_count, 'file')}")
     click.echo(f"  aliases:     {', '.join(v.aliases) or '-'}")
     click.echo(f"  created:     {v.created_at} by {v.record.get('by', '?')}"
                + (f" (run {v.created_by})" if v.created_by else ""))
@@ -226,7 +235,7 @@ def get_cmd(ctx: Context, ref: str, out: str | None, as_json: bool) -> None:
         echo_json({"artifact": v.qualified_name, "digest": str(v.digest), "path": os.path.abspath(root),
                    "files": v.file_count, "size": v.size})
         return
-    click.echo(f"{v.qualified_name}  {v.file_count} files  {human_size(v.size)}  -> {root}")
+    click.echo(f"{v.qualified_name}  {plural(v.file_count, 'file')}  {human_size(v.size)}  -> {root}")
 
 
 @click.command("alias")
@@ -322,7 +331,7 @@ def verify_cmd(ctx: Context, ref: str | None, as_json: bool) -> None:
         for p in problems:
             click.echo(f"bad: {p.message}")
         if not problems:
-            click.echo(f"ok: {checked} versions verified in {what}")
+            click.echo(f"ok: {plural(checked, 'version')} verified in {what}")
     if problems:
         raise click.exceptions.Exit(IntegrityError.exit_code)
 

@@ -18,9 +18,17 @@ class Context:
 
     @property
     def store(self) -> Store:
+        """The store, which must exist (read commands never create one by accident)."""
         if self._store is None:
-            self._store = resolve_store(self.store_url)
+            self._store = resolve_store(self.store_url, create=False)
         return self._store
+
+    @property
+    def writable_registry(self) -> Registry:
+        """The registry for a writing command: a missing local store is created first."""
+        if self._store is None:
+            self._store = resolve_store(self.store_url, create=True)
+        return self.registry
 
     @property
     def registry(self) -> Registry:

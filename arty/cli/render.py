@@ -20,6 +20,11 @@ def human_size(n: int | float) -> str:
     return f"{size:.1f} PiB"  # pragma: no cover
 
 
+def plural(n: int, word: str) -> str:
+    """``plural(1, "file")`` -> ``"1 file"``; ``plural(2, "file")`` -> ``"2 files"``."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def echo_json(obj: Any) -> None:
     click.echo(json.dumps(obj, indent=2, sort_keys=True, default=str))
 

@@ -48,6 +48,8 @@ _UNREACHABLE_ERRNOS = {errno.ECONNREFUSED, errno.ETIMEDOUT, errno.EHOSTUNREACH, 
 _EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs"}
 #: Protocols whose fsspec implementation offers an atomic exclusive create.
 _ATOMIC_CREATE = {"s3", "s3a", "gs", "gcs", "memory"}
+#: memory:// is one filesystem per process: every backend on it must share one lock.
+_MEMORY_LOCK = threading.Lock()
 
 
 def map_errors(url: str, action: str, path: str, exc: BaseException) -> BaseException:
@@ -240,7 +242,7 @@ class LocalBackend(Backend):
                     if not n:
                         break
                     h.update(view[:n])
-                    out.write(view[:n])
+                    write_all(out, view[:n])
             digest = Digest(algorithm, h.hexdigest())
             full = self._p(path_of(digest))
             if os.path.exists(full):
@@ -270,6 +272,7 @@ class LocalBackend(Backend):
             os.link(tmp, full)  # atomic: fails with FileExistsError if taken
         finally:
             _unlink_quietly(tmp)
+        _fsync_dir(os.path.dirname(full))  # the new name survives a power loss
 
     @_guard("check")
     def exists(self, path: str) -> bool:
@@ -308,6 +311,26 @@ class LocalBackend(Backend):
         return self._p(path)
 
 
+def write_all(out: IO[bytes], data: bytes | memoryview) -> None:
+    """Write every byte of ``data`` to an unbuffered file.
+
+    A raw ``write`` may write less than asked (disk nearly full, a file size
+    limit) without raising; the next call then raises. Ignoring the count
+    would leave a short file under a digest computed from the whole input.
+    """
+    view = memoryview(data)
+    while view:
+        view = view[out.write(view):]
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _unlink_quietly(path: str) -> None:
     try:
         os.unlink(path)
@@ -326,7 +349,7 @@ class FsspecBackend(Backend):
         self.protocol = protocol
         self.root = root.rstrip("/")
         self.supports_create = protocol in _ATOMIC_CREATE
-        self._lock = threading.Lock() if protocol == "memory" else None
+        self._lock = _MEMORY_LOCK if protocol == "memory" else None
 
     def _p(self, path: str) -> str:
         return f"{self.root}/{path}" if path else self.root
@@ -407,10 +430,24 @@ def _fs_from_url(url: str, storage_options: dict[str, Any] | None = None) -> tup
     if protocol in ("s3", "s3a"):
         opts.setdefault("use_listings_cache", False)
         opts.setdefault("skip_instance_cache", True)
-        if os.environ.get("AWS_ENDPOINT_URL") and "endpoint_url" not in opts.get("client_kwargs", {}):
-            opts.setdefault("endpoint_url", os.environ["AWS_ENDPOINT_URL"])
+        # A custom endpoint (S3-compatible server) comes from AWS_ENDPOINT_URL_S3 or
+        # AWS_ENDPOINT_URL, credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY.
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        if endpoint and "endpoint_url" not in opts.get("client_kwargs", {}):
+            opts.setdefault("endpoint_url", endpoint)
+        # botocore's default "legacy" retries back off for ~10 s before reporting an
+        # unreachable endpoint; "standard" (AWS's recommended mode: 3 attempts, still
+        # retrying throttling and transient errors) reports it within a few seconds.
+        # AWS_RETRY_MODE / AWS_MAX_ATTEMPTS or config_kwargs={"retries": ...} win.
+        if not os.environ.get("AWS_RETRY_MODE"):
+            config = dict(opts.get("config_kwargs") or {})
+            config.setdefault("retries", {"mode": "standard"})
+            opts["config_kwargs"] = config
     elif protocol in ("gs", "gcs"):
+        # A custom endpoint (GCS emulator) comes from STORAGE_EMULATOR_HOST, read by gcsfs.
         os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
+        # Listings must not be cached: other writers add records (see the s3 case).
+        opts.setdefault("use_listings_cache", False)
         opts.setdefault("skip_instance_cache", True)
     try:
         import fsspec.core
@@ -463,8 +500,15 @@ class UriReader:
         except Exception as exc:
             raise _uri_error(self.uri, exc) from exc
 
+    def _fs_for(self, uri: str) -> tuple[Any, str]:
+        """The filesystem and path for ``uri``: this reader's own client when the
+        protocol is the same (a new S3/GCS client costs a fraction of a second)."""
+        if uri.split("://", 1)[0] == self.uri.split("://", 1)[0] and self.protocol != "file":
+            return self.fs, self.fs._strip_protocol(uri)
+        return _fs_from_url(uri)
+
     def info(self, uri: str) -> dict[str, Any]:
-        fs, path = _fs_from_url(uri)
+        fs, path = self._fs_for(uri)
         try:
             return fs.info(path)
         except FileNotFoundError:
@@ -473,7 +517,7 @@ class UriReader:
             raise _uri_error(uri, exc) from exc
 
     def open(self, uri: str) -> IO[bytes]:
-        fs, path = _fs_from_url(uri)
+        fs, path = self._fs_for(uri)
         try:
             return fs.open(path, "rb")
         except FileNotFoundError:

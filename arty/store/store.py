@@ -22,7 +22,7 @@ import xxhash
 from arty.errors import ConflictError, IntegrityError, NotFound, StoreError, UnsupportedStore, UsageError
 from arty.hashing import CHUNK, DEFAULT_ALGORITHM, HEX_LENGTHS, Digest, hash_bytes, new_hasher
 from arty.store import layout
-from arty.store.backends import Backend, LocalBackend, open_backend
+from arty.store.backends import Backend, LocalBackend, open_backend, write_all
 from arty.store.cache import BlobCache, materialise
 
 #: Appending to a log gives up after this many lost races in a row.
@@ -160,6 +160,13 @@ class Store:
             return digest
         return backend.ingest_stream(path, self.algorithm, lambda d: layout.blob(d))
 
+    def delete_blob(self, digest: Digest) -> None:
+        """Remove a blob (only for one that no record can reference yet, or gc)."""
+        try:
+            self.backend.delete(layout.blob(digest))
+        except FileNotFoundError:
+            pass
+
     def read_blob(self, digest: Digest) -> bytes:
         """A blob's bytes, verified against its digest."""
         try:
@@ -196,7 +203,7 @@ class Store:
                 if size is not None and size <= SMALL_FILE:
                     data = src.read()
                     h.update(data)
-                    out.write(data)
+                    write_all(out, data)
                     if progress:
                         progress(len(data))
                 else:
@@ -207,7 +214,7 @@ class Store:
                         if not n:
                             break
                         h.update(view[:n])
-                        out.write(view[:n])
+                        write_all(out, view[:n])
                         if progress:
                             progress(n)
         except BaseException:
