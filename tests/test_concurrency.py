@@ -5,8 +5,8 @@ barrier, and then write at the same moment. They come from multiprocessing's "fo
 a clean server process (started fresh, with the libraries imported but no client, thread or
 connection yet) forks each worker, which is as independent as a spawned process but starts
 in milliseconds instead of a second. Runs: on a local folder, on S3 (the workers reach
-the test server over HTTP) and on GCS (the emulator
-honours ``ifGenerationMatch=0`` on the multipart uploads small records use).
+the test server over HTTP) and on GCS (the emulator honours ``ifGenerationMatch=0`` on
+the multipart uploads small records use).
 
 The S3 test server serialises its own write handlers so that ``If-None-Match`` is atomic
 as on real S3 (see tests/servers.py); the races between the clients are untouched.
@@ -36,7 +36,7 @@ LOG = "logs/shared"
 TIMEOUT = 120
 
 
-# -- workers (module level, so that "spawn" children can import them) -----------------------
+# -- workers (module level, so that the worker processes can import them) ------------------
 
 
 def _log_version_worker(url, env, i, folder, barrier, results):
@@ -113,8 +113,8 @@ def _run_processes(target, args_for) -> dict[int, tuple]:
 
 
 def _worker_env(url, env_for) -> dict[str, str]:
-    # The workers inherit this process's environment and apply env_for(url) on top:
-    # what a user's shell would hold to reach the store.
+    # Workers start with the fork server's environment (as it was when it started) and
+    # apply env_for(url) on top: what a user's shell holds to reach the store.
     return env_for(url)
 
 

@@ -345,8 +345,11 @@ class Store:
         """Append the record ``build(seq)`` to a log and return ``(seq, record)``.
 
         Takes the highest seq + 1 and creates that file only if absent; on
-        conflict tries the next number. The result is unique and contiguous
-        across concurrent writers.
+        conflict lists again and tries the number after the highest (at least
+        the next one), so a writer that lost a race catches up in one step
+        instead of one rejected create per record written meanwhile. Every
+        number tried follows one that exists, so the result is unique and
+        contiguous across concurrent writers.
         """
         seqs = self.log_seqs(folder)
         seq = seqs[-1] + 1 if seqs else 0
@@ -354,7 +357,8 @@ class Store:
             record = build(seq)
             if self.create_record(f"{folder}/{layout.seq_name(seq)}", record):
                 return seq, self.read_record(f"{folder}/{layout.seq_name(seq)}")
-            seq += 1
+            seqs = self.log_seqs(folder)
+            seq = max(seq + 1, seqs[-1] + 1 if seqs else 0)
         raise ConflictError(f"could not append to log '{folder}' in store '{self.url}' "
                             f"after {MAX_APPEND_ATTEMPTS} attempts", hint="too many concurrent writers; retry")
 
