@@ -68,8 +68,23 @@ def read_all(paths: list[str]) -> int:
 
 
 def best(fn, repeat: int) -> float:
+    """Best wall time of ``repeat`` calls, each started with no dirty pages pending
+    (a sync, not timed), so that one step's writeback does not slow the next."""
     times = []
     for _ in range(repeat):
+        os.sync()
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def best_fresh(fn, target: str, repeat: int) -> float:
+    """Like :func:`best`, removing ``target`` (untimed) before each call."""
+    times = []
+    for _ in range(repeat):
+        shutil.rmtree(target, ignore_errors=True)
+        os.sync()
         t = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t)
@@ -102,22 +117,21 @@ def bench_dataset(label: str, data: str, work: str, repeat: int) -> dict[str, fl
     raw_read = best(lambda: read_all(paths), repeat)
 
     def cp() -> None:
-        dst = os.path.join(work, "cp-target")
-        shutil.rmtree(dst, ignore_errors=True)
-        subprocess.run(["cp", "-r", data, dst], check=True)
+        subprocess.run(["cp", "-r", data, os.path.join(work, "cp-target")], check=True)
 
-    raw_cp = best(cp, repeat)
+    raw_cp = best_fresh(cp, os.path.join(work, "cp-target"), repeat)
     wait_past_racy_window(data)
 
     colds = []
     reg = None
+    store_dir = os.path.join(work, "store")
     for r in range(repeat):
-        store_dir = os.path.join(work, f"store-{label}-{r}")
         shutil.rmtree(store_dir, ignore_errors=True)
         store, _ = init_store(store_dir)
         reg = Registry(store, "bench")
         art = Artifact("data", type="dataset")
         art.add_dir(data)
+        os.sync()
         t = time.perf_counter()
         res = reg.log(art)
         colds.append(time.perf_counter() - t)
@@ -141,11 +155,9 @@ def bench_dataset(label: str, data: str, work: str, repeat: int) -> dict[str, fl
     version = reg.resolve("data:v0")
 
     def download() -> None:
-        dst = os.path.join(work, "dl-target")
-        shutil.rmtree(dst, ignore_errors=True)
-        version.download(dst)
+        version.download(os.path.join(work, "dl-target"))
 
-    dl = best(download, repeat)
+    dl = best_fresh(download, os.path.join(work, "dl-target"), repeat)
     shutil.rmtree(os.path.join(work, "dl-target"), ignore_errors=True)
     shutil.rmtree(os.path.join(work, "cp-target"), ignore_errors=True)
     n = len(paths)

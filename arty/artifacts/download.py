@@ -21,6 +21,8 @@ from arty.artifacts.names import check_path
 from arty.errors import ArtyError, IntegrityError, InvalidPath, ReferenceChanged
 from arty.hashing import CHUNK, Digest, FileStat, StatCache, hash_file, new_hasher
 from arty.store import Store, UriReader
+from arty.store.backends import write_all
+from arty.store.store import SMALL_FILE
 
 STAGING_PREFIX = ".arty-download-"
 
@@ -68,6 +70,28 @@ def plan(entries: list[Entry], root: str, stat_cache: StatCache | None = None,
                 op = "keep"
         actions.append(Action(op, e, target))
     return actions
+
+
+def _make_dirs(path: str, made: list[str]) -> None:
+    """``os.makedirs`` that appends each folder it creates to ``made`` (parents first)."""
+    if os.path.isdir(path):
+        return
+    missing = []
+    probe = path
+    while not os.path.isdir(probe):
+        missing.append(probe)
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    for folder in reversed(missing):
+        try:
+            os.mkdir(folder)
+        except FileExistsError:
+            if not os.path.isdir(folder):
+                raise
+            continue
+        made.append(folder)
 
 
 def _check_parents(root: str, parent: str, path: str, good: set[str]) -> None:
@@ -122,24 +146,35 @@ def download(store: Store, entries: list[Entry], root: str, progress: Callable[[
             progress(len(kept), sum(a.entry.size for a in kept))
     if not fetches:
         return actions
-    # The outermost folder this call creates (root or an ancestor): removed again on failure.
-    first_new = None
-    probe = os.path.abspath(root)
-    while not os.path.exists(probe):
-        first_new, probe = probe, os.path.dirname(probe)
-    os.makedirs(root, exist_ok=True)
+    # Every folder this call creates (root, its missing ancestors, subfolders): removed again on failure.
+    made_dirs: list[str] = []
+    _make_dirs(os.path.abspath(root), made_dirs)
     staging = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=root)
+    written: list[str] = []  # new files written in place, removed again on failure
     try:
+        # Small stored files whose target does not exist yet are verified in memory and then
+        # written in place (one file creation, like cp); the rest go through the staging folder
+        # and are renamed into place only once everything is good.
+        direct = {id(a) for a in fetches if not a.entry.is_ref and a.entry.size <= SMALL_FILE
+                  and not os.path.lexists(a.target)}
+        for a in fetches:
+            if id(a) in direct:
+                _make_dirs(os.path.dirname(a.target), made_dirs)
         corrupt: list[IntegrityError] = []
 
         def fetch(item: tuple[int, Action]) -> None:
             i, a = item
-            dest = os.path.join(staging, str(i))
             try:
-                if a.entry.is_ref:
-                    _fetch_ref(a.entry, dest)
+                if id(a) in direct:
+                    data = store.read_blob(a.entry.digest)  # type: ignore[arg-type]
+                    with open(a.target, "xb", buffering=0) as out:
+                        written.append(a.target)
+                        write_all(out, data)
+                elif a.entry.is_ref:
+                    _fetch_ref(a.entry, os.path.join(staging, str(i)))
                 else:
-                    store.blob_to_file(a.entry.digest, dest, size=a.entry.size)  # type: ignore[arg-type]
+                    store.blob_to_file(a.entry.digest, os.path.join(staging, str(i)),  # type: ignore[arg-type]
+                                       size=a.entry.size)
             except IntegrityError as exc:
                 corrupt.append(exc)  # go on: name every bad object, not only the first
                 return
@@ -158,28 +193,27 @@ def download(store: Store, entries: list[Entry], root: str, progress: Callable[[
             if len(corrupt) == 1:
                 raise corrupt[0]
             raise IntegrityError("; ".join(sorted(e.message for e in corrupt)), hint=corrupt[0].hint)
-        made: set[str] = set()
         for i, a in items:
-            parent = os.path.dirname(a.target)
-            if parent not in made:
-                try:
-                    os.makedirs(parent, exist_ok=True)
-                except (FileExistsError, NotADirectoryError):
-                    raise InvalidPath(f"cannot download '{a.entry.path}': a file stands where a folder must be "
-                                      f"under '{root}'", hint="download into an empty folder") from None
-                made.add(parent)
+            if id(a) in direct:
+                continue
+            try:
+                _make_dirs(os.path.dirname(a.target), made_dirs)
+            except (FileExistsError, NotADirectoryError):
+                raise InvalidPath(f"cannot download '{a.entry.path}': a file stands where a folder must be "
+                                  f"under '{root}'", hint="download into an empty folder") from None
             os.replace(os.path.join(staging, str(i)), a.target)
     except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
-        folder = os.path.abspath(root)
-        while first_new is not None:
+        for path in written:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+        for folder in reversed(made_dirs):
             try:
                 os.rmdir(folder)
             except OSError:
-                break
-            if folder == first_new:
-                break
-            folder = os.path.dirname(folder)
+                pass
         if isinstance(exc, OSError):  # the local side: disk full, file too large, permissions
             raise ArtyError(f"cannot download into '{root}': {exc.strerror or exc}",
                             hint="free space or download into another folder") from exc
