@@ -48,6 +48,21 @@ def make_tree(root, files: dict[str, bytes | str]) -> str:
     return str(root)
 
 
+def read(path) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def tree_of(root) -> dict[str, bytes]:
+    """``{relative posix path: bytes}`` of every file under ``root``."""
+    out = {}
+    for here, _dirs, files in os.walk(root):
+        for name in files:
+            full = os.path.join(here, name)
+            out[os.path.relpath(full, root).replace(os.sep, "/")] = read(full)
+    return out
+
+
 def run_art(*args: str, cwd=None, env=None, check: bool = False) -> subprocess.CompletedProcess:
     """Run the real ``art`` CLI in a subprocess (``python -m arty``)."""
     full_env = dict(os.environ)

@@ -13,22 +13,9 @@ from arty.artifacts.manifest import TreeReader
 from arty.errors import IntegrityError, InvalidName, InvalidPath, NotFound, ReferenceChanged, UsageError
 from arty.hashing import Digest, StatCache, hash_bytes
 from arty.store import layout
-from conftest import make_tree
+from conftest import make_tree, read, tree_of
 
 
-def read(path) -> bytes:
-    with open(path, "rb") as f:
-        return f.read()
-
-
-def tree_of(root) -> dict[str, bytes]:
-    """``{relative posix path: bytes}`` of every file under ``root``."""
-    out = {}
-    for here, _dirs, files in os.walk(root):
-        for name in files:
-            full = os.path.join(here, name)
-            out[os.path.relpath(full, root).replace(os.sep, "/")] = read(full)
-    return out
 
 
 DATA = {

@@ -51,7 +51,7 @@ def test_init_then_open(store_url):
     assert opened.url == store.url
 
 
-def test_open_missing_store_is_not_found(store_url):
+def test_open_missing_store_isnot_found(store_url):
     with pytest.raises(NotFound, match="no store at"):
         open_store(store_url)
 
@@ -98,7 +98,7 @@ def test_blob_put_read(store_url, tmp_path):
     assert set(store.iter_blobs()) == {d, bd}
 
 
-def test_missing_blob_is_not_found(store_url, tmp_path):
+def test_missing_blob_isnot_found(store_url, tmp_path):
     store, _ = init_store(store_url)
     absent = hash_bytes(b"never stored", store.algorithm)
     assert not store.has_blob(absent)

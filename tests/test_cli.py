@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from arty.cli import cli
 from arty.store import layout, open_store
-from conftest import make_tree, run_art
+from conftest import make_tree, read, run_art, tree_of
 
 DATA = {"train/0.png": "zero", "train/1.png": "one!", "test/2.png": "two two", "README": "digits\n"}
 DATA_SIZE = sum(len(v) for v in DATA.values())  # 22 bytes
@@ -39,18 +39,6 @@ def js(*args: str, env: dict[str, str] | None = None):
     return json.loads(ok(*args, "--json", env=env))
 
 
-def read(path) -> bytes:
-    with open(path, "rb") as f:
-        return f.read()
-
-
-def tree_of(root) -> dict[str, bytes]:
-    out = {}
-    for here, _dirs, files in os.walk(root):
-        for name in files:
-            full = os.path.join(here, name)
-            out[os.path.relpath(full, root).replace(os.sep, "/")] = read(full)
-    return out
 
 
 @pytest.fixture

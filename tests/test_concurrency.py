@@ -200,36 +200,45 @@ def fast_switching(store_url):
     sys.setswitchinterval(old)
 
 
-@pytest.mark.parametrize("store_url", IN_PROCESS_BACKENDS, indirect=True)
-def test_threads_append_to_one_log(store_url, fast_switching):
-    init_store(store_url)
-    per_worker = 40
+def _run_threads(work) -> dict[int, tuple]:
+    """Run ``work(i, barrier)`` in WORKERS threads that start together; return ``{i: result}``."""
     barrier = threading.Barrier(WORKERS)
     results: dict[int, tuple] = {}
     errors = []
 
-    def work(i):
+    def run(i):
         try:
-            store = open_store(store_url)  # a client of its own, as another process would have
-            barrier.wait(TIMEOUT)
-            seqs = []
-            for k in range(per_worker):
-                seq, rec = store.log_append(LOG, lambda s, k=k: {"worker": i, "k": k, "seq": s})
-                assert (rec["worker"], rec["k"]) == (i, k)
-                seqs.append(seq)
-            results[i] = (seqs,)
+            results[i] = work(i, barrier)
         except BaseException:  # noqa: BLE001 - reported below
             errors.append(traceback.format_exc())
             barrier.abort()
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(WORKERS)]
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(WORKERS)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(TIMEOUT)
     assert not errors, "\n".join(errors)
     assert not any(t.is_alive() for t in threads)
-    _check_log(store_url, results, per_worker)
+    return results
+
+
+@pytest.mark.parametrize("store_url", IN_PROCESS_BACKENDS, indirect=True)
+def test_threads_append_to_one_log(store_url, fast_switching):
+    init_store(store_url)
+    per_worker = 40
+
+    def work(i, barrier):
+        store = open_store(store_url)  # a client of its own, as another process would have
+        barrier.wait(TIMEOUT)
+        seqs = []
+        for k in range(per_worker):
+            seq, rec = store.log_append(LOG, lambda s, k=k: {"worker": i, "k": k, "seq": s})
+            assert (rec["worker"], rec["k"]) == (i, k)
+            seqs.append(seq)
+        return (seqs,)
+
+    _check_log(store_url, _run_threads(work), per_worker)
 
 
 @pytest.mark.parametrize("store_url", IN_PROCESS_BACKENDS, indirect=True)
@@ -237,28 +246,15 @@ def test_threads_log_versions_of_one_artifact(store_url, tmp_path, fast_switchin
     init_store(store_url)
     contents = {i: {"common.txt": "shared by all\n", f"own/{i}.txt": f"worker {i}\n"} for i in range(WORKERS)}
     folders = {i: make_tree(tmp_path / f"w{i}", contents[i]) for i in range(WORKERS)}
-    barrier = threading.Barrier(WORKERS)
-    results: dict[int, tuple] = {}
-    errors = []
 
-    def work(i):
-        try:
-            reg = Registry(open_store(store_url), "default", StatCache(":memory:"))
-            draft = Artifact("shared", type="dataset", metadata={"worker": i}).add_dir(folders[i])
-            barrier.wait(TIMEOUT)
-            res = reg.log(draft)
-            results[i] = (res.version.number, str(res.version.digest), res.created)
-        except BaseException:  # noqa: BLE001 - reported below
-            errors.append(traceback.format_exc())
-            barrier.abort()
+    def work(i, barrier):
+        reg = Registry(open_store(store_url), "default", StatCache(":memory:"))
+        draft = Artifact("shared", type="dataset", metadata={"worker": i}).add_dir(folders[i])
+        barrier.wait(TIMEOUT)
+        res = reg.log(draft)
+        return (res.version.number, str(res.version.digest), res.created)
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(WORKERS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(TIMEOUT)
-    assert not errors, "\n".join(errors)
-    _check_versions(store_url, tmp_path, contents, results)
+    _check_versions(store_url, tmp_path, contents, _run_threads(work))
 
 
 def test_identical_content_from_many_writers_is_one_version(store_url, tmp_path, fast_switching):

@@ -65,7 +65,8 @@ class Registry:
             self._stat_cache = StatCache(os.path.join(self.store.cache_dir(), "stat-cache.sqlite"))
         return self._stat_cache
 
-    def _for(self, project: str | None) -> "Registry":
+    def in_project(self, project: str | None) -> "Registry":
+        """The registry of another project in the same store (self for None or the same)."""
         if project is None or project == self.project:
             return self
         return Registry(self.store, project, self._stat_cache)
@@ -84,7 +85,7 @@ class Registry:
         try:
             rec = self.store.log_read(layout.versions(self.project, name), number)
         except FileNotFoundError:
-            raise self._not_found(name, f"v{number}") from None
+            raise self.not_found(name, f"v{number}") from None
         return ArtifactVersion(self, rec)
 
     def latest(self, name: str) -> "ArtifactVersion | None":
@@ -92,7 +93,8 @@ class Registry:
         got = self.store.log_latest(layout.versions(self.project, name))
         return ArtifactVersion(self, got[1]) if got else None
 
-    def _not_found(self, name: str, selector: str | None) -> NotFound:
+    def not_found(self, name: str, selector: str | None) -> NotFound:
+        """The error for a missing artifact, version or alias, listing what exists."""
         versions = self.versions(name)
         if not versions:
             names = self.names()
@@ -110,19 +112,19 @@ class Registry:
     def resolve(self, ref: str | ArtifactRef) -> "ArtifactVersion":
         """``name``, ``name:v3``, ``name:latest``, ``name:alias``, ``project/name:alias``."""
         r = ArtifactRef.parse(ref) if isinstance(ref, str) else ref
-        reg = self._for(r.project)
+        reg = self.in_project(r.project)
         sel = r.selector
         if sel is None or sel == "latest":
             v = reg.latest(r.name)
             if v is None:
-                raise reg._not_found(r.name, sel)
+                raise reg.not_found(r.name, sel)
             return v
         number = parse_version(sel)
         if number is not None:
             return reg.version(r.name, number)
         number = reg.alias_target(r.name, sel)
         if number is None:
-            raise reg._not_found(r.name, sel)
+            raise reg.not_found(r.name, sel)
         return reg.version(r.name, number)
 
     # -- aliases -------------------------------------------------------------
@@ -158,7 +160,7 @@ class Registry:
         check_alias(alias)
         target = self.alias_target(name, alias)
         if target is None:
-            raise self._not_found(name, alias)
+            raise self.not_found(name, alias)
         self._move_alias(name, alias, None, None)
         return target
 
@@ -278,7 +280,7 @@ class ArtifactVersion:
     @property
     def aliases(self) -> list[str]:
         """Aliases pointing here now, plus ``latest`` when this is the highest version."""
-        reg = self._registry._for(self.project)
+        reg = self._registry.in_project(self.project)
         out = sorted(a for a, v in reg.aliases(self.name).items() if v == self.number)
         versions = reg.versions(self.name)
         if versions and versions[-1] == self.number:

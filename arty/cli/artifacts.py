@@ -160,10 +160,10 @@ def ls_cmd(ctx: Context, name: str | None, as_json: bool) -> None:
                for r in rows], ["NAME", "TYPE", "LATEST", "VERSIONS", "SIZE", "FILES", "UPDATED"])
         return
     ref = ArtifactRef.parse(name)
-    sub = reg._for(ref.project)
+    sub = reg.in_project(ref.project)
     numbers = sub.versions(ref.name)
     if not numbers:
-        raise sub._not_found(ref.name, None)
+        raise sub.not_found(ref.name, None)
     aliases = sub.aliases(ref.name)
     by_version: dict[int, list[str]] = {}
     for a, n in aliases.items():
@@ -249,11 +249,11 @@ def alias_cmd(ctx: Context, target: str, alias: str, delete: bool, history: bool
     """Point ALIAS at NAME:VERSION; --delete NAME ALIAS removes it. Every move is kept."""
     reg = ctx.registry
     ref = ArtifactRef.parse(target)
-    sub = reg._for(ref.project)
+    sub = reg.in_project(ref.project)
     if history:
         moves = sub.alias_history(ref.name, alias)
         if not moves:
-            raise sub._not_found(ref.name, alias)
+            raise sub.not_found(ref.name, alias)
         if as_json:
             echo_json([{k: v for k, v in m.items() if k != "nonce"} for m in moves])
             return
@@ -312,14 +312,14 @@ def verify_cmd(ctx: Context, ref: str | None, as_json: bool) -> None:
         what = f"store {store.url}"
     else:
         r = ArtifactRef.parse(ref)
-        reg = ctx.registry._for(r.project)
+        reg = ctx.registry.in_project(r.project)
         if r.selector:
             v = reg.resolve(r)
             selected = [(v.project, v.name, v.number)]
         else:
             numbers = reg.versions(r.name)
             if not numbers:
-                raise reg._not_found(r.name, None)
+                raise reg.not_found(r.name, None)
             selected = [(reg.project, r.name, n) for n in numbers]
         what = ref
     with progress_bar(f"verifying {what}") as bar:
