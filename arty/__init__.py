@@ -39,6 +39,8 @@ from arty.errors import (
 from arty.hashing import Digest
 from arty.settings import DOT_DIR, find_store_url, resolve_project, resolve_store
 from arty.store import Store, init_store, open_store
+from arty.tracking import Config, Run, Summary, init
+from arty.tracking.run import current as _current_run
 
 __version__ = "0.1.0"
 
@@ -47,7 +49,9 @@ __all__ = [
     "InvalidName", "InvalidPath", "LogResult", "MissingExtra", "NotFound", "ReferenceChanged", "Registry", "Store",
     "StoreError", "StoreFull", "StorePermissionDenied", "StoreUnreachable", "UnsupportedStore", "UsageError",
     "__version__", "init_store", "log_artifact", "open_store", "registry", "use_artifact",
+    "Config", "Run", "Summary", "define_metric", "finish", "init", "log",
 ]
+# Also, while a run is active: arty.run, arty.config, arty.summary (module attributes, see __getattr__).
 
 _registries: dict[tuple[str, str | None], Registry] = {}
 _lock = threading.Lock()
@@ -75,10 +79,51 @@ def registry(store: str | Store | None = None, project: str | None = None, *, cr
 def log_artifact(artifact: Artifact, aliases: Iterable[str] = (), *, store: str | Store | None = None,
                  project: str | None = None) -> ArtifactVersion:
     """Log a draft: returns the new version, or the existing one with identical content
-    (with ``aliases`` applied either way)."""
+    (with ``aliases`` applied either way). Inside a run (``arty.init``) this is
+    ``run.log_artifact`` and records the run as the version's producer."""
+    run = _current_run()
+    if run is not None and store is None and project is None:
+        return run.log_artifact(artifact, aliases=aliases)
     return registry(store, project).log(artifact, aliases=aliases).version
 
 
 def use_artifact(ref: str, *, store: str | Store | None = None, project: str | None = None) -> ArtifactVersion:
-    """Resolve ``name``, ``name:v3``, ``name:latest``, ``name:alias`` or ``project/name:alias``."""
+    """Resolve ``name``, ``name:v3``, ``name:latest``, ``name:alias`` or ``project/name:alias``.
+    Inside a run this is ``run.use_artifact`` and records the lineage edge."""
+    run = _current_run()
+    if run is not None and store is None and project is None:
+        return run.use_artifact(ref)
     return registry(store, project, create=False).resolve(ref)
+
+
+def _require_run() -> Run:
+    run = _current_run()
+    if run is None:
+        raise ArtyError("no active run", hint="call arty.init() first")
+    return run
+
+
+def log(data: dict, step: int | None = None, commit: bool | None = None) -> None:
+    """``run.log`` on the current run."""
+    _require_run().log(data, step=step, commit=commit)
+
+
+def define_metric(name: str, step_metric: str | None = None, summary: str | None = None,
+                  goal: str | None = None, hidden: bool = False) -> None:
+    """``run.define_metric`` on the current run."""
+    _require_run().define_metric(name, step_metric=step_metric, summary=summary, goal=goal, hidden=hidden)
+
+
+def finish(exit_code: int | None = None) -> None:
+    """Finish the current run, if any."""
+    run = _current_run()
+    if run is not None:
+        run.finish(exit_code)
+
+
+def __getattr__(name: str):  # noqa: ANN202 - PEP 562: arty.run, arty.config, arty.summary
+    if name == "run":
+        return _current_run()
+    if name in ("config", "summary"):
+        return getattr(_require_run(), name)
+    raise AttributeError(f"module 'arty' has no attribute '{name}'")

@@ -23,6 +23,8 @@ EXPECTED_ALL = {
     "Diff", "Digest", "Entry", "LogResult", "Registry",
     # stores
     "Store", "init_store", "open_store",
+    # runs
+    "init", "log", "define_metric", "finish", "Run", "Config", "Summary",
     # errors
     "ArtyError", "ConflictError", "IntegrityError", "InvalidName", "InvalidPath", "MissingExtra", "NotFound",
     "ReferenceChanged", "StoreError", "StoreFull", "StorePermissionDenied", "StoreUnreachable",

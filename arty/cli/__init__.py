@@ -44,10 +44,11 @@ def cli(ctx: click.Context, store: str | None, project: str | None) -> None:
 
 
 def _register() -> None:
-    from arty.cli import artifacts
+    from arty.cli import artifacts, tracking
 
-    for command in artifacts.COMMANDS:
-        cli.add_command(command)
+    for module in (artifacts, tracking):
+        for command in module.COMMANDS:
+            cli.add_command(command)
 
 
 _register()

@@ -56,3 +56,11 @@ def aliases(project: str, name: str) -> str:
 
 def alias(project: str, name: str, alias_name: str) -> str:
     return f"{aliases(project, name)}/{alias_name}"
+
+
+def runs(project: str) -> str:
+    return f"{PROJECTS}/{project}/runs"
+
+
+def run(project: str, run_id: str) -> str:
+    return f"{PROJECTS}/{project}/runs/{run_id}"

@@ -318,6 +318,19 @@ class Store:
             self._records[path] = record
         return True
 
+    def create_bytes(self, path: str, data: bytes) -> bool:
+        """Create ``path`` holding ``data`` if absent. True if it now holds exactly
+        ``data`` (created here, or an identical earlier upload whose reply was lost);
+        False if it holds something else."""
+        try:
+            self.backend.create(path, data)
+            return True
+        except FileExistsError:
+            try:
+                return self.backend.read(path) == data
+            except FileNotFoundError:
+                return False
+
     def exists(self, path: str) -> bool:
         return self.backend.exists(path)
 

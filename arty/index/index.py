@@ -1,0 +1,502 @@
+"""The SQLite index: a cache of the store's run and artifact records, for fast queries.
+
+It lives in the store's machine-local cache folder (``<store>/cache/index.sqlite``
+beside a local store, the user cache for a remote one) and is always
+rebuildable from the records alone (:meth:`Index.rebuild`). It stays current
+by reading the store's change journal (:meth:`Index.catch_up`): every entry
+after the last one seen, re-reading :data:`JOURNAL_WINDOW_MS` back to allow
+for writers whose clocks lag, and skipping entries already applied. Journal
+entries are hints: each names a run or an artifact, which is then re-read
+from its records.
+
+Runs that are not finished are refreshed on every query, because their state
+can change with no journal entry at all: a process that dies leaves no record
+(see :func:`arty.index.records.derive_state`).
+
+An index file that cannot be read, or that has another schema version, is
+deleted and rebuilt; if the file cannot even be created, the index lives in
+memory for the session. Neither is an error for the user.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Iterator
+
+import sqlite_utils
+
+from arty.errors import ArtyError
+from arty.index import records, schema
+from arty.index.filters import compile_filter, compile_order, regexp
+from arty.store import Store, layout
+from arty.store.store import journal_id
+
+INDEX_FILE = "index.sqlite"
+#: Journal entries this far (ms) before the last one seen are read again (clock skew between writers).
+JOURNAL_WINDOW_MS = 5 * 60 * 1000
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+#: Threads reading records from a remote store.
+REMOTE_THREADS = 16
+
+
+def _journal_ms(name: str) -> int | None:
+    """The milliseconds of a journal entry's name (its first 10 characters), None if not one."""
+    ms = 0
+    for ch in name[:10]:
+        i = _CROCKFORD.find(ch)
+        if i < 0:
+            return None
+        ms = ms * 32 + i
+    return ms if len(name) >= 10 else None
+
+
+def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
+    """True for an error that deleting and rebuilding the file fixes (not for a busy lock)."""
+    name = getattr(exc, "sqlite_errorname", "")
+    if name in ("SQLITE_BUSY", "SQLITE_LOCKED") or "locked" in str(exc) or "busy" in str(exc):
+        return False
+    return True
+
+
+class Index:
+    """The index of one store. Thread-safe; several processes may share the file."""
+
+    def __init__(self, store: Store, path: str | None = None) -> None:
+        self.store = store
+        self.path = path or os.path.join(store.cache_dir(), INDEX_FILE)
+        self._lock = threading.RLock()
+        self._pool: ThreadPoolExecutor | None = None
+        self.db: sqlite_utils.Database = self._open()
+
+    # -- opening, and recovering from a bad file --------------------------------------------------
+
+    def _connect(self, path: str) -> sqlite_utils.Database:
+        conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        db = sqlite_utils.Database(conn)
+        db.register_function(regexp, deterministic=True)
+        conn.execute("PRAGMA synchronous = NORMAL")
+        return db
+
+    def _open(self) -> sqlite_utils.Database:
+        """Open the file, creating or recreating it when absent, unreadable or of another version."""
+        if self.path != ":memory:":
+            try:
+                os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+            except OSError:
+                return self._memory()
+        for _attempt in range(2):
+            try:
+                db = self._connect(self.path)
+                if self._usable(db):
+                    return db
+                db.conn.close()
+            except sqlite3.DatabaseError as exc:
+                if not _is_corruption(exc):
+                    raise ArtyError(f"the index '{self.path}' is locked by another process: {exc}",
+                                    hint="try again; 'art index rebuild' if it persists") from None
+            if not self._delete_file():
+                break
+        return self._memory()
+
+    def _memory(self) -> sqlite_utils.Database:
+        self.path = ":memory:"
+        db = self._connect(":memory:")
+        self._usable(db)
+        return db
+
+    def _usable(self, db: sqlite_utils.Database) -> bool:
+        """Whether ``db`` has this schema (an empty file gets it now)."""
+        tables = set(db.table_names())
+        if not tables:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                if not db.table_names():
+                    schema.create(db)
+                    db.execute("INSERT INTO meta VALUES ('schema_version', ?)", [str(schema.SCHEMA_VERSION)])
+                    db.execute("INSERT INTO meta VALUES ('store', ?)", [self._store_identity()])
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            return True
+        if not set(schema.TABLES) <= tables:
+            return False
+        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        if meta.get("schema_version") != str(schema.SCHEMA_VERSION):
+            return False
+        if meta.get("store") != self._store_identity():
+            return False
+        db.execute("SELECT count(*) FROM runs").fetchone()
+        return True
+
+    def _store_identity(self) -> str:
+        return f"{self.store.url} {self.store.config.get('created_at', '')}"
+
+    def _delete_file(self) -> bool:
+        if self.path == ":memory:":
+            return False
+        ok = True
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            try:
+                os.unlink(self.path + suffix)
+            except FileNotFoundError:
+                pass
+            except OSError:
+                ok = False
+        return ok
+
+    def _recover(self) -> None:
+        """Replace a damaged file with a fresh one, rebuilt from the store."""
+        with contextlib.suppress(Exception):
+            self.db.conn.close()
+        self._delete_file()
+        self.db = self._open()
+        self._rebuild()
+
+    def _guarded(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run ``fn``; if the file turns out to be damaged, recreate it, rebuild and run again."""
+        with self._lock:
+            try:
+                return fn(*args, **kwargs)
+            except sqlite3.DatabaseError as exc:
+                if not _is_corruption(exc):
+                    raise ArtyError(f"the index '{self.path}' is locked by another process: {exc}",
+                                    hint="try again; 'art index rebuild' if it persists") from None
+                self._recover()
+                return fn(*args, **kwargs)
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            with contextlib.suppress(Exception):
+                self.db.conn.close()
+            if self._pool is not None:
+                self._pool.shutdown(wait=False)
+                self._pool = None
+
+    def __enter__(self) -> "Index":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- reading the store --------------------------------------------------------------------------
+
+    def _reader(self) -> records.Reader:
+        if self.store.is_local:
+            return records.Reader(self.store)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(REMOTE_THREADS, thread_name_prefix="arty-index")
+        return records.Reader(self.store, self._pool.map)
+
+    def _map(self, fn: Any, items: list[Any]) -> list[Any]:
+        if not items:
+            return []
+        if self.store.is_local or len(items) == 1:
+            # A few threads still help a local store: listing and reading release the GIL.
+            if len(items) < 32:
+                return [fn(x) for x in items]
+            with ThreadPoolExecutor(4) as pool:
+                return list(pool.map(fn, items))
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(REMOTE_THREADS, thread_name_prefix="arty-index")
+        return list(self._pool.map(fn, items))
+
+    def _meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return row[0] if row else None
+
+    # -- rebuild ------------------------------------------------------------------------------------
+
+    def rebuild(self) -> dict[str, int]:
+        """Empty the index and read every run and artifact record of the store again.
+
+        Returns counts: ``projects``, ``runs``, ``versions``, ``aliases``, ``inputs``.
+        """
+        return self._guarded(self._rebuild)
+
+    def _rebuild(self) -> dict[str, int]:
+        journal = self._journal_names()  # listed first: anything journaled after this is caught up later
+        reader = self._reader()
+        projects = [p for p in self.store.list(layout.PROJECTS) if not p.startswith(".")]
+        run_keys = [(p, r) for p in projects for r in self.store.list(layout.project(p) + "/runs")
+                    if not r.startswith(".")]
+        art_keys = [(p, a) for p in projects for a in self.store.list(layout.artifacts(p)) if not a.startswith(".")]
+
+        def load(key: tuple[str, str]) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+            row = records.load_run(reader, key[0], key[1])
+            return row, (records.load_inputs(reader, key[0], key[1]) if row is not None else [])
+
+        def load_art(key: tuple[str, str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+            return records.load_versions(reader, *key), records.load_aliases(reader, *key)
+
+        runs = self._map(load, run_keys)
+        arts = self._map(load_art, art_keys)
+        run_rows = [r for r, _ in runs if r is not None]
+        input_rows = [i for _, ins in runs for i in ins]
+        version_rows = [v for vs, _ in arts for v in vs]
+        alias_rows = [a for _, als in arts for a in als]
+        with self._write() as conn:
+            for table in ("projects", "runs", "artifact_versions", "aliases", "inputs", "journal_seen"):
+                conn.execute(f"DELETE FROM {table}")
+            conn.executemany("INSERT INTO projects VALUES (?)", [(p,) for p in projects])
+            _insert(conn, "runs", schema.RUN_COLUMNS, run_rows)
+            _insert(conn, "inputs", schema.INPUT_COLUMNS, input_rows)
+            _insert(conn, "artifact_versions", schema.VERSION_COLUMNS, version_rows)
+            _insert(conn, "aliases", schema.ALIAS_COLUMNS, alias_rows)
+            self._mark_journal(conn, journal, journal)
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('built_at', ?)", [records.iso(time.time())])
+        return {"projects": len(projects), "runs": len(run_rows), "versions": len(version_rows),
+                "aliases": len(alias_rows), "inputs": len(input_rows)}
+
+    def _journal_names(self) -> list[str]:
+        return sorted(n for n in self.store.list(layout.JOURNAL) if n.endswith(".json"))
+
+    def _mark_journal(self, conn: sqlite3.Connection, names: list[str], applied: list[str]) -> None:
+        """Record ``applied`` as seen, move the cursor to the newest of ``names``, forget what is out of reach."""
+        cursor = self._meta("journal_cursor") or ""
+        newest = max([cursor, *names[-1:]])
+        low = self._window_start(newest)
+        conn.executemany("INSERT OR IGNORE INTO journal_seen VALUES (?)", [(n,) for n in applied if n > low])
+        conn.execute("INSERT OR REPLACE INTO meta VALUES ('journal_cursor', ?)", [newest])
+        conn.execute("DELETE FROM journal_seen WHERE name <= ?", [low])
+
+    @staticmethod
+    def _window_start(cursor: str) -> str:
+        """Journal names above this may still be new (the window before the cursor)."""
+        if not cursor:
+            return ""
+        ms = _journal_ms(cursor)
+        if ms is None:
+            return ""
+        return journal_id(max(0, ms - JOURNAL_WINDOW_MS))[:10]
+
+    # -- catch-up -----------------------------------------------------------------------------------
+
+    @property
+    def built(self) -> bool:
+        with self._lock:
+            return self._guarded(lambda: self._meta("built_at") is not None)
+
+    def catch_up(self) -> dict[str, int]:
+        """Apply the journal entries not seen yet (a first call builds the index).
+
+        Returns counts: ``entries`` applied, ``runs`` and ``artifacts`` refreshed.
+        """
+        return self._guarded(self._catch_up)
+
+    def _catch_up(self) -> dict[str, int]:
+        if self._meta("built_at") is None:
+            counts = self._rebuild()
+            return {"entries": 0, "runs": counts["runs"], "artifacts": counts["versions"], "rebuilt": 1}
+        names = self._journal_names()
+        low = self._window_start(self._meta("journal_cursor") or "")
+        candidates = [n for n in names if n > low]
+        seen = {r[0] for r in self.db.execute("SELECT name FROM journal_seen WHERE name > ?", [low])}
+        new = [n for n in candidates if n not in seen]
+        if not new:
+            return {"entries": 0, "runs": 0, "artifacts": 0}
+        reader = self._reader()
+        entries = reader.records([f"{layout.JOURNAL}/{n}" for n in new])
+        runs: set[tuple[str, str]] = set()
+        arts: set[tuple[str, str]] = set()
+        for e in entries:
+            if not e:
+                continue
+            project = e.get("project")
+            if not isinstance(project, str) or not project or "/" in project:
+                continue
+            if isinstance(e.get("run"), str) and e["run"] and "/" not in e["run"]:
+                runs.add((project, e["run"]))
+            if isinstance(e.get("artifact"), str) and e["artifact"] and "/" not in e["artifact"]:
+                arts.add((project, e["artifact"]))
+        self._refresh(sorted(runs), sorted(arts), names, new)
+        return {"entries": len(new), "runs": len(runs), "artifacts": len(arts)}
+
+    def _refresh(self, runs: list[tuple[str, str]], arts: list[tuple[str, str]],
+                 journal: list[str] | None = None, applied: list[str] | None = None) -> list[dict[str, Any]]:
+        """Re-read runs and artifacts from their records and store them; returns the run rows."""
+        reader = self._reader()
+        prev = {(r["project"], r["id"]): r for r in self._rows_for(runs)}
+        known: dict[tuple[str, str], set[int]] = {}
+        for p, a in arts:
+            known[(p, a)] = {r[0] for r in self.db.execute(
+                "SELECT version FROM artifact_versions WHERE project = ? AND name = ?", [p, a])}
+
+        def load(key: tuple[str, str]) -> tuple[tuple[str, str], dict[str, Any] | None, list[dict[str, Any]]]:
+            row = records.load_run(reader, key[0], key[1], prev.get(key))
+            return key, row, (records.load_inputs(reader, *key) if row is not None else [])
+
+        def load_art(key: tuple[str, str]) -> tuple[tuple[str, str], list[dict[str, Any]], list[dict[str, Any]]]:
+            return key, records.load_versions(reader, *key, known=known[key]), records.load_aliases(reader, *key)
+
+        loaded = self._map(load, runs)
+        loaded_arts = self._map(load_art, arts)
+        out = []
+        with self._write() as conn:
+            projects = {p for p, _ in runs} | {p for p, _ in arts}
+            conn.executemany("INSERT OR IGNORE INTO projects VALUES (?)", [(p,) for p in projects])
+            for (p, r), row, inputs in loaded:
+                conn.execute("DELETE FROM inputs WHERE project = ? AND run = ?", [p, r])
+                if row is None:
+                    conn.execute("DELETE FROM runs WHERE project = ? AND id = ?", [p, r])
+                    continue
+                _insert(conn, "runs", schema.RUN_COLUMNS, [row])
+                _insert(conn, "inputs", schema.INPUT_COLUMNS, inputs)
+                out.append(row)
+            for (p, a), versions, aliases in loaded_arts:
+                _insert(conn, "artifact_versions", schema.VERSION_COLUMNS, versions)
+                conn.execute("DELETE FROM aliases WHERE project = ? AND name = ?", [p, a])
+                _insert(conn, "aliases", schema.ALIAS_COLUMNS, aliases)
+            if journal is not None:
+                self._mark_journal(conn, journal, applied or [])
+        return out
+
+    def _rows_for(self, keys: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        out = []
+        for p, r in keys:
+            out.extend(self.db.query("SELECT * FROM runs WHERE project = ? AND id = ?", [p, r]))
+        return out
+
+    def refresh_run(self, project: str, run_id: str) -> dict[str, Any] | None:
+        """Re-read one run from the store (also one the journal never named); its row, or None."""
+        def go() -> dict[str, Any] | None:
+            rows = self._refresh([(project, run_id)], [])
+            return rows[0] if rows else None
+        return self._guarded(go)
+
+    def refresh_unfinished(self, project: str | None = None) -> int:
+        """Re-read the runs still going and re-derive the state of every unfinished run.
+
+        A run seen running is read again (new segments, events, ``final.json``);
+        one already shown crashed is only re-derived (a resume or a late upload
+        journals and is caught up). Returns the number of runs re-read.
+        """
+        return self._guarded(self._refresh_unfinished, project)
+
+    def _refresh_unfinished(self, project: str | None) -> int:
+        where, params = ("final = 0", []) if project is None else ("final = 0 AND project = ?", [project])
+        rows = list(self.db.query(f"SELECT * FROM runs WHERE {where}", params))
+        if not rows:
+            return 0
+        now = time.time()
+        going = [(r["project"], r["id"]) for r in rows if records.derive_state(r, now) == "running"]
+        if going:
+            self._refresh(going, [])
+        changed = []
+        for r in self.db.query(f"SELECT project, id, state, host, pid, pid_since, last_activity, final "
+                               f"FROM runs WHERE {where}", params):
+            state = records.derive_state(r, now)
+            if state != r["state"]:
+                changed.append((state, r["project"], r["id"]))
+        if changed:
+            with self._write() as conn:
+                conn.executemany("UPDATE runs SET state = ? WHERE project = ? AND id = ?", changed)
+        return len(going)
+
+    # -- queries ------------------------------------------------------------------------------------
+
+    def sync(self, project: str | None = None) -> None:
+        """Make the index current for a query: catch up, then refresh unfinished runs."""
+        def go() -> None:
+            self._catch_up()
+            self._refresh_unfinished(project)
+        self._guarded(go)
+
+    def runs(self, project: str | None, filters: dict[str, Any] | None = None, order: Any = "-created_at",
+             limit: int | None = None, offset: int = 0) -> list[dict[str, Any]]:
+        """Rows of the runs of ``project`` (every project when None) matching ``filters``, in ``order``.
+
+        Does not catch up first; see :meth:`sync`.
+        """
+        cond, params = compile_filter(filters)
+        order_sql = compile_order(order)
+        sql = f"SELECT * FROM runs WHERE {cond}"
+        if project is not None:
+            sql += " AND project = ?"
+            params = [*params, project]
+        sql += f" ORDER BY {order_sql}"
+        if limit is not None or offset:
+            sql += " LIMIT ? OFFSET ?"
+            params = [*params, -1 if limit is None else int(limit), int(offset)]
+        return self._guarded(lambda: list(self.db.query(sql, params)))
+
+    def run_row(self, project: str, run_id: str) -> dict[str, Any] | None:
+        rows = self._guarded(lambda: self._rows_for([(project, run_id)]))
+        return rows[0] if rows else None
+
+    def run_ids(self, project: str) -> list[str]:
+        return self._guarded(lambda: [r[0] for r in self.db.execute(
+            "SELECT id FROM runs WHERE project = ? ORDER BY created_at DESC", [project])])
+
+    def runs_named(self, project: str, name: str) -> list[dict[str, Any]]:
+        return self._guarded(lambda: list(self.db.query(
+            "SELECT * FROM runs WHERE project = ? AND name = ? ORDER BY created_at DESC", [project, name])))
+
+    def projects(self) -> list[str]:
+        return self._guarded(lambda: [r[0] for r in self.db.execute("SELECT name FROM projects ORDER BY name")])
+
+    def outputs(self, run_id: str) -> list[dict[str, Any]]:
+        """Artifact versions whose ``created_by`` is ``run_id``, oldest first."""
+        return self._guarded(lambda: list(self.db.query(
+            "SELECT * FROM artifact_versions WHERE created_by = ? ORDER BY created_at, project, name, version",
+            [run_id])))
+
+    def inputs(self, project: str, run_id: str) -> list[dict[str, Any]]:
+        return self._guarded(lambda: list(self.db.query(
+            "SELECT * FROM inputs WHERE project = ? AND run = ? ORDER BY artifact_project, artifact, version",
+            [project, run_id])))
+
+    def consumers(self, project: str, name: str, version: int) -> list[dict[str, Any]]:
+        """Input edges pointing at one artifact version (the runs that used it)."""
+        return self._guarded(lambda: list(self.db.query(
+            "SELECT * FROM inputs WHERE artifact_project = ? AND artifact = ? AND version = ? ORDER BY project, run",
+            [project, name, version])))
+
+    def versions(self, project: str | None = None) -> list[dict[str, Any]]:
+        where, params = ("", []) if project is None else (" WHERE project = ?", [project])
+        return self._guarded(lambda: list(self.db.query(
+            f"SELECT * FROM artifact_versions{where} ORDER BY project, name, version", params)))
+
+    def aliases(self, project: str | None = None) -> list[dict[str, Any]]:
+        where, params = ("", []) if project is None else (" WHERE project = ?", [project])
+        return self._guarded(lambda: list(self.db.query(
+            f"SELECT * FROM aliases{where} ORDER BY project, name, alias", params)))
+
+    def dump(self) -> dict[str, list[dict[str, Any]]]:
+        """Every table's rows, in a stable order, without bookkeeping columns (for comparisons)."""
+        skip = {"refreshed_at"}
+
+        def go() -> dict[str, list[dict[str, Any]]]:
+            out = {}
+            for table, pk in (("projects", "name"), ("runs", "project, id"),
+                              ("artifact_versions", "project, name, version"), ("aliases", "project, name, alias"),
+                              ("inputs", "project, run, artifact_project, artifact, version")):
+                out[table] = [{k: v for k, v in r.items() if k not in skip}
+                              for r in self.db.query(f"SELECT * FROM {table} ORDER BY {pk}")]
+            return out
+        return self._guarded(go)
+
+
+def _insert(conn: sqlite3.Connection, table: str, columns: dict[str, type], rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    names = list(columns)
+    sql = (f"INSERT OR REPLACE INTO {table} ({', '.join(names)}) "
+           f"VALUES ({', '.join('?' for _ in names)})")
+    conn.executemany(sql, [tuple(r.get(n) for n in names) for r in rows])

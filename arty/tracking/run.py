@@ -1,0 +1,695 @@
+"""``arty.init`` and the ``Run``: config, history, summary, and what is captured around them.
+
+A W&B script moves over by changing the import::
+
+    run = arty.init(project="detect-pedestrians", config={"lr": 0.01}, tags=["baseline"])
+    run.define_metric("acc", summary="max")
+    for step in range(1000):
+        run.log({"loss": ..., "acc": ...})
+    run.summary["best_f1"] = 0.91
+    run.finish()            # or `with arty.init(...) as run:`, or automatically at exit
+
+``run.log`` never waits on disk or network; see :mod:`arty.tracking.writer`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import getpass
+import json
+import os
+import secrets
+import socket
+import sys
+import threading
+import time
+import traceback
+import warnings
+from typing import Any, Iterable
+
+from arty.artifacts import Artifact, ArtifactVersion, Registry
+from arty.artifacts.names import ArtifactRef
+from arty.errors import ArtyError, NotFound, StoreError, UsageError
+from arty.settings import resolve_project, resolve_store
+from arty.store import Store, layout, now_iso, open_backend
+from arty.tracking import segments
+from arty.tracking.config import Config, load_config
+from arty.tracking.local import RunFolder, local_runs_root
+from arty.tracking.summary import Summary
+from arty.tracking.values import clean, flatten
+from arty.tracking.writer import Writer
+
+MODES = ("online", "offline", "disabled")
+_FAST = (int, float, str, bool)
+_ID_CHARS = "0123456789abcdefghijklmnopqrstuvwxyz"
+_current: "Run | None" = None
+_current_lock = threading.Lock()
+
+
+def new_run_id() -> str:
+    """8 random lowercase base-36 characters, like W&B's run ids."""
+    return "".join(secrets.choice(_ID_CHARS) for _ in range(8))
+
+
+def check_run_id(run_id: str) -> str:
+    if not isinstance(run_id, str) or not run_id or len(run_id) > 64 or not all(
+            c.isalnum() or c in "-_" for c in run_id) or not run_id.isascii():
+        raise UsageError(f"invalid run id '{run_id}'", hint="use up to 64 letters, digits, '-' or '_'")
+    return run_id
+
+
+def current() -> "Run | None":
+    """The run ``arty.log`` / ``arty.config`` / ``arty.summary`` act on."""
+    return _current
+
+
+def _env_flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() not in ("0", "false", "no", "off", "")
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+class Run:
+    """One tracked run. Create it with :func:`init`."""
+
+    def __init__(self, *, store: Store | None, store_url: str, project: str, run_id: str, name: str | None,
+                 config: dict[str, Any], notes: str | None, tags: list[str], group: str | None,
+                 job_type: str | None, mode: str, folder: RunFolder, resume_state: dict[str, Any] | None,
+                 flush_interval: float, capture: dict[str, Any]) -> None:
+        self.id = run_id
+        self.project = project
+        self.mode = mode
+        self.store = store
+        self.store_url = store_url
+        self.folder = folder
+        self.dir = folder.root
+        self.group = group
+        self.job_type = job_type
+        self._name = name or run_id
+        self._notes = notes
+        self._tags = list(tags)
+        self._finished = False
+        self._exit_code: int | None = None
+        self._error: str | None = None
+        self._start_mono = time.monotonic()
+        self._start_wall = time.time()
+        self._config_dirty = False
+        self._summary_dirty = False
+        self._meta_events: list[dict[str, Any]] = []
+        self.config = Config(config, on_change=self._mark_config)
+        self.summary = Summary(on_change=self._mark_summary)
+        self._step = 0
+        self._pending: dict[str, Any] | None = None
+        self._rows = 0
+        seqs: dict[str, int] = {}
+        if resume_state:
+            self._step = resume_state.get("next_step", 0)
+            seqs = resume_state.get("seqs", {})
+            self.summary.load(resume_state.get("summary", {}))
+            self._rows = resume_state.get("rows", 0)
+        self._writer = Writer(folder, store, project, run_id, flush_interval=flush_interval,
+                              online=(mode == "online"), seqs=seqs)
+        self._writer.on_flush = self._snapshot_events
+        self._capture = capture
+        self._console = None
+        self._monitor = None
+        self._code_thread: threading.Thread | None = None
+
+    # -- identity -----------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self._name = str(value)
+        self._meta_events.append({"kind": "name", "name": self._name})
+
+    @property
+    def notes(self) -> str | None:
+        return self._notes
+
+    @notes.setter
+    def notes(self, value: str | None) -> None:
+        self._notes = value
+        self._meta_events.append({"kind": "notes", "notes": value})
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        return tuple(self._tags)
+
+    @tags.setter
+    def tags(self, value: Iterable[str]) -> None:
+        self._tags = [str(t) for t in value]
+        self._meta_events.append({"kind": "tags", "tags": list(self._tags)})
+
+    @property
+    def path(self) -> str:
+        """``project/run_id``, as ``arty.Api().run`` takes it."""
+        return f"{self.project}/{self.id}"
+
+    @property
+    def step(self) -> int:
+        """The step the next committed row gets."""
+        return self._step
+
+    @property
+    def state(self) -> str:
+        if not self._finished:
+            return "running"
+        return "finished" if not self._exit_code else "failed"
+
+    def __repr__(self) -> str:
+        return f"<Run {self.path} {self.state}>"
+
+    # -- start ---------------------------------------------------------------
+
+    def _start(self, run_record: dict[str, Any] | None, resumed: bool) -> None:
+        if run_record is not None:
+            self.folder.write_json("run.json", run_record)
+        if resumed:
+            self._meta_events.append({"kind": "resume", "host": socket.gethostname(), "pid": os.getpid()})
+            self._config_dirty = True
+        self._writer.start()
+        self._writer.wake()
+        cap = self._capture
+        if cap.get("code"):
+            self._code_thread = threading.Thread(target=self._capture_code, name="arty-code", daemon=True)
+            self._code_thread.start()
+        if cap.get("console"):
+            try:
+                from arty.tracking.console import ConsoleCapture
+
+                self._console = ConsoleCapture(self._on_console)
+                self._console.start()
+            except Exception as exc:  # noqa: BLE001 - capture is optional, training is not
+                warnings.warn(f"arty: console capture is off: {exc}", RuntimeWarning, stacklevel=3)
+                self._console = None
+        interval = cap.get("system_metrics")
+        if interval:
+            try:
+                from arty.tracking.system import SystemMonitor
+
+                self._monitor = SystemMonitor(self._on_system, interval=float(interval))  # starts itself
+            except Exception as exc:  # noqa: BLE001
+                warnings.warn(f"arty: system metrics are off: {exc}", RuntimeWarning, stacklevel=3)
+                self._monitor = None
+
+    def _capture_code(self) -> None:
+        try:
+            from arty.tracking import code
+
+            self.folder.write("files/requirements.txt", code.requirements().encode())
+            diff = code.git_diff(os.getcwd())
+            if diff:
+                self.folder.write("files/diff.patch", diff.encode())
+            if self._capture.get("save_code"):
+                src = code.entry_script_source()
+                if src is not None:
+                    self.folder.write(f"files/code/{os.path.basename(src[0])}", src[1])
+        except Exception as exc:  # noqa: BLE001
+            warnings.warn(f"arty: code state not saved: {exc}", RuntimeWarning, stacklevel=1)
+
+    def _on_console(self, ts: float, stream: str, line: str) -> None:
+        self._writer.console.append([ts, stream, line])
+
+    def _on_system(self, ts: float, sample: dict[str, Any]) -> None:
+        sample = dict(sample)
+        sample["_timestamp"] = ts
+        sample["_runtime"] = ts - self._start_wall
+        self._writer.system.append(sample)
+
+    # -- config and summary events ------------------------------------------
+
+    def _mark_config(self) -> None:
+        self._config_dirty = True
+
+    def _mark_summary(self) -> None:
+        self._summary_dirty = True
+
+    def _snapshot_events(self) -> None:
+        """Called by the writer at each flush: record what changed since the last one."""
+        w = self._writer
+        while self._meta_events:
+            w.events.append(self._meta_events.pop(0))
+        if self._config_dirty:
+            self._config_dirty = False
+            w.events.append({"kind": "config", "config": self.config.as_dict()})
+        if self._summary_dirty:
+            self._summary_dirty = False
+            w.events.append({"kind": "summary", "summary": self.summary.as_dict()})
+
+    # -- logging ---------------------------------------------------------------
+
+    def define_metric(self, name: str, step_metric: str | None = None, summary: str | None = None,
+                      goal: str | None = None, hidden: bool = False) -> None:
+        """How ``name`` (or a glob like ``"val/*"``) is summarised and plotted."""
+        d = self.summary.define(name, step_metric, summary, goal, hidden)
+        self._meta_events.append({"kind": "metric", "metric": d.to_json()})
+
+    def log(self, data: dict[str, Any], step: int | None = None, commit: bool | None = None) -> None:
+        """Append metrics to the history. Never raises into the training loop.
+
+        ``step`` None uses the run's counter; a larger ``step`` commits the pending
+        row first; a smaller one is ignored with a warning. ``commit=False``
+        merges ``data`` into the row of the current step without ending it.
+        """
+        if self._finished:
+            warnings.warn("arty: log() after finish() is ignored", RuntimeWarning, stacklevel=2)
+            return
+        if type(data) is not dict:
+            if not isinstance(data, dict):
+                warnings.warn(f"arty: log() takes a dict, not {type(data).__name__}; ignored",
+                              RuntimeWarning, stacklevel=2)
+                return
+        for k, v in data.items():
+            if type(k) is not str or type(v) not in _FAST or k[:1] == "_":
+                row = self._clean(data)
+                break
+        else:
+            row = data.copy()
+        if step is not None:
+            try:
+                step = int(step)
+            except (TypeError, ValueError):
+                warnings.warn(f"arty: invalid step {step!r}; row logged at step {self._step}",
+                              RuntimeWarning, stacklevel=2)
+                step = None
+        if step is not None and step != self._step:
+            if step < self._step:
+                warnings.warn(f"arty: step {step} is before the current step {self._step}; row ignored",
+                              RuntimeWarning, stacklevel=2)
+                return
+            if self._pending is not None:
+                self._commit()
+            self._step = step
+        if self._pending is None:
+            self._pending = row
+        else:
+            self._pending.update(row)
+        if commit or (commit is None and step is None):
+            self._commit()
+
+    def _clean(self, data: dict[Any, Any]) -> dict[str, Any]:
+        row = {}
+        for k, v in flatten(data).items():
+            if k.startswith("_"):
+                warnings.warn(f"arty: keys starting with '_' are reserved; '{k}' ignored", RuntimeWarning,
+                              stacklevel=4)
+                continue
+            ok, cv = clean(k, v)
+            if ok:
+                row[k] = cv
+        return row
+
+    def _commit(self) -> None:
+        row = self._pending
+        self._pending = None
+        if row is None:
+            return
+        now = time.time()
+        self.summary.observe(row)
+        self._summary_dirty = True
+        row["_step"] = self._step
+        row["_timestamp"] = now
+        row["_runtime"] = now - self._start_wall
+        w = self._writer
+        w.history.append(row)
+        self._rows += 1
+        self._step += 1
+        if len(w.history) >= 50_000:
+            w.wake()
+
+    # -- artifacts -------------------------------------------------------------
+
+    def _registry(self, project: str | None = None) -> Registry:
+        if self.store is None:
+            raise StoreError(f"store '{self.store_url}' is not reachable", hint="artifacts need the store",
+                             url=self.store_url)
+        return Registry(self.store, project or self.project)
+
+    def use_artifact(self, ref: str | ArtifactVersion, type: str | None = None) -> ArtifactVersion:
+        """Resolve an artifact version and record that this run used it (a lineage edge)."""
+        version = ref if isinstance(ref, ArtifactVersion) else self._registry().resolve(ArtifactRef.parse(ref))
+        if type is not None and version.type != type:
+            raise UsageError(f"artifact '{version.qualified_name}' has type '{version.type}', not '{type}'")
+        self.folder.write_json(f"inputs/{version.project}/{version.name}/{version.number}.json", {
+            "project": version.project, "artifact": version.name, "version": version.number,
+            "digest": str(version.digest), "at": now_iso()})
+        self._writer.wake()
+        return version
+
+    def log_artifact(self, artifact: Artifact | str, name: str | None = None, type: str | None = None,
+                     aliases: Iterable[str] = ()) -> ArtifactVersion:
+        """Log a draft (or a path) as an artifact version produced by this run."""
+        if isinstance(artifact, (str, os.PathLike)):
+            path = os.fspath(artifact)
+            draft = Artifact(name or os.path.basename(os.path.abspath(path)), type=type or "dataset")
+            draft.add_dir(path) if os.path.isdir(path) else draft.add_file(path)
+            artifact = draft
+        result = self._registry().log(artifact, aliases=aliases, created_by=self.id)
+        v = result.version
+        self.folder.write_json(f"outputs/{v.project}/{v.name}/{v.number}.json", {
+            "project": v.project, "artifact": v.name, "version": v.number, "digest": str(v.digest),
+            "created": result.created, "at": now_iso()})
+        self._writer.wake()
+        return v
+
+    def used_artifacts(self) -> list[ArtifactVersion]:
+        out = []
+        inputs = self.folder.path("inputs")
+        for here, _dirs, names in sorted(os.walk(inputs)):
+            for n in sorted(names):
+                if n.endswith(".json"):
+                    rec = json.loads(self.folder.read(os.path.relpath(os.path.join(here, n), self.dir)))
+                    out.append(self._registry(rec["project"]).version(rec["artifact"], rec["version"]))
+        return out
+
+    def logged_artifacts(self) -> list[ArtifactVersion]:
+        out = []
+        outputs = self.folder.path("outputs")
+        for here, _dirs, names in sorted(os.walk(outputs)):
+            for n in sorted(names):
+                if n.endswith(".json"):
+                    rec = json.loads(self.folder.read(os.path.relpath(os.path.join(here, n), self.dir)))
+                    out.append(self._registry(rec["project"]).version(rec["artifact"], rec["version"]))
+        return out
+
+    def save(self, path: str, name: str | None = None) -> None:
+        """Keep a file with the run (under ``files/``)."""
+        with open(path, "rb") as f:
+            self.folder.write(f"files/{name or os.path.basename(path)}", f.read())
+
+    # -- finish ----------------------------------------------------------------
+
+    def finish(self, exit_code: int | None = None, quiet: bool = False) -> None:
+        """Flush everything, write ``final.json`` and upload. Safe to call twice."""
+        global _current
+        if self._finished:
+            return
+        if exit_code is None:
+            exit_code = 1 if self._error else 0
+        if self._pending is not None:
+            self._commit()
+        if self._monitor is not None:
+            self._monitor.stop()
+        if self._console is not None:
+            self._console.stop()
+        if self._code_thread is not None:
+            self._code_thread.join(timeout=30)
+        self._finished = True
+        self._exit_code = exit_code
+        final = {
+            "state": "finished" if exit_code == 0 else "failed",
+            "exit_code": exit_code,
+            "error": self._error,
+            "summary": self.summary.as_dict(),
+            "finished_at": now_iso(),
+            "runtime": time.monotonic() - self._start_mono,
+            "steps": self._rows,
+            "last_step": self._step - 1 if self._rows else None,
+        }
+        self._summary_dirty = False
+        uploaded = self._writer.close(final)
+        if self.mode == "online" and not uploaded and not quiet:
+            print(f"arty: run {self.path} is saved in {self.dir} but not yet in the store "
+                  f"({self._writer.store_error or 'upload pending'}); run 'art sync' to upload it",
+                  file=sys.stderr)
+        with _current_lock:
+            if _current is self:
+                _current = None
+        atexit.unregister(self._atexit)
+
+    def _atexit(self) -> None:
+        try:
+            self.finish()
+        except Exception:  # noqa: BLE001 - at exit there is no one to raise to
+            traceback.print_exc()
+
+    def _record_exception(self, exc_type: type, exc: BaseException, tb: Any) -> None:
+        if self._finished:
+            return
+        self._error = "".join(traceback.format_exception_only(exc_type, exc)).strip()
+        code = 130 if issubclass(exc_type, KeyboardInterrupt) else 1
+        self.finish(exit_code=code)
+
+    def __enter__(self) -> "Run":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is not None:
+            self._record_exception(exc_type, exc, tb)
+        else:
+            self.finish()
+
+
+class DisabledRun(Run):
+    """``mode="disabled"``: the same API, nothing recorded anywhere."""
+
+    def __init__(self, config: dict[str, Any], project: str, name: str | None) -> None:  # noqa: D107
+        self.id = "disabled"
+        self.project = project
+        self.mode = "disabled"
+        self.store = None
+        self.dir = ""
+        self._name = name or "disabled"
+        self._notes = None
+        self._tags = []
+        self.group = self.job_type = None
+        self._finished = False
+        self._exit_code = None
+        self.config = Config(config)
+        self.summary = Summary()
+        self._step = 0
+
+    def log(self, data: dict[str, Any], step: int | None = None, commit: bool | None = None) -> None:
+        return None
+
+    def define_metric(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def use_artifact(self, ref: Any, type: str | None = None) -> Any:  # type: ignore[override]
+        return None
+
+    def log_artifact(self, artifact: Any, name: str | None = None, type: str | None = None,
+                     aliases: Iterable[str] = ()) -> Any:  # type: ignore[override]
+        return None
+
+    def save(self, path: str, name: str | None = None) -> None:
+        return None
+
+    def finish(self, exit_code: int | None = None, quiet: bool = False) -> None:
+        self._finished = True
+        self._exit_code = exit_code or 0
+
+
+def _read_resume_state(store: Store | None, folder: RunFolder, project: str, run_id: str) -> dict[str, Any] | None:
+    """What a resumed run continues from: next step, next segment numbers, last summary.
+
+    The local folder (same machine) is preferred: it also holds what was never uploaded.
+    """
+    def last_step_of(data: bytes) -> int | None:
+        steps = [s for s in segments.decode_columns(data, ["_step"])[1].get("_step", []) if s is not None]
+        return max(steps) if steps else None
+
+    seqs: dict[str, int] = {}
+    if folder.exists("run.json"):
+        names = folder.files()
+        run_record = json.loads(folder.read("run.json"))
+
+        def read(rel: str) -> bytes:
+            return folder.read(rel)
+    elif store is not None:
+        base = layout.run(project, run_id)
+        try:
+            run_record = store.read_record(f"{base}/run.json")
+        except FileNotFoundError:
+            return None
+        names = []
+        for sub in ("history", "system", "console", "events"):
+            names += [f"{sub}/{n}" for n in store.list(f"{base}/{sub}")]
+        names += ["final.json"] if store.exists(f"{base}/final.json") else []
+
+        def read(rel: str) -> bytes:
+            return store.backend.read(f"{base}/{rel}")
+    else:
+        return None
+    if "final.json" in names:
+        raise UsageError(f"run '{project}/{run_id}' has finished; only a running or crashed run can be resumed",
+                         hint="start a new run, or resume with another id")
+    by_stream: dict[str, list[str]] = {}
+    for n in names:
+        head, _, rest = n.partition("/")
+        if head in ("history", "system", "console", "events") and rest.split(".")[0].isdigit():
+            by_stream.setdefault(head, []).append(n)
+    for stream, files in by_stream.items():
+        seqs[stream] = max(int(f.split("/")[1].split(".")[0]) for f in files) + 1
+    next_step, rows = 0, 0
+    for n in sorted(by_stream.get("history", [])):
+        rows += segments.decode_columns(read(n), [])[0]
+    if by_stream.get("history"):
+        last = last_step_of(read(sorted(by_stream["history"])[-1]))
+        next_step = 0 if last is None else last + 1
+    summary: dict[str, Any] = {}
+    config = run_record.get("config", {})
+    for n in sorted(by_stream.get("events", [])):
+        ev = json.loads(read(n))
+        if ev.get("kind") == "summary":
+            summary = ev["summary"]
+        elif ev.get("kind") == "config":
+            config = ev["config"]
+    return {"next_step": next_step, "seqs": seqs, "summary": summary, "config": config, "rows": rows,
+            "record": run_record}
+
+
+def init(project: str | None = None, name: str | None = None, config: Any = None, notes: str | None = None,
+         tags: Iterable[str] | None = None, group: str | None = None, job_type: str | None = None,
+         dir: str | None = None, resume: str | bool | None = None, id: str | None = None,
+         mode: str | None = None, *, store: str | None = None, save_code: bool = False,
+         system_metrics: bool | float = True, console: bool = True, code: bool = True,
+         flush_interval: float = 5.0, reinit: bool = True) -> Run:
+    """Start (or resume) a run and make it the current one.
+
+    ``resume``: ``"allow"`` (resume ``id`` if it exists, else start it), ``"must"``
+    (it must exist), ``"never"`` (it must not), or None/False (a new id unless
+    ``id`` is given, which then must be new). ``mode``: ``"online"`` (default, or
+    ``ARTY_MODE``), ``"offline"`` (local only until ``art sync``), ``"disabled"``
+    (every call a no-op). ``system_metrics`` (True = every 10 s, a number = that
+    interval, False = off), ``console``, ``code`` (git state, diff, requirements)
+    and ``save_code`` (the entry script) choose what is captured; the
+    environment variables ``ARTY_SYSTEM_METRICS``, ``ARTY_CONSOLE`` and
+    ``ARTY_CODE`` set to 0 turn them off too.
+    """
+    global _current
+    mode = mode or os.environ.get("ARTY_MODE") or "online"
+    if mode not in MODES:
+        raise UsageError(f"invalid mode '{mode}'", hint="use one of: " + ", ".join(MODES))
+    config_dict = load_config(config)
+    if mode == "disabled":
+        run = DisabledRun(config_dict, project or "default", name)
+        with _current_lock:
+            _current = run
+        return run
+    if resume is True:
+        resume = "allow"
+    if resume not in (None, False, "allow", "must", "never"):
+        raise UsageError(f"invalid resume '{resume}'", hint="use 'allow', 'must' or 'never'")
+    if resume == "must" and not id:
+        raise UsageError("resume='must' needs the id of the run to resume", hint="arty.init(id=..., resume='must')")
+    with _current_lock:
+        previous = _current
+    if previous is not None and not previous._finished:
+        if not reinit:
+            return previous
+        previous.finish()
+    # The store: unreachable is not fatal for tracking (records stay local until 'art sync').
+    store_obj: Store | None
+    store_url: str
+    try:
+        store_obj = resolve_store(store, create=True)
+        store_url = store_obj.url
+    except StoreError as exc:
+        if mode == "online" and store:
+            warnings.warn(f"arty: store '{store}' is not reachable ({exc.message}); tracking locally until "
+                          "'art sync'", RuntimeWarning, stacklevel=2)
+            store_obj = Store(open_backend(store), {"format": layout.FORMAT})
+            store_url = store_obj.url
+            store_obj_reachable = False
+        else:
+            raise
+    else:
+        store_obj_reachable = True
+    project = resolve_project(store_obj, project)
+    from arty.artifacts.names import check_name
+
+    check_name(project, "project")
+    run_id = check_run_id(id) if id else new_run_id()
+    root = os.path.join(os.path.abspath(dir), "arty-runs") if dir else local_runs_root(store_obj)
+    folder = RunFolder(os.path.join(root, project, run_id))
+    state = _read_resume_state(store_obj if store_obj_reachable else None, folder, project, run_id) if id else None
+    if state is not None and resume in (None, False, "never"):
+        raise UsageError(f"run '{project}/{run_id}' already exists",
+                         hint="pass resume='allow' to continue it, or use another id")
+    if state is None and resume == "must":
+        raise NotFound(f"run '{project}/{run_id}' not found, cannot resume it",
+                       hint="check the id and the project, or use resume='allow'")
+    folder.set_meta(store=store_url, project=project, run=run_id, mode=mode)
+    capture = {
+        "system_metrics": (10.0 if system_metrics is True else system_metrics)
+        if _env_flag("ARTY_SYSTEM_METRICS", True) else False,
+        "console": console and _env_flag("ARTY_CONSOLE", True),
+        "code": code and _env_flag("ARTY_CODE", True),
+        "save_code": save_code,
+    }
+    tag_list = [str(t) for t in (tags or [])]
+    if state is not None:
+        rec = state["record"]
+        merged = dict(state["config"])
+        merged.update(config_dict)
+        run = Run(store=store_obj if store_obj_reachable else None, store_url=store_url, project=project,
+                  run_id=run_id, name=name or rec.get("name"), config=merged, notes=notes or rec.get("notes"),
+                  tags=tag_list or rec.get("tags", []), group=group or rec.get("group"),
+                  job_type=job_type or rec.get("job_type"), mode=mode, folder=folder, resume_state=state,
+                  flush_interval=flush_interval, capture=capture)
+        run._start(None, resumed=True)
+    else:
+        from arty.tracking import code as code_mod
+
+        env = code_mod.environment()
+        record = {
+            "id": run_id, "project": project, "name": name or run_id, "notes": notes, "tags": tag_list,
+            "group": group, "job_type": job_type, "config": Config(config_dict).as_dict(),
+            "started_at": now_iso(), "host": socket.gethostname(), "pid": os.getpid(), "user": _user(),
+            "python": sys.version.split()[0], "command": list(sys.argv), "program": env.get("entry_script"),
+            "cwd": os.getcwd(), "git": code_mod.git_info(os.getcwd()) if capture["code"] else None,
+            "mode": mode,
+        }
+        run = Run(store=store_obj if store_obj_reachable else None, store_url=store_url, project=project,
+                  run_id=run_id, name=name, config=config_dict, notes=notes, tags=tag_list, group=group,
+                  job_type=job_type, mode=mode, folder=folder, resume_state=None,
+                  flush_interval=flush_interval, capture=capture)
+        run._start(record, resumed=False)
+    with _current_lock:
+        _current = run
+    atexit.register(run._atexit)
+    _install_excepthook()
+    return run
+
+
+_hook_installed = False
+
+
+def _install_excepthook() -> None:
+    """Mark the current run failed (with the exception) when the script dies of one."""
+    global _hook_installed
+    if _hook_installed:
+        return
+    _hook_installed = True
+    previous = sys.excepthook
+
+    def hook(exc_type: type, exc: BaseException, tb: Any) -> None:
+        run = _current
+        if run is not None:
+            try:
+                run._record_exception(exc_type, exc, tb)
+            except Exception:  # noqa: BLE001
+                pass
+        previous(exc_type, exc, tb)
+
+    sys.excepthook = hook
+
+
+def require_run() -> Run:
+    run = _current
+    if run is None:
+        raise ArtyError("no active run", hint="call arty.init() first")
+    return run
