@@ -108,17 +108,19 @@ def test_untracked_files_alone_do_not_make_it_dirty(repo):
 
 
 def test_detached_head_and_a_rename(repo):
+    (repo / "? odd.txt").write_text("a file whose name looks like a status entry\n")
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "second")
-    git(repo, "checkout", "-q", "--detach", "HEAD~1")
+    git(repo, "checkout", "-q", "--detach", "HEAD")
     info = git_info(repo)
     assert info["branch"] is None
     assert info["commit"] == git(repo, "rev-parse", "HEAD").strip()
     git(repo, "mv", "train.py", "train2.py")
+    git(repo, "mv", "? odd.txt", "even.txt")
     (repo / "z-untracked.txt").write_text("z")
     info = git_info(repo)
     assert info["is_dirty"] is True
-    assert info["untracked"] == ["z-untracked.txt"]    # the rename's old path is not a file entry
+    assert info["untracked"] == ["z-untracked.txt"]    # a rename's old path is not an entry
 
 
 def test_untracked_names_are_limited(repo):

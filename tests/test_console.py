@@ -38,8 +38,10 @@ def run_script(tmp_path, body: str, timeout: float = 60, **popen):
     script = tmp_path / "script.py"
     script.write_text(PRELUDE + textwrap.dedent(body))
     sink_path, report_path = tmp_path / "sink.jsonl", tmp_path / "report.json"
+    # Python block-buffers a piped stdout unless told otherwise: keep it so (stop() must flush)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
     proc = subprocess.run([sys.executable, str(script), str(sink_path), str(report_path)],
-                          capture_output=True, timeout=timeout, **popen)
+                          capture_output=True, timeout=timeout, env=env, **popen)
     lines = [json.loads(x) for x in sink_path.read_text().splitlines()] if sink_path.exists() else []
     report = json.loads(report_path.read_text()) if report_path.exists() else {}
     return proc, lines, report
@@ -60,6 +62,7 @@ def test_everything_written_to_fd_1_and_2_is_captured_and_still_shown(tmp_path):
         st1, st2 = os.fstat(1), os.fstat(2)
         fds = open_fds()
         cap = ConsoleCapture(sink)
+        sys.stdout.write("before-start\n")     # still in Python's buffer: start() flushes it
         t0 = time.time()
         cap.start()
         print("py-print", flush=True)
@@ -93,7 +96,7 @@ def test_everything_written_to_fd_1_and_2_is_captured_and_still_shown(tmp_path):
     assert proc.returncode == 0, proc.stderr.decode()
 
     # the terminal got every byte, raw, carriage returns included
-    assert proc.stdout == (b"py-print\nfd1-write\nlibc-printf 42\nchild-echo\n"
+    assert proc.stdout == (b"before-start\npy-print\nfd1-write\nlibc-printf 42\nchild-echo\n"
                            b"\rprogress 0/3\rprogress 1/3\rprogress 2/3\n\ncrlf-line\r\n"
                            + "caf\u00e9 \u2713\n".encode()
                            + b"L" * (MAX_LINE_BYTES + 100) + b"\n"

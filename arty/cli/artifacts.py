@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from typing import Any
 
 import click
@@ -14,7 +15,8 @@ from arty.cli.context import Context
 from arty.cli.render import echo_json, human_size, plural, progress_bar, table
 from arty.errors import IntegrityError, NotFound, UsageError
 from arty.settings import DOT_DIR, POINTER
-from arty.store import init_store, layout
+from arty.store import init_store, layout, now_iso
+from arty.tracking.run import new_run_id, record_finished_run
 
 pass_ctx = click.make_pass_decorator(Context)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
@@ -108,9 +110,17 @@ def add_cmd(ctx: Context, paths: tuple[str, ...], type_: str, name: str | None, 
     for uri in refs:
         draft.add_reference(uri)
     reg = ctx.writable_registry
+    run_id = new_run_id()
+    started, t0 = now_iso(), time.monotonic()
     with progress_bar(f"adding {name}") as bar:
-        result = reg.log(draft, aliases=aliases, progress=bar)
+        result = reg.log(draft, aliases=aliases, progress=bar, created_by=run_id)
     v = result.version
+    if result.created:  # the new version's producer in the lineage: a small finished run
+        record_finished_run(reg.store, reg.project, run_id, name=f"art add {name}", job_type="art-add",
+                            config={"paths": [os.path.abspath(p) for p in paths], "refs": list(refs),
+                                    "type": type_, "aliases": list(aliases)},
+                            outputs=[v], started_at=started, runtime=time.monotonic() - t0,
+                            summary={"files": v.file_count, "size": v.size})
     if as_json:
         out = v.to_json() | {"created": result.created, "store": reg.store.url}
         if result.diff is not None:

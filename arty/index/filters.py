@@ -59,6 +59,8 @@ COLUMNS: dict[str, tuple[str, str]] = {
 }
 #: Prefixes of keys looked up inside a JSON column.
 JSON_PREFIXES = {"config": "config", "summary": "summary", "summary_metrics": "summary"}
+#: Columns that always have a value (a run has them from run.json), sorted without a NULL guard.
+_NEVER_NULL = {"id", "name", "project", "state", "created_at"}
 FIELDS_HELP = ("id, name, state, tags, created_at, finished_at, runtime, notes, group, job_type, host, user, "
                "exit_code, steps, error, config.KEY, summary.KEY")
 
@@ -280,14 +282,24 @@ def compile_order(order: str | list[str] | tuple[str, ...] | None) -> str:
     """An ``ORDER BY`` clause (without the words) for ``"-summary.acc"``, ``"name,-created_at"`` or a list."""
     keys = [k.strip() for k in (order.split(",") if isinstance(order, str) else list(order or ())) if k.strip()]
     clauses = []
+    last_desc = True
     for key in keys:
         desc = key.startswith("-")
         name = key.lstrip("+-")
         f = field(name)
         if f.kind == "tags":
             raise UsageError("cannot sort by tags", hint=f"sort by one of: {FIELDS_HELP}")
-        clauses.append(f"({f.value}) IS NULL, {f.value} {'DESC' if desc else 'ASC'}")
-    clauses.append("created_at DESC, id ASC")
+        direction = "DESC" if desc else "ASC"
+        if f.value in _NEVER_NULL:
+            clauses.append(f"{f.value} {direction}")
+        else:
+            clauses.append(f"({f.value}) IS NULL, {f.value} {direction}")
+        last_desc = desc
+    # Ties: newest first, then by id in the same direction (so the default order walks an index).
+    if not keys or clauses[-1].split()[0] != "created_at":
+        clauses.append("created_at DESC")
+        last_desc = True
+    clauses.append(f"id {'DESC' if last_desc else 'ASC'}")
     return ", ".join(clauses)
 
 

@@ -71,6 +71,9 @@ class Index:
         self.path = path or os.path.join(store.cache_dir(), INDEX_FILE)
         self._lock = threading.RLock()
         self._pool: ThreadPoolExecutor | None = None
+        #: (entries, newest name) of the journal when this process last caught up fully: entries are
+        #: never removed, so an equal listing means nothing new.
+        self._journal_listing: tuple[int, str] | None = None
         self.db: sqlite_utils.Database = self._open()
 
     # -- opening, and recovering from a bad file --------------------------------------------------
@@ -261,11 +264,12 @@ class Index:
             _insert(conn, "aliases", schema.ALIAS_COLUMNS, alias_rows)
             self._mark_journal(conn, journal, journal)
             conn.execute("INSERT OR REPLACE INTO meta VALUES ('built_at', ?)", [records.iso(time.time())])
+        self._journal_listing = None
         return {"projects": len(projects), "runs": len(run_rows), "versions": len(version_rows),
                 "aliases": len(alias_rows), "inputs": len(input_rows)}
 
     def _journal_names(self) -> list[str]:
-        return sorted(n for n in self.store.list(layout.JOURNAL) if n.endswith(".json"))
+        return sorted(n for n in self.store.backend.list(layout.JOURNAL) if n.endswith(".json"))
 
     def _mark_journal(self, conn: sqlite3.Connection, names: list[str], applied: list[str]) -> None:
         """Record ``applied`` as seen, move the cursor to the newest of ``names``, forget what is out of reach."""
@@ -305,11 +309,15 @@ class Index:
             counts = self._rebuild()
             return {"entries": 0, "runs": counts["runs"], "artifacts": counts["versions"], "rebuilt": 1}
         names = self._journal_names()
+        listing = (len(names), names[-1] if names else "")
+        if listing == self._journal_listing:
+            return {"entries": 0, "runs": 0, "artifacts": 0}  # nothing was journaled since this process caught up
         low = self._window_start(self._meta("journal_cursor") or "")
         candidates = [n for n in names if n > low]
         seen = {r[0] for r in self.db.execute("SELECT name FROM journal_seen WHERE name > ?", [low])}
         new = [n for n in candidates if n not in seen]
         if not new:
+            self._journal_listing = listing
             return {"entries": 0, "runs": 0, "artifacts": 0}
         reader = self._reader()
         entries = reader.records([f"{layout.JOURNAL}/{n}" for n in new])
@@ -326,6 +334,7 @@ class Index:
             if isinstance(e.get("artifact"), str) and e["artifact"] and "/" not in e["artifact"]:
                 arts.add((project, e["artifact"]))
         self._refresh(sorted(runs), sorted(arts), names, new)
+        self._journal_listing = listing
         return {"entries": len(new), "runs": len(runs), "artifacts": len(arts)}
 
     def _refresh(self, runs: list[tuple[str, str]], arts: list[tuple[str, str]],
@@ -426,7 +435,7 @@ class Index:
         """
         cond, params = compile_filter(filters)
         order_sql = compile_order(order)
-        sql = f"SELECT * FROM runs WHERE {cond}"
+        sql = f"SELECT {', '.join(schema.API_COLUMNS)} FROM runs WHERE {cond}"
         if project is not None:
             sql += " AND project = ?"
             params = [*params, project]

@@ -40,6 +40,11 @@ INPUT_COLUMNS: dict[str, type] = {
     "project": str, "run": str, "artifact_project": str, "artifact": str, "version": int, "digest": str, "at": str,
 }
 
+#: The run columns a query returns (the API's fields; bookkeeping left out).
+API_COLUMNS = ("project", "id", "name", "state", "created_at", "finished_at", "runtime", "notes", "run_group",
+               "job_type", "host", "user", "tags", "config", "config_raw", "summary", "summary_raw", "exit_code",
+               "error", "mode", "git", "command", "python", "steps", "last_step")
+
 TABLES = ("meta", "projects", "runs", "artifact_versions", "aliases", "inputs", "journal_seen")
 
 
@@ -48,7 +53,7 @@ def create(db: sqlite_utils.Database) -> None:
     db["meta"].create({"key": str, "value": str}, pk="key")
     db["projects"].create({"name": str}, pk="name")
     db["runs"].create(RUN_COLUMNS, pk=("project", "id"))
-    db["runs"].create_index(["project", "created_at"])
+    db["runs"].create_index(["project", "created_at", "id"])
     db["runs"].create_index(["id"])
     db.execute("CREATE INDEX runs_unfinished ON runs(project) WHERE final = 0")
     db["artifact_versions"].create(VERSION_COLUMNS, pk=("project", "name", "version"))

@@ -37,7 +37,7 @@ from arty.tracking.config import Config, load_config
 from arty.tracking.local import RunFolder, local_runs_root
 from arty.tracking.summary import Summary
 from arty.tracking.values import clean, flatten
-from arty.tracking.writer import Writer
+from arty.tracking.writer import MAX_BUFFERED_ROWS, Writer
 
 MODES = ("online", "offline", "disabled")
 _FAST = (int, float, str, bool)
@@ -326,7 +326,7 @@ class Run:
         w.history.append(row)
         self._rows += 1
         self._step += 1
-        if len(w.history) >= 50_000:
+        if len(w.history) >= MAX_BUFFERED_ROWS:
             w.wake()
 
     # -- artifacts -------------------------------------------------------------
@@ -693,3 +693,35 @@ def require_run() -> Run:
     if run is None:
         raise ArtyError("no active run", hint="call arty.init() first")
     return run
+
+
+def record_finished_run(store: Store, project: str, run_id: str, *, name: str, job_type: str,
+                        config: dict[str, Any], outputs: Iterable[ArtifactVersion] = (),
+                        inputs: Iterable[ArtifactVersion] = (), started_at: str | None = None,
+                        runtime: float = 0.0, summary: dict[str, Any] | None = None) -> RunFolder:
+    """Write a complete, finished run in one go (for commands like ``art add`` whose
+    versions need a producer in the lineage) and upload it; a failed upload is left
+    for ``art sync``."""
+    from arty.tracking import code as code_mod
+
+    folder = RunFolder(os.path.join(local_runs_root(store), project, check_run_id(run_id)))
+    folder.set_meta(store=store.url, project=project, run=run_id, mode="online")
+    folder.write_json("run.json", {
+        "id": run_id, "project": project, "name": name, "notes": None, "tags": [], "group": None,
+        "job_type": job_type, "config": Config(config).as_dict(), "started_at": started_at or now_iso(),
+        "host": socket.gethostname(), "pid": os.getpid(), "user": _user(), "python": sys.version.split()[0],
+        "command": list(sys.argv), "program": None, "cwd": os.getcwd(), "git": code_mod.git_info(os.getcwd()),
+        "mode": "online"})
+    for kind, versions in (("inputs", inputs), ("outputs", outputs)):
+        for v in versions:
+            folder.write_json(f"{kind}/{v.project}/{v.name}/{v.number}.json", {
+                "project": v.project, "artifact": v.name, "version": v.number, "digest": str(v.digest),
+                "at": now_iso()})
+    folder.write_json("final.json", {"state": "finished", "exit_code": 0, "error": None, "summary": summary or {},
+                                     "finished_at": now_iso(), "runtime": runtime, "steps": 0, "last_step": None})
+    try:
+        folder.sync(store, project, run_id)
+    except StoreError as exc:
+        warnings.warn(f"arty: run {project}/{run_id} kept in {folder.root} ({exc.message}); run 'art sync'",
+                      RuntimeWarning, stacklevel=2)
+    return folder

@@ -23,7 +23,7 @@ from arty.tracking import segments
 from arty.tracking.local import RunFolder
 
 #: Rows that trigger a flush before the interval ends (keeps memory flat).
-MAX_BUFFERED_ROWS = 50_000
+MAX_BUFFERED_ROWS = 10_000
 #: With nothing else written for this long, a heartbeat event shows the run is alive.
 HEARTBEAT_S = 60.0
 

@@ -1,0 +1,507 @@
+"""The query API: find runs and read what they recorded, shaped like ``wandb.Api``.
+
+::
+
+    import arty
+    api = arty.Api()                                   # the store and project the CLI would use
+    runs = api.runs("detect-pedestrians",
+                    filters={"config.learning_rate": {"$gt": 0.001}, "tags": "baseline"},
+                    order="-summary.acc")
+    r = api.run("detect-pedestrians/3kq9x0ab")
+    r.config, r.summary, r.state, r.tags, r.notes
+    r.history(keys=["loss"])                          # list of dicts; a DataFrame with pandas=True
+    r.scan_history(); r.system_metrics(); r.console(); r.files()
+    r.used_artifacts(); r.logged_artifacts()
+
+Run lists come from the SQLite index (:mod:`arty.index`), which is caught up
+with the store before each query; history, system metrics, console output
+and files are read from the run's records on demand.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Iterable, Iterator, Sequence
+
+from arty.artifacts import ArtifactVersion, Registry
+from arty.artifacts.names import check_name
+from arty.errors import InvalidPath, NotFound, UsageError
+from arty.index import Index
+from arty.index import records as _records
+from arty.index import segments as _segments
+from arty.settings import resolve_project, resolve_store
+from arty.store import Store
+
+__all__ = ["Api", "ApiRun"]
+
+
+class Api:
+    """Read access to the runs of a store.
+
+    ``store`` is a :class:`arty.Store`, a URL, or None for the store the CLI
+    would use (``ARTY_STORE``, the nearest ``.arty`` folder); it must exist.
+    ``project`` is the default project (``ARTY_PROJECT``, the store's
+    default, else ``"default"``). ``index_path`` overrides where the index
+    file lives (default: the store's cache folder).
+    """
+
+    def __init__(self, store: Store | str | None = None, project: str | None = None, *,
+                 index_path: str | None = None) -> None:
+        self.store = store if isinstance(store, Store) else resolve_store(store, create=False)
+        self.project = check_name(resolve_project(self.store, project), "project")
+        self._index_path = index_path
+        self._index: Index | None = None
+
+    def __repr__(self) -> str:
+        return f"Api({self.store.url!r}, project={self.project!r})"
+
+    @property
+    def index(self) -> Index:
+        """The SQLite index of the store (opened on first use)."""
+        if self._index is None:
+            self._index = Index(self.store, self._index_path)
+        return self._index
+
+    def close(self) -> None:
+        if self._index is not None:
+            self._index.close()
+            self._index = None
+
+    def __enter__(self) -> "Api":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- queries ------------------------------------------------------------------------------
+
+    def projects(self) -> list[str]:
+        """Names of the projects in the store."""
+        self.index.catch_up()
+        return self.index.projects()
+
+    def runs(self, project: str | None = None, filters: dict[str, Any] | None = None,
+             order: str | Sequence[str] | None = "-created_at", per_page: int | None = None,
+             limit: int | None = None) -> list["ApiRun"]:
+        """Runs of ``project`` (default: this Api's) matching ``filters``, sorted by ``order``.
+
+        ``filters`` and ``order`` follow W&B's query language (see
+        :mod:`arty.index.filters`): ``{"config.lr": {"$gt": 0.001}, "tags":
+        "baseline", "$or": [...]}``, ``order="-summary.acc"``. ``limit`` caps
+        how many runs are returned; ``per_page`` is accepted for compatibility
+        with ``wandb.Api().runs`` and changes nothing: the whole list is
+        returned at once.
+        """
+        if per_page is not None and (not isinstance(per_page, int) or per_page <= 0):
+            raise UsageError(f"per_page must be a positive integer, not {per_page!r}")
+        if limit is not None and (not isinstance(limit, int) or limit < 0):
+            raise UsageError(f"limit must be a non-negative integer, not {limit!r}")
+        explicit = project is not None
+        project = check_name(project or self.project, "project")
+        index = self.index
+        index.sync(project)
+        rows = index.runs(project, filters, order or "-created_at", limit=limit)
+        if not rows and explicit and project not in index.projects():
+            known = index.projects()
+            raise NotFound(f"project '{project}' not found (projects: {', '.join(known) if known else 'none yet'})",
+                           hint="'art runs PROJECT' lists the runs of another project")
+        return [ApiRun(self, r) for r in rows]
+
+    def run(self, path: str) -> "ApiRun":
+        """One run: ``"project/run_id"``, or ``"run_id"`` in the default project.
+
+        A run name is accepted too when exactly one run of the project has it.
+        Unknown runs raise :class:`arty.NotFound` naming the closest ids.
+        """
+        project, run_id = self._parse_path(path)
+        index = self.index
+        index.catch_up()
+        row = index.refresh_run(project, run_id)
+        if row is not None:
+            return ApiRun(self, row)
+        named = index.runs_named(project, run_id)
+        if len(named) == 1:
+            return ApiRun(self, index.refresh_run(project, named[0]["id"]) or named[0])
+        if len(named) > 1:
+            raise UsageError(f"{len(named)} runs of project '{project}' are named '{run_id}': "
+                             + ", ".join(r["id"] for r in named[:10]), hint="give the run id instead")
+        raise self._not_found(project, run_id)
+
+    def _parse_path(self, path: str) -> tuple[str, str]:
+        if not isinstance(path, str) or not path.strip("/"):
+            raise UsageError(f"invalid run path {path!r}", hint="use 'project/run_id' or 'run_id'")
+        parts = path.strip("/").split("/")
+        if len(parts) == 1:
+            project, run_id = self.project, parts[0]
+        elif len(parts) == 2:
+            project, run_id = parts
+        else:
+            raise UsageError(f"invalid run path '{path}'", hint="use 'project/run_id' or 'run_id'")
+        check_name(project, "project")
+        if not run_id or run_id.startswith(".") or len(run_id) > 128:
+            raise UsageError(f"invalid run id '{run_id}'")
+        return project, run_id
+
+    def _not_found(self, project: str, run_id: str) -> NotFound:
+        ids = self.index.run_ids(project)
+        if not ids:
+            projects = self.index.projects()
+            where = f"project '{project}' has no runs"
+            others = [p for p in projects if p != project]
+            if others:
+                where += f"; projects: {', '.join(others)}"
+            return NotFound(f"run '{project}/{run_id}' not found ({where})",
+                            hint="'art runs' lists runs; --project or 'project/run_id' picks another project")
+        close = difflib.get_close_matches(run_id, ids, n=5, cutoff=0.5)
+        close += [i for i in ids if i.startswith(run_id[:3]) and i not in close][:5 - len(close)]
+        listing = f"close: {', '.join(close)}" if close else f"{len(ids)} runs, none close"
+        return NotFound(f"run '{project}/{run_id}' not found ({listing})",
+                        hint=f"'art runs {project}' lists its runs")
+
+    def rebuild_index(self) -> dict[str, int]:
+        """Rebuild the index from the store's records (``art index rebuild``); returns counts."""
+        return self.index.rebuild()
+
+
+def _json(text: str | None, default: Any) -> Any:
+    return default if text is None else json.loads(text)
+
+
+class ApiRun:
+    """One run as the index and the store know it: a snapshot, read-only.
+
+    Attributes come from the index: ``id``, ``name``, ``project``, ``state``
+    (``running``, ``finished``, ``failed`` or ``crashed``), ``config``,
+    ``summary``, ``tags``, ``notes``, ``group``, ``job_type``, ``created_at``,
+    ``finished_at`` (ISO 8601), ``runtime`` (seconds), ``exit_code``,
+    ``error``, ``host``, ``git``, ``command``. History, system metrics,
+    console output and files are read from the store when asked for.
+    """
+
+    def __init__(self, api: Api, row: dict[str, Any]) -> None:
+        self._api = api
+        self._row = row
+        self._config: dict[str, Any] | None = None
+        self._summary: dict[str, Any] | None = None
+
+    # -- fields --------------------------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        return self._row["id"]
+
+    @property
+    def project(self) -> str:
+        return self._row["project"]
+
+    @property
+    def path(self) -> str:
+        """``"project/run_id"``."""
+        return f"{self.project}/{self.id}"
+
+    @property
+    def name(self) -> str:
+        return self._row["name"]
+
+    @property
+    def state(self) -> str:
+        return self._row["state"]
+
+    @property
+    def config(self) -> dict[str, Any]:
+        if self._config is None:
+            self._config = _records.load_json_column(self._row["config"], self._row["config_raw"], {})
+        return self._config
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        if self._summary is None:
+            self._summary = _records.load_json_column(self._row["summary"], self._row["summary_raw"], {})
+        return self._summary
+
+    @property
+    def tags(self) -> list[str]:
+        return _json(self._row["tags"], [])
+
+    @property
+    def notes(self) -> str | None:
+        return self._row["notes"]
+
+    @property
+    def group(self) -> str | None:
+        return self._row["run_group"]
+
+    @property
+    def job_type(self) -> str | None:
+        return self._row["job_type"]
+
+    @property
+    def created_at(self) -> str | None:
+        return self._row["created_at"]
+
+    @property
+    def finished_at(self) -> str | None:
+        return self._row["finished_at"]
+
+    @property
+    def runtime(self) -> float | None:
+        """Seconds: from ``final.json``, or up to the last record seen for a run not finished."""
+        return self._row["runtime"]
+
+    @property
+    def exit_code(self) -> int | None:
+        return self._row["exit_code"]
+
+    @property
+    def error(self) -> str | None:
+        return self._row["error"]
+
+    @property
+    def steps(self) -> int | None:
+        """History rows (from ``final.json``; None while running)."""
+        return self._row["steps"]
+
+    @property
+    def host(self) -> str | None:
+        return self._row["host"]
+
+    @property
+    def user(self) -> str | None:
+        return self._row["user"]
+
+    @property
+    def git(self) -> dict[str, Any] | None:
+        return _json(self._row["git"], None)
+
+    @property
+    def command(self) -> list[str] | None:
+        return _json(self._row["command"], None)
+
+    @property
+    def python(self) -> str | None:
+        return self._row["python"]
+
+    @property
+    def mode(self) -> str | None:
+        return self._row["mode"]
+
+    def __repr__(self) -> str:
+        return f"<ApiRun {self.path} {self.name!r} ({self.state})>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ApiRun) and other.path == self.path
+
+    def __hash__(self) -> int:
+        return hash(self.path)
+
+    def to_json(self) -> dict[str, Any]:
+        """Every field as JSON-ready values."""
+        return {
+            "id": self.id, "project": self.project, "name": self.name, "state": self.state,
+            "created_at": self.created_at, "finished_at": self.finished_at, "runtime": self.runtime,
+            "exit_code": self.exit_code, "error": self.error, "notes": self.notes, "tags": self.tags,
+            "group": self.group, "job_type": self.job_type, "host": self.host, "user": self.user,
+            "git": self.git, "command": self.command, "python": self.python, "mode": self.mode,
+            "steps": self.steps, "config": self.config, "summary": self.summary,
+        }
+
+    # -- the store ---------------------------------------------------------------------------
+
+    @property
+    def _store(self) -> Store:
+        return self._api.store
+
+    @property
+    def _dir(self) -> str:
+        return _records.run_dir(self.project, self.id)
+
+    def _segment_blobs(self, stream: str) -> Iterator[tuple[str, bytes]]:
+        """``(path, bytes)`` of each segment of a stream, in order (fetched ahead on remote stores)."""
+        folder = f"{self._dir}/{stream}"
+        paths = [f"{folder}/{_segments.segment_name(s)}" for s in _segments.segment_seqs(self._store.list(folder))]
+        read = self._store.backend.read
+        if self._store.is_local or len(paths) <= 1:
+            for p in paths:
+                yield p, read(p)
+            return
+        with ThreadPoolExecutor(8) as pool:
+            yield from zip(paths, pool.map(read, paths))
+
+    def _frames(self, stream: str, keys: Sequence[str] | None, first: str
+                ) -> Iterator[tuple[int, dict[str, list[Any]], list[str]]]:
+        """``(rows, columns, names)`` per segment; ``names`` are the output keys, ``first`` first."""
+        wanted = None if keys is None else [first, *(k for k in keys if k != first)]
+        offset = 0
+        for where, data in self._segment_blobs(stream):
+            rows, cols = _segments.read_columns(data, wanted, where)
+            if first == "_step" and "_step" not in cols:
+                cols["_step"] = list(range(offset, offset + rows))
+            offset += rows
+            names = wanted if wanted is not None else _segments.order_keys(cols, first)
+            yield rows, cols, names
+
+    def scan_history(self, keys: Iterable[str] | None = None, min_step: int | None = None,
+                     max_step: int | None = None) -> Iterator[dict[str, Any]]:
+        """Every history row, segment by segment (memory stays flat).
+
+        Each row has ``_step`` and the keys logged in it. With ``keys``, only
+        rows where all of them were logged, each with ``_step`` and those keys.
+        ``min_step``/``max_step`` bound ``_step`` (max exclusive).
+        """
+        keys = _keys(keys)
+        for rows, cols, names in self._frames("history", keys, "_step"):
+            out = _segments.build_rows(rows, cols, names, require_all=keys is not None)
+            if min_step is not None or max_step is not None:
+                lo = float("-inf") if min_step is None else min_step
+                hi = float("inf") if max_step is None else max_step
+                out = [r for r in out if lo <= r["_step"] < hi]
+            yield from out
+
+    def history(self, keys: Iterable[str] | None = None, pandas: bool = False, samples: int | None = None
+                ) -> Any:
+        """The metric history: a list of dicts, or a pandas DataFrame with ``pandas=True``.
+
+        Rows as in :meth:`scan_history`. ``samples`` keeps at most that many
+        rows, evenly spaced (first and last included). Only the columns asked
+        for are decoded, so a few keys of a wide history read fast.
+        """
+        keys = _keys(keys)
+        if pandas:
+            return self._frame("history", keys, "_step", samples)
+        out: list[dict[str, Any]] = []
+        for rows, cols, names in self._frames("history", keys, "_step"):
+            out.extend(_segments.build_rows(rows, cols, names, require_all=keys is not None))
+        return _segments.sample(out, samples)
+
+    def system_metrics(self, pandas: bool = False, samples: int | None = None) -> Any:
+        """System metric samples (``_timestamp``, ``cpu.percent``, ``gpu.0.utilization``, ...)."""
+        if pandas:
+            return self._frame("system", None, "_timestamp", samples)
+        out: list[dict[str, Any]] = []
+        for rows, cols, names in self._frames("system", None, "_timestamp"):
+            out.extend(_segments.build_rows(rows, cols, names, require_all=False))
+        return _segments.sample(out, samples)
+
+    def _frame(self, stream: str, keys: list[str] | None, first: str, samples: int | None) -> Any:
+        pd = _pandas()
+        data: dict[str, list[Any]] = {}
+        total = 0
+        for rows, cols, names in self._frames(stream, keys, first):
+            for k in names:
+                if k not in data:
+                    data[k] = [None] * total
+                data[k].extend(cols.get(k) or [None] * rows)
+            total += rows
+            for k in data:
+                if len(data[k]) < total:
+                    data[k].extend([None] * (total - len(data[k])))
+        if keys is not None and total:
+            keep = [all(v is not None for v in t) for t in zip(*(data[k] for k in keys))] if keys else [True] * total
+            data = {k: list(itertools.compress(v, keep)) for k, v in data.items()}
+        if samples is not None and data:
+            n = len(next(iter(data.values())))
+            idx = _segments.sample(list(range(n)), samples)
+            data = {k: [v[i] for i in idx] for k, v in data.items()}
+        columns = list(data) if data else [first, *(keys or [])]
+        return pd.DataFrame(data, columns=columns)
+
+    def console(self, stream: str | None = None) -> list[tuple[float, str, str]]:
+        """Captured output lines ``(unix time, "stdout"|"stderr", text)``, in order."""
+        if stream not in (None, "stdout", "stderr"):
+            raise UsageError(f"unknown stream '{stream}'", hint="use 'stdout' or 'stderr'")
+        out: list[tuple[float, str, str]] = []
+        for where, data in self._segment_blobs("console"):
+            out.extend(line for line in _segments.read_console(data, where) if stream is None or line[1] == stream)
+        return out
+
+    def files(self) -> list[str]:
+        """Paths of the files saved with the run (``requirements.txt``, ``diff.patch``, ``code/...``)."""
+        base = f"{self._dir}/files"
+        out: list[str] = []
+
+        def walk(rel: str) -> None:
+            folder = f"{base}/{rel}" if rel else base
+            for name in self._store.list(folder):
+                sub = f"{rel}/{name}" if rel else name
+                if self._store.list(f"{base}/{sub}"):
+                    walk(sub)
+                else:
+                    out.append(sub)
+
+        walk("")
+        return sorted(out)
+
+    def read_file(self, name: str) -> bytes:
+        """The bytes of one saved file."""
+        rel = _safe_relpath(name)
+        try:
+            return self._store.backend.read(f"{self._dir}/files/{rel}")
+        except FileNotFoundError:
+            names = self.files()
+            raise NotFound(f"no file '{name}' in run '{self.path}' "
+                           f"(files: {', '.join(names[:20]) if names else 'none'})") from None
+
+    def download_file(self, name: str, root: str | os.PathLike[str] = ".") -> str:
+        """Write one saved file under ``root`` (keeping its relative path); returns the local path."""
+        rel = _safe_relpath(name)
+        data = self.read_file(rel)
+        dest = os.path.join(os.fspath(root), *rel.split("/"))
+        os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
+        tmp = f"{dest}.tmp-{os.getpid()}"
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, dest)
+        return dest
+
+    def used_artifacts(self) -> list[ArtifactVersion]:
+        """The artifact versions this run used (its ``inputs/`` records), by project, name, version."""
+        edges = _records.load_inputs(_records.Reader(self._store), self.project, self.id)
+        regs: dict[str, Registry] = {}
+        out = []
+        for e in edges:
+            reg = regs.setdefault(e["artifact_project"], Registry(self._store, e["artifact_project"]))
+            out.append(reg.version(e["artifact"], e["version"]))
+        return out
+
+    def logged_artifacts(self) -> list[ArtifactVersion]:
+        """The artifact versions this run produced (``created_by`` is its id), oldest first."""
+        index = self._api.index
+        index.catch_up()
+        reg = Registry(self._store, self.project)
+        return [reg.version(v["name"], v["version"]) for v in index.outputs(self.id)
+                if v["project"] == self.project]
+
+
+def _keys(keys: Iterable[str] | None) -> list[str] | None:
+    if keys is None:
+        return None
+    if isinstance(keys, str):
+        return [keys]
+    out = list(dict.fromkeys(keys))
+    for k in out:
+        if not isinstance(k, str):
+            raise UsageError(f"history keys must be strings, not {k!r}")
+    return out
+
+
+def _safe_relpath(name: str) -> str:
+    if not isinstance(name, str) or not name:
+        raise InvalidPath(f"invalid file name {name!r}")
+    rel = name.replace("\\", "/")
+    parts = rel.split("/")
+    if rel.startswith("/") or any(p in ("", ".", "..") for p in parts) or (len(parts[0]) >= 2 and parts[0][1] == ":"):
+        raise InvalidPath(f"invalid file name '{name}'", hint="a relative path without '..' or empty parts")
+    return rel
+
+
+def _pandas() -> Any:
+    try:
+        import pandas
+    except ImportError:
+        raise UsageError("pandas=True needs pandas, which is not installed",
+                         hint="pip install pandas; or call without pandas=True for a list of dicts") from None
+    return pandas
