@@ -44,9 +44,9 @@ def cli(ctx: click.Context, store: str | None, project: str | None) -> None:
 
 
 def _register() -> None:
-    from arty.cli import artifacts, tracking
+    from arty.cli import artifacts, runs, tracking
 
-    for module in (artifacts, tracking):
+    for module in (artifacts, tracking, runs):
         for command in module.COMMANDS:
             cli.add_command(command)
 
