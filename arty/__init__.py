@@ -49,7 +49,7 @@ __all__ = [
     "InvalidName", "InvalidPath", "LogResult", "MissingExtra", "NotFound", "ReferenceChanged", "Registry", "Store",
     "StoreError", "StoreFull", "StorePermissionDenied", "StoreUnreachable", "UnsupportedStore", "UsageError",
     "__version__", "init_store", "log_artifact", "open_store", "registry", "use_artifact",
-    "Config", "Run", "Summary", "define_metric", "finish", "init", "log",
+    "Config", "Run", "Summary", "define_metric", "finish", "init", "log", "Api",
 ]
 # Also, while a run is active: arty.run, arty.config, arty.summary (module attributes, see __getattr__).
 
@@ -124,6 +124,10 @@ def finish(exit_code: int | None = None) -> None:
 def __getattr__(name: str):  # noqa: ANN202 - PEP 562: arty.run, arty.config, arty.summary
     if name == "run":
         return _current_run()
+    if name == "Api":  # imported on first use: the index (sqlite-utils) is not needed to track a run
+        from arty.api import Api
+
+        return Api
     if name in ("config", "summary"):
         return getattr(_require_run(), name)
     raise AttributeError(f"module 'arty' has no attribute '{name}'")

@@ -427,7 +427,7 @@ class ApiRun:
             folder = f"{base}/{rel}" if rel else base
             for name in self._store.list(folder):
                 sub = f"{rel}/{name}" if rel else name
-                if self._store.list(f"{base}/{sub}"):
+                if _is_folder(self._store, f"{base}/{sub}", name):
                     walk(sub)
                 else:
                     out.append(sub)
@@ -459,7 +459,19 @@ class ApiRun:
 
     def used_artifacts(self) -> list[ArtifactVersion]:
         """The artifact versions this run used (its ``inputs/`` records), by project, name, version."""
-        edges = _records.load_inputs(_records.Reader(self._store), self.project, self.id)
+        return self._versions(_records.load_edges(_records.Reader(self._store), self.project, self.id, "inputs"))
+
+    def logged_artifacts(self) -> list[ArtifactVersion]:
+        """The artifact versions this run logged, by project, name, version: its ``outputs/``
+        records, and the versions of its project whose ``created_by`` is this run."""
+        index = self._api.index
+        index.catch_up()
+        edges = {(e["artifact_project"], e["artifact"], e["version"])
+                 for e in _records.load_edges(_records.Reader(self._store), self.project, self.id, "outputs")}
+        edges |= {(v["project"], v["name"], v["version"]) for v in index.outputs(self.project, self.id)}
+        return self._versions([{"artifact_project": p, "artifact": a, "version": n} for p, a, n in sorted(edges)])
+
+    def _versions(self, edges: list[dict[str, Any]]) -> list[ArtifactVersion]:
         regs: dict[str, Registry] = {}
         out = []
         for e in edges:
@@ -467,13 +479,23 @@ class ApiRun:
             out.append(reg.version(e["artifact"], e["version"]))
         return out
 
-    def logged_artifacts(self) -> list[ArtifactVersion]:
-        """The artifact versions this run produced (``created_by`` is its id), oldest first."""
-        index = self._api.index
-        index.catch_up()
-        reg = Registry(self._store, self.project)
-        return [reg.version(v["name"], v["version"]) for v in index.outputs(self.id)
-                if v["project"] == self.project]
+
+def _is_folder(store: Store, path: str, name: str) -> bool:
+    """Whether ``path`` (named ``name``) is a folder of the store.
+
+    Local stores ask the file system. Object stores only list: a file lists as itself
+    (``[name]``), which a folder holding one entry of the same name also does; then the entry
+    below tells them apart (a file has none).
+    """
+    local = store.backend.local_path(path)
+    if local is not None:
+        return os.path.isdir(local)
+    children = store.list(path)
+    if not children:
+        return False
+    if children == [name]:
+        return bool(store.list(f"{path}/{name}"))
+    return True
 
 
 def _keys(keys: Iterable[str] | None) -> list[str] | None:

@@ -22,6 +22,7 @@ Targets (issue 3): ``api.runs`` with a filter over 10,000 runs under 100 ms;
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import random
 import shutil
@@ -92,7 +93,12 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=200_000)
     ap.add_argument("--segment", type=int, default=20_000, help="history rows per segment")
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--no-orjson", action="store_true", help="parse JSON lists with the json module only")
     args = ap.parse_args()
+    from arty.index import segments
+
+    if args.no_orjson:
+        segments._orjson = None
 
     tmp = None
     workdir = args.workdir or (tmp := tempfile.mkdtemp(prefix="arty-bench-q-"))
@@ -105,13 +111,15 @@ def main() -> None:
             store, _ = init_store(url)
             t = time.perf_counter()
             make_runs(store, args.runs)
-            ids = {p: make_history(store, args.rows, args.segment, p) for p in (True, False)}
+            for packed in (True, False):
+                make_history(store, args.rows, args.segment, packed)
             print(f"wrote {args.runs} runs and 2 x {args.rows} history rows in {time.perf_counter() - t:.1f} s")
         cache = os.path.join(store.cache_dir(), "index.sqlite")
         if os.path.exists(cache):
             os.unlink(cache)
 
-        print(f"\nmachine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
+        print(f"\nmachine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
+              f"orjson {'used' if segments._orjson is not None else 'not used'} for JSON lists")
         api = Api(store, "bench")
         t = time.perf_counter()
         counts = api.rebuild_index()
@@ -142,9 +150,7 @@ def main() -> None:
             print(f"  {label:6} history() every column: {dt:.3f} s ({len(rows)} rows, 8 columns)")
             dt, rows = best(lambda: Api(store, "bench").run(run_path).history(keys=["val/acc"]), args.repeat)
             print(f"  {label:6} history(keys=['val/acc']): {dt:.3f} s")
-            try:
-                import pandas  # noqa: F401
-            except ImportError:
+            if importlib.util.find_spec("pandas") is None:
                 continue
             dt, df = best(lambda: Api(store, "bench").run(run_path).history(keys=KEYS, pandas=True), args.repeat)
             print(f"  {label:6} history(keys=5 keys, pandas=True): {dt:.3f} s ({len(df)} rows)")

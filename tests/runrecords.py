@@ -2,7 +2,7 @@
 
 ``projects/<project>/runs/<run_id>/``: ``run.json``, ``events/<seq>.json`` (a
 log), ``history|system|console/<seq>.json.gz`` (gzipped columnar JSON),
-``files/...``, ``inputs/<project>/<artifact>/<N>.json`` and ``final.json``,
+``files/...``, ``inputs/`` and ``outputs/<project>/<artifact>/<N>.json`` and ``final.json``,
 each followed by its journal entry (``run_started``, ``run_updated``,
 ``segment``, ``run_finished``). Times may be given as ISO strings or unix
 seconds, so that tests can write old runs without waiting.
@@ -162,6 +162,17 @@ def add_input(store: Store, project: str, run_id: str, version: Any, at: float |
     store.create_record(f"{run_dir(project, run_id)}/{rel}", {
         "project": version.project, "artifact": version.name, "version": version.number,
         "digest": str(version.digest), "at": iso(at)})
+    if journal:
+        store.journal("run_updated", project=project, run=run_id, path=rel)
+
+
+def add_output(store: Store, project: str, run_id: str, version: Any, created: bool = True,
+               at: float | str | None = None, journal: bool = True) -> None:
+    """Record that the run logged an :class:`arty.ArtifactVersion` (also one that already existed)."""
+    rel = f"outputs/{version.project}/{version.name}/{version.number}.json"
+    store.create_record(f"{run_dir(project, run_id)}/{rel}", {
+        "project": version.project, "artifact": version.name, "version": version.number,
+        "digest": str(version.digest), "created": created, "at": iso(at)})
     if journal:
         store.journal("run_updated", project=project, run=run_id, path=rel)
 

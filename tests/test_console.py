@@ -242,6 +242,28 @@ def test_a_raising_sink_warns_once_and_capture_goes_on(tmp_path):
 
 
 @needs_proc
+def test_capture_works_with_descriptors_above_1024(tmp_path):
+    """A process with many files open (data loaders do): select() could not watch these."""
+    import resource
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[1] < 2048:
+        pytest.skip("the hard limit on open files is below 2048")
+    proc, lines, report = run_script(tmp_path, r"""
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 2048), hard))
+        held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+        cap = ConsoleCapture(sink).start()
+        os.write(1, b"high\n")
+        cap.stop()
+        report(lowest_free=os.dup(0))
+    """)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert report["lowest_free"] > 1024
+    assert proc.stdout == b"high\n"
+    assert by_stream(lines, "stdout") == ["high"]
+
+
+@needs_proc
 def test_capture_can_start_again_after_stop(tmp_path):
     proc, lines, report = run_script(tmp_path, r"""
         cap = ConsoleCapture(sink)

@@ -3,6 +3,7 @@
 ::
 
     cli/  server/                         thin: parse, call, render
+    api                                   the query API (Api, ApiRun) over the index
     lineage · index                       derived views
     tracking/                             runs
     artifacts/                            manifests, versions, aliases, ...
@@ -32,6 +33,7 @@ RANKS = {
     "arty.tracking": 4,
     "arty.index": 5,
     "arty.lineage": 5,
+    "arty.api": 6,
     "arty.cli": 7,
     "arty.server": 7,
 }
@@ -157,6 +159,14 @@ def test_store_imports_only_hashing_and_errors(module):
 @pytest.mark.parametrize("module", sorted(m for m in MODULES if in_package(m, "arty.artifacts")))
 def test_artifacts_never_imports_the_layers_above(module):
     above = ("arty.tracking", "arty.index", "arty.lineage", "arty.cli", "arty.server", "arty.pipeline")
+    bad = {i for i in GRAPH[module] if i == "arty" or any(in_package(i, a) for a in above)}
+    assert not bad, f"{module} imports {sorted(bad)}"
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if in_package(m, "arty.index")))
+def test_index_reads_records_without_the_run_writer(module):
+    # The index is rebuilt from the records alone: it reads the store's format, never the writer's code.
+    above = ("arty.tracking", "arty.lineage", "arty.api", "arty.cli", "arty.server", "arty.pipeline")
     bad = {i for i in GRAPH[module] if i == "arty" or any(in_package(i, a) for a in above)}
     assert not bad, f"{module} imports {sorted(bad)}"
 

@@ -24,7 +24,7 @@ EXPECTED_ALL = {
     # stores
     "Store", "init_store", "open_store",
     # runs
-    "init", "log", "define_metric", "finish", "Run", "Config", "Summary",
+    "init", "log", "define_metric", "finish", "Run", "Config", "Summary", "Api",
     # errors
     "ArtyError", "ConflictError", "IntegrityError", "InvalidName", "InvalidPath", "MissingExtra", "NotFound",
     "ReferenceChanged", "StoreError", "StoreFull", "StorePermissionDenied", "StoreUnreachable",

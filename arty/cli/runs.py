@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import re
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from arty.api import Api, ApiRun
 from arty.cli.context import Context
 from arty.cli.render import echo_json, plural, table
 from arty.errors import UsageError
+
+if TYPE_CHECKING:  # arty.api (and SQLite) load only when a run command runs: other commands start faster
+    from arty.api import Api, ApiRun
 
 pass_ctx = click.make_pass_decorator(Context)
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
@@ -24,7 +26,9 @@ _OPS = {"=": None, "!=": "$ne", ">": "$gt", ">=": "$gte", "<": "$lt", "<=": "$lt
 SUMMARY_COLUMNS = 3
 
 
-def _api(ctx: Context, project: str | None = None) -> Api:
+def _api(ctx: Context, project: str | None = None) -> "Api":
+    from arty.api import Api
+
     return Api(ctx.store, project or ctx.project_name)
 
 
@@ -99,7 +103,7 @@ def cell(value: Any) -> str:
     return text if len(text) <= 30 else text[:27] + "..."
 
 
-def summary_columns(runs: list[ApiRun], sort: str | None) -> list[str]:
+def summary_columns(runs: "list[ApiRun]", sort: str | None) -> list[str]:
     """The summary keys shown in the table: the sort key's, then the most common scalar ones."""
     chosen: list[str] = []
     if sort:
@@ -177,7 +181,7 @@ def run_group() -> None:
     """Look at one run: 'art run show ID', 'art run logs ID'."""
 
 
-def _io(run: ApiRun) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _io(run: "ApiRun") -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     inputs = [{"project": v.project, "artifact": v.qualified_name, "digest": str(v.digest), "type": v.type}
               for v in run.used_artifacts()]
     outputs = [{"project": v.project, "artifact": v.qualified_name, "digest": str(v.digest), "type": v.type}
@@ -273,7 +277,7 @@ def index_group() -> None:
 @pass_ctx
 def index_rebuild_cmd(ctx: Context, as_json: bool) -> None:
     """Rebuild the index from the store's records alone."""
-    api = Api(ctx.store, ctx.project_name)
+    api = _api(ctx)
     t = time.perf_counter()
     counts = api.rebuild_index()
     seconds = time.perf_counter() - t

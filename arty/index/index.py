@@ -25,12 +25,13 @@ import os
 import sqlite3
 import threading
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterator
 
 import sqlite_utils
 
-from arty.errors import ArtyError
+from arty.errors import ArtyError, IntegrityError
 from arty.index import records, schema
 from arty.index.filters import compile_filter, compile_order, regexp
 from arty.store import Store, layout
@@ -70,7 +71,10 @@ class Index:
         self.store = store
         self.path = path or os.path.join(store.cache_dir(), INDEX_FILE)
         self._lock = threading.RLock()
-        self._pool: ThreadPoolExecutor | None = None
+        # Remote stores: runs are loaded on one pool, and their records read on another, so that a
+        # task waiting for its reads never holds the thread those reads need.
+        self._run_pool: ThreadPoolExecutor | None = None
+        self._read_pool: ThreadPoolExecutor | None = None
         #: (entries, newest name) of the journal when this process last caught up fully: entries are
         #: never removed, so an equal listing means nothing new.
         self._journal_listing: tuple[int, str] | None = None
@@ -188,9 +192,10 @@ class Index:
         with self._lock:
             with contextlib.suppress(Exception):
                 self.db.conn.close()
-            if self._pool is not None:
-                self._pool.shutdown(wait=False)
-                self._pool = None
+            for pool in (self._run_pool, self._read_pool):
+                if pool is not None:
+                    pool.shutdown(wait=False)
+            self._run_pool = self._read_pool = None
 
     def __enter__(self) -> "Index":
         return self
@@ -203,9 +208,9 @@ class Index:
     def _reader(self) -> records.Reader:
         if self.store.is_local:
             return records.Reader(self.store)
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(REMOTE_THREADS, thread_name_prefix="arty-index")
-        return records.Reader(self.store, self._pool.map)
+        if self._read_pool is None:
+            self._read_pool = ThreadPoolExecutor(REMOTE_THREADS, thread_name_prefix="arty-index-read")
+        return records.Reader(self.store, self._read_pool.map)
 
     def _map(self, fn: Any, items: list[Any]) -> list[Any]:
         if not items:
@@ -216,9 +221,9 @@ class Index:
                 return [fn(x) for x in items]
             with ThreadPoolExecutor(4) as pool:
                 return list(pool.map(fn, items))
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(REMOTE_THREADS, thread_name_prefix="arty-index")
-        return list(self._pool.map(fn, items))
+        if self._run_pool is None:
+            self._run_pool = ThreadPoolExecutor(REMOTE_THREADS, thread_name_prefix="arty-index-run")
+        return list(self._run_pool.map(fn, items))
 
     def _meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
@@ -229,7 +234,7 @@ class Index:
     def rebuild(self) -> dict[str, int]:
         """Empty the index and read every run and artifact record of the store again.
 
-        Returns counts: ``projects``, ``runs``, ``versions``, ``aliases``, ``inputs``.
+        Returns counts: ``projects``, ``runs``, ``versions``, ``aliases``, ``inputs``, ``outputs``.
         """
         return self._guarded(self._rebuild)
 
@@ -241,9 +246,9 @@ class Index:
                     if not r.startswith(".")]
         art_keys = [(p, a) for p in projects for a in self.store.list(layout.artifacts(p)) if not a.startswith(".")]
 
-        def load(key: tuple[str, str]) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-            row = records.load_run(reader, key[0], key[1])
-            return row, (records.load_inputs(reader, key[0], key[1]) if row is not None else [])
+        def load(key: tuple[str, str]) -> tuple[dict[str, Any] | None, dict[str, list[dict[str, Any]]]]:
+            row = _load_run(reader, key, None)
+            return row, _edges(reader, key, row)
 
         def load_art(key: tuple[str, str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
             return records.load_versions(reader, *key), records.load_aliases(reader, *key)
@@ -251,22 +256,23 @@ class Index:
         runs = self._map(load, run_keys)
         arts = self._map(load_art, art_keys)
         run_rows = [r for r, _ in runs if r is not None]
-        input_rows = [i for _, ins in runs for i in ins]
+        edge_rows = {kind: [e for _, edges in runs for e in edges[kind]] for kind in records.EDGES}
         version_rows = [v for vs, _ in arts for v in vs]
         alias_rows = [a for _, als in arts for a in als]
         with self._write() as conn:
-            for table in ("projects", "runs", "artifact_versions", "aliases", "inputs", "journal_seen"):
+            for table in ("projects", "runs", "artifact_versions", "aliases", *records.EDGES, "journal_seen"):
                 conn.execute(f"DELETE FROM {table}")
             conn.executemany("INSERT INTO projects VALUES (?)", [(p,) for p in projects])
             _insert(conn, "runs", schema.RUN_COLUMNS, run_rows)
-            _insert(conn, "inputs", schema.INPUT_COLUMNS, input_rows)
+            for kind in records.EDGES:
+                _insert(conn, kind, schema.INPUT_COLUMNS, edge_rows[kind])
             _insert(conn, "artifact_versions", schema.VERSION_COLUMNS, version_rows)
             _insert(conn, "aliases", schema.ALIAS_COLUMNS, alias_rows)
             self._mark_journal(conn, journal, journal)
             conn.execute("INSERT OR REPLACE INTO meta VALUES ('built_at', ?)", [records.iso(time.time())])
         self._journal_listing = None
         return {"projects": len(projects), "runs": len(run_rows), "versions": len(version_rows),
-                "aliases": len(alias_rows), "inputs": len(input_rows)}
+                "aliases": len(alias_rows), "inputs": len(edge_rows["inputs"]), "outputs": len(edge_rows["outputs"])}
 
     def _journal_names(self) -> list[str]:
         return sorted(n for n in self.store.backend.list(layout.JOURNAL) if n.endswith(".json"))
@@ -308,10 +314,11 @@ class Index:
         if self._meta("built_at") is None:
             counts = self._rebuild()
             return {"entries": 0, "runs": counts["runs"], "artifacts": counts["versions"], "rebuilt": 1}
-        names = self._journal_names()
-        listing = (len(names), names[-1] if names else "")
+        raw = [n for n in self.store.backend.list(layout.JOURNAL) if n.endswith(".json")]
+        listing = (len(raw), max(raw) if raw else "")
         if listing == self._journal_listing:
             return {"entries": 0, "runs": 0, "artifacts": 0}  # nothing was journaled since this process caught up
+        names = sorted(raw)
         low = self._window_start(self._meta("journal_cursor") or "")
         candidates = [n for n in names if n > low]
         seen = {r[0] for r in self.db.execute("SELECT name FROM journal_seen WHERE name > ?", [low])}
@@ -320,7 +327,7 @@ class Index:
             self._journal_listing = listing
             return {"entries": 0, "runs": 0, "artifacts": 0}
         reader = self._reader()
-        entries = reader.records([f"{layout.JOURNAL}/{n}" for n in new])
+        entries = reader.records([f"{layout.JOURNAL}/{n}" for n in new], skip_damaged=True)
         runs: set[tuple[str, str]] = set()
         arts: set[tuple[str, str]] = set()
         for e in entries:
@@ -347,9 +354,10 @@ class Index:
             known[(p, a)] = {r[0] for r in self.db.execute(
                 "SELECT version FROM artifact_versions WHERE project = ? AND name = ?", [p, a])}
 
-        def load(key: tuple[str, str]) -> tuple[tuple[str, str], dict[str, Any] | None, list[dict[str, Any]]]:
-            row = records.load_run(reader, key[0], key[1], prev.get(key))
-            return key, row, (records.load_inputs(reader, *key) if row is not None else [])
+        def load(key: tuple[str, str]
+                 ) -> tuple[tuple[str, str], dict[str, Any] | None, dict[str, list[dict[str, Any]]]]:
+            row = _load_run(reader, key, prev.get(key))
+            return key, row, _edges(reader, key, row)
 
         def load_art(key: tuple[str, str]) -> tuple[tuple[str, str], list[dict[str, Any]], list[dict[str, Any]]]:
             return key, records.load_versions(reader, *key, known=known[key]), records.load_aliases(reader, *key)
@@ -358,15 +366,18 @@ class Index:
         loaded_arts = self._map(load_art, arts)
         out = []
         with self._write() as conn:
-            projects = {p for p, _ in runs} | {p for p, _ in arts}
+            projects = {k[0] for k, row, _ in loaded if row is not None}
+            projects |= {k[0] for k, versions, _ in loaded_arts if versions}
             conn.executemany("INSERT OR IGNORE INTO projects VALUES (?)", [(p,) for p in projects])
-            for (p, r), row, inputs in loaded:
-                conn.execute("DELETE FROM inputs WHERE project = ? AND run = ?", [p, r])
+            for (p, r), row, edges in loaded:
+                for kind in records.EDGES:
+                    conn.execute(f"DELETE FROM {kind} WHERE project = ? AND run = ?", [p, r])
                 if row is None:
                     conn.execute("DELETE FROM runs WHERE project = ? AND id = ?", [p, r])
                     continue
                 _insert(conn, "runs", schema.RUN_COLUMNS, [row])
-                _insert(conn, "inputs", schema.INPUT_COLUMNS, inputs)
+                for kind in records.EDGES:
+                    _insert(conn, kind, schema.INPUT_COLUMNS, edges[kind])
                 out.append(row)
             for (p, a), versions, aliases in loaded_arts:
                 _insert(conn, "artifact_versions", schema.VERSION_COLUMNS, versions)
@@ -460,13 +471,17 @@ class Index:
     def projects(self) -> list[str]:
         return self._guarded(lambda: [r[0] for r in self.db.execute("SELECT name FROM projects ORDER BY name")])
 
-    def outputs(self, run_id: str) -> list[dict[str, Any]]:
-        """Artifact versions whose ``created_by`` is ``run_id``, oldest first."""
-        return self._guarded(lambda: list(self.db.query(
-            "SELECT * FROM artifact_versions WHERE created_by = ? ORDER BY created_at, project, name, version",
-            [run_id])))
+    def outputs(self, project: str, run_id: str) -> list[dict[str, Any]]:
+        """Artifact versions the run logged: its ``outputs/`` records, and versions whose
+        ``created_by`` is the run (in its project); each once, in ``(project, name, version)`` order."""
+        sql = ("SELECT artifact_project AS project, artifact AS name, version FROM outputs "
+               "WHERE project = ? AND run = ? "
+               "UNION SELECT project, name, version FROM artifact_versions WHERE project = ? AND created_by = ? "
+               "ORDER BY 1, 2, 3")
+        return self._guarded(lambda: list(self.db.query(sql, [project, run_id, project, run_id])))
 
     def inputs(self, project: str, run_id: str) -> list[dict[str, Any]]:
+        """The run's input edges (versions it used), in ``(project, name, version)`` order."""
         return self._guarded(lambda: list(self.db.query(
             "SELECT * FROM inputs WHERE project = ? AND run = ? ORDER BY artifact_project, artifact, version",
             [project, run_id])))
@@ -476,6 +491,14 @@ class Index:
         return self._guarded(lambda: list(self.db.query(
             "SELECT * FROM inputs WHERE artifact_project = ? AND artifact = ? AND version = ? ORDER BY project, run",
             [project, name, version])))
+
+    def producers(self, project: str, name: str, version: int) -> list[dict[str, Any]]:
+        """Runs that logged one artifact version: ``outputs/`` edges and its ``created_by``, as
+        ``{"project", "run"}`` rows."""
+        sql = ("SELECT project, run FROM outputs WHERE artifact_project = ? AND artifact = ? AND version = ? "
+               "UNION SELECT project, created_by FROM artifact_versions "
+               "WHERE project = ? AND name = ? AND version = ? AND created_by IS NOT NULL ORDER BY 1, 2")
+        return self._guarded(lambda: list(self.db.query(sql, [project, name, version, project, name, version])))
 
     def versions(self, project: str | None = None) -> list[dict[str, Any]]:
         where, params = ("", []) if project is None else (" WHERE project = ?", [project])
@@ -488,18 +511,43 @@ class Index:
             f"SELECT * FROM aliases{where} ORDER BY project, name, alias", params)))
 
     def dump(self) -> dict[str, list[dict[str, Any]]]:
-        """Every table's rows, in a stable order, without bookkeeping columns (for comparisons)."""
-        skip = {"refreshed_at"}
+        """Every table's rows, in a stable order, for comparisons.
+
+        Bookkeeping is left out: when each run was refreshed, the highest
+        sequence numbers read, and for finished runs the time of the newest
+        record seen (which depends on what was read while the run was going).
+        """
+        skip = {"refreshed_at", "events_seq", "history_seq", "system_seq", "console_seq"}
 
         def go() -> dict[str, list[dict[str, Any]]]:
             out = {}
             for table, pk in (("projects", "name"), ("runs", "project, id"),
                               ("artifact_versions", "project, name, version"), ("aliases", "project, name, alias"),
-                              ("inputs", "project, run, artifact_project, artifact, version")):
-                out[table] = [{k: v for k, v in r.items() if k not in skip}
+                              ("inputs", "project, run, artifact_project, artifact, version"),
+                              ("outputs", "project, run, artifact_project, artifact, version")):
+                out[table] = [{k: v for k, v in r.items()
+                               if k not in skip and not (k == "last_activity" and r.get("final"))}
                               for r in self.db.query(f"SELECT * FROM {table} ORDER BY {pk}")]
             return out
         return self._guarded(go)
+
+
+def _load_run(reader: records.Reader, key: tuple[str, str], prev: dict[str, Any] | None
+              ) -> dict[str, Any] | None:
+    """A run's row; a run whose records cannot be read is left out of the index, with a warning."""
+    try:
+        return records.load_run(reader, key[0], key[1], prev)
+    except IntegrityError as exc:
+        warnings.warn(f"arty: run '{key[0]}/{key[1]}' left out of the index: {exc.message}", RuntimeWarning,
+                      stacklevel=2)
+        return None
+
+
+def _edges(reader: records.Reader, key: tuple[str, str], row: dict[str, Any] | None
+           ) -> dict[str, list[dict[str, Any]]]:
+    if row is None:
+        return {kind: [] for kind in records.EDGES}
+    return {kind: records.load_edges(reader, key[0], key[1], kind) for kind in records.EDGES}
 
 
 def _insert(conn: sqlite3.Connection, table: str, columns: dict[str, type], rows: list[dict[str, Any]]) -> None:

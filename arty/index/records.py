@@ -172,16 +172,25 @@ class Reader:
         self.map = map_fn or map
 
     def record(self, path: str) -> dict[str, Any] | None:
+        """A JSON record (None when absent or not an object); IntegrityError when not JSON."""
         try:
             rec = self.store.read_record(path)
         except FileNotFoundError:
             return None
         return rec if isinstance(rec, dict) else None
 
-    def records(self, paths: list[str]) -> list[dict[str, Any] | None]:
+    def _record_or_none(self, path: str) -> dict[str, Any] | None:
+        try:
+            return self.record(path)
+        except IntegrityError:
+            return None
+
+    def records(self, paths: list[str], skip_damaged: bool = False) -> list[dict[str, Any] | None]:
+        """Several records, in order; with ``skip_damaged`` one that is not JSON reads as None."""
+        fn = self._record_or_none if skip_damaged else self.record
         if len(paths) <= 1 or self.map is map:
-            return [self.record(p) for p in paths]
-        return list(self.map(self.record, paths))
+            return [fn(p) for p in paths]
+        return list(self.map(fn, paths))
 
     def read_bytes(self, path: str) -> bytes | None:
         try:
@@ -357,12 +366,16 @@ def _apply_segments(reader: Reader, base: str, row: dict[str, Any]) -> None:
             row["last_activity"] = max(row["last_activity"] or 0.0, t)
 
 
-# -- inputs ---------------------------------------------------------------------------------------
+# -- lineage edges ----------------------------------------------------------------------------------
 
-def load_inputs(reader: Reader, project: str, run_id: str) -> list[dict[str, Any]]:
-    """The run's input edges: ``inputs/<project>/<artifact>/<N>.json``, as index rows."""
+EDGES = ("inputs", "outputs")
+
+
+def load_edges(reader: Reader, project: str, run_id: str, kind: str = "inputs") -> list[dict[str, Any]]:
+    """The run's lineage edges as index rows: ``inputs/`` (versions it used) or ``outputs/``
+    (versions it logged), each ``<project>/<artifact>/<N>.json``."""
     store = reader.store
-    base = f"{run_dir(project, run_id)}/inputs"
+    base = f"{run_dir(project, run_id)}/{kind}"
     paths = []
     for proj in store.list(base):
         for art in store.list(f"{base}/{proj}"):
@@ -377,6 +390,10 @@ def load_inputs(reader: Reader, project: str, run_id: str) -> list[dict[str, Any
         out.append({"project": project, "run": run_id, "artifact_project": proj, "artifact": art, "version": n,
                     "digest": _text_or_none(rec.get("digest")), "at": _text_or_none(rec.get("at"))})
     return out
+
+
+def load_inputs(reader: Reader, project: str, run_id: str) -> list[dict[str, Any]]:
+    return load_edges(reader, project, run_id, "inputs")
 
 
 # -- artifacts ------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ ALIAS_COLUMNS: dict[str, type] = {
     "project": str, "name": str, "alias": str, "version": int, "seq": int, "at": str, "by": str,
 }
 
+#: Lineage edges: ``inputs`` (a run used a version) and ``outputs`` (a run logged one) share these.
 INPUT_COLUMNS: dict[str, type] = {
     "project": str, "run": str, "artifact_project": str, "artifact": str, "version": int, "digest": str, "at": str,
 }
@@ -45,7 +46,7 @@ API_COLUMNS = ("project", "id", "name", "state", "created_at", "finished_at", "r
                "job_type", "host", "user", "tags", "config", "config_raw", "summary", "summary_raw", "exit_code",
                "error", "mode", "git", "command", "python", "steps", "last_step")
 
-TABLES = ("meta", "projects", "runs", "artifact_versions", "aliases", "inputs", "journal_seen")
+TABLES = ("meta", "projects", "runs", "artifact_versions", "aliases", "inputs", "outputs", "journal_seen")
 
 
 def create(db: sqlite_utils.Database) -> None:
@@ -61,4 +62,6 @@ def create(db: sqlite_utils.Database) -> None:
     db["aliases"].create(ALIAS_COLUMNS, pk=("project", "name", "alias"))
     db["inputs"].create(INPUT_COLUMNS, pk=("project", "run", "artifact_project", "artifact", "version"))
     db["inputs"].create_index(["artifact_project", "artifact", "version"])
+    db["outputs"].create(INPUT_COLUMNS, pk=("project", "run", "artifact_project", "artifact", "version"))
+    db["outputs"].create_index(["artifact_project", "artifact", "version"])
     db["journal_seen"].create({"name": str}, pk="name")

@@ -11,21 +11,26 @@ for a column of only floats or only 64-bit ints, ``{"dtype": "f8"|"i8",
 Reading is built for speed: only the columns asked for are decoded (the
 others are skipped without parsing their numbers), packed columns decode
 with one ``array.frombytes``, and rows are built by a small generated
-function instead of ``dict(zip(...))`` for each row.
+function instead of ``dict(zip(...))`` for each row. When the optional
+``orjson`` package is installed, JSON lists of plain numbers are parsed with
+it (same values; NaN, infinities and huge integers still go through ``json``).
 """
 
 from __future__ import annotations
 
-import base64
 import functools
 import gzip
 import json
 import re
-import sys
-from array import array
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Sequence
 
 from arty.errors import IntegrityError, UnsupportedStore
+from arty.store import segments as _codec
+
+try:  # optional: parses long lists of numbers several times faster than the json module
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - depends on the environment
+    _orjson = None
 
 FORMAT = 1
 STREAMS = ("history", "system", "console")
@@ -65,16 +70,8 @@ def _check_format(value: Any, where: str) -> None:
 
 
 def decode_column(column: Any, rows: int | None = None) -> list[Any]:
-    """The values of one column, whichever way it was written."""
-    if isinstance(column, list):
-        return column
-    if isinstance(column, dict) and column.get("dtype") in ("f8", "i8"):
-        arr = array("d" if column["dtype"] == "f8" else "q")
-        arr.frombytes(base64.b64decode(column["data"]))
-        if sys.byteorder != "little":  # pragma: no cover - big-endian hosts
-            arr.byteswap()
-        return arr.tolist()
-    raise ValueError(f"unknown column encoding {type(column).__name__}")
+    """The values of one column, whichever way it was written (see :mod:`arty.store.segments`)."""
+    return _codec.decode_column(column)
 
 
 def _skip_value(text: str, i: int) -> int:
@@ -89,24 +86,33 @@ def _skip_value(text: str, i: int) -> int:
     return _DECODER.raw_decode(text, i)[1]
 
 
+def _decode_value(text: str, i: int) -> tuple[Any, int]:
+    """The JSON value starting at ``text[i]`` and the index after it."""
+    if _orjson is not None and text[i] == "[":
+        end = text.find("]", i)
+        if end > 0:
+            inner = text[i + 1:end]
+            if not any(c in inner for c in '"[{NI'):  # plain numbers and nulls only
+                try:
+                    return _orjson.loads(text[i:end + 1]), end + 1
+                except ValueError:  # e.g. an integer beyond 64 bits
+                    pass
+    return _DECODER.raw_decode(text, i)
+
+
 def _parse_columns(text: str, wanted: set[str] | None, where: str) -> tuple[int, dict[str, Any]]:
-    """``(rows, {key: raw column})`` of a segment's JSON text, only ``wanted`` keys when given."""
-    if wanted is None:
-        try:
-            doc = json.loads(text)
-        except ValueError as exc:
-            raise IntegrityError(f"segment '{where}' is not valid JSON: {exc}") from None
-        if not isinstance(doc, dict):
-            raise IntegrityError(f"segment '{where}' is not a JSON object")
-        _check_format(doc.get("format"), where)
-        return int(doc.get("rows") or 0), dict(doc.get("columns") or {})
+    """``(rows, {key: raw column})`` of a segment's JSON text, only ``wanted`` keys when given.
+
+    Walks the top-level object and the columns itself, so that unwanted columns are skipped
+    rather than parsed.
+    """
     try:
         return _walk_top(text, wanted, where)
     except (ValueError, IndexError, TypeError) as exc:
         raise IntegrityError(f"segment '{where}' is not valid JSON: {exc}") from None
 
 
-def _walk_top(text: str, wanted: set[str], where: str) -> tuple[int, dict[str, Any]]:
+def _walk_top(text: str, wanted: set[str] | None, where: str) -> tuple[int, dict[str, Any]]:
     i = _WS.match(text, 0).end()
     if text[i] != "{":
         raise ValueError("not an object")
@@ -138,7 +144,7 @@ def _walk_top(text: str, wanted: set[str], where: str) -> tuple[int, dict[str, A
     return rows, columns
 
 
-def _walk_columns(text: str, i: int, wanted: set[str]) -> tuple[dict[str, Any], int]:
+def _walk_columns(text: str, i: int, wanted: set[str] | None) -> tuple[dict[str, Any], int]:
     if text[i] != "{":
         raise ValueError("columns is not an object")
     i += 1
@@ -152,8 +158,8 @@ def _walk_columns(text: str, i: int, wanted: set[str]) -> tuple[dict[str, Any], 
         if text[i] != ":":
             raise ValueError(f"expected ':' at {i}")
         i = _WS.match(text, i + 1).end()
-        if key in wanted:
-            out[key], i = _DECODER.raw_decode(text, i)
+        if wanted is None or key in wanted:
+            out[key], i = _decode_value(text, i)
         else:
             i = _skip_value(text, i)
         i = _WS.match(text, i).end()
@@ -256,9 +262,3 @@ def sample(rows: list[Any], samples: int | None) -> list[Any]:
     n = len(rows) - 1
     return [rows[(i * n) // (samples - 1)] for i in range(samples)]
 
-
-def iter_frames(blobs: Iterator[tuple[str, bytes]], keys: Sequence[str] | None
-                ) -> Iterator[tuple[int, dict[str, list[Any]]]]:
-    """``(rows, columns)`` of each segment in turn; ``keys`` adds ``_step`` and ``_timestamp``."""
-    for where, data in blobs:
-        yield read_columns(data, keys, where)

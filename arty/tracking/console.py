@@ -190,7 +190,9 @@ class _Stream:
         self.thread.start()
 
     def restore(self) -> None:
-        os.dup2(self.saved, self.fd)
+        with self.lock:
+            if self.saved >= 0:
+                os.dup2(self.saved, self.fd)
 
     def request_stop(self) -> None:
         try:
@@ -210,36 +212,11 @@ class _Stream:
                 self.out.put((self.name, ts, data))
 
     def _read_loop(self) -> None:
-        stopping = False
         eof = False
         try:
-            while True:
-                if stopping:
-                    # Drain what was written before stop(); EAGAIN means it's all read.
-                    try:
-                        data = os.read(self.r, _READ_SIZE)
-                    except BlockingIOError:
-                        break
-                    if not data:
-                        eof = True
-                        break
-                    self._handle(data)
-                    continue
-                ready, _, _ = select.select([self.r, self.wake_r], [], [])
-                if self.r in ready:
-                    try:
-                        data = os.read(self.r, _READ_SIZE)
-                    except BlockingIOError:
-                        data = None
-                    if data == b"":
-                        eof = True
-                        break
-                    if data:
-                        self._handle(data)
-                if self.wake_r in ready:
-                    stopping = True
-        except OSError:
-            eof = True
+            eof = self._capture_until_stop()
+        except Exception:  # never leave the pipe undrained: the program would block on it
+            eof = False
         with self.lock:
             if not self.detached:
                 self.detached = True
@@ -248,8 +225,8 @@ class _Stream:
         self.drained.set()
         if not eof:
             # Someone else (a child process) still holds the pipe: keep the terminal fed.
-            os.set_blocking(self.r, True)
             try:
+                os.set_blocking(self.r, True)
                 while True:
                     data = os.read(self.r, _READ_SIZE)
                     if not data:
@@ -260,6 +237,35 @@ class _Stream:
         with self.lock:
             self.finished = True
             self._close_fds()
+
+    def _capture_until_stop(self) -> bool:
+        """Read until stop() is requested and everything written before it is read.
+
+        Returns True at end of file (no writer left), False when other writers remain.
+        """
+        poller = select.poll()  # not select(): descriptors may be numbered above 1024
+        poller.register(self.r, select.POLLIN)
+        poller.register(self.wake_r, select.POLLIN)
+        stopping = False
+        while True:
+            if not stopping:
+                events = dict(poller.poll())
+                if self.wake_r in events:
+                    stopping = True
+                elif self.r not in events:
+                    continue
+            # read what is there; once stopping, until it's all read (EAGAIN)
+            try:
+                data = os.read(self.r, _READ_SIZE)
+            except BlockingIOError:
+                if stopping:
+                    return False
+                continue
+            except InterruptedError:
+                continue
+            if not data:
+                return True
+            self._handle(data)
 
     def detach(self) -> None:
         """Stop feeding the sink; the reader closes the fds when it ends (or now, if it has)."""

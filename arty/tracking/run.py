@@ -32,7 +32,7 @@ from arty.artifacts.names import ArtifactRef
 from arty.errors import ArtyError, NotFound, StoreError, UsageError
 from arty.settings import resolve_project, resolve_store
 from arty.store import Store, layout, now_iso, open_backend
-from arty.tracking import segments
+from arty.store import segments
 from arty.tracking.config import Config, load_config
 from arty.tracking.local import RunFolder, local_runs_root
 from arty.tracking.summary import Summary
@@ -470,6 +470,7 @@ class DisabledRun(Run):
         self.config = Config(config)
         self.summary = Summary()
         self._step = 0
+        self._meta_events: list[dict[str, Any]] = []  # name/notes/tags setters append here; never written
 
     def log(self, data: dict[str, Any], step: int | None = None, commit: bool | None = None) -> None:
         return None
@@ -486,6 +487,12 @@ class DisabledRun(Run):
 
     def save(self, path: str, name: str | None = None) -> None:
         return None
+
+    def used_artifacts(self) -> list[ArtifactVersion]:
+        return []
+
+    def logged_artifacts(self) -> list[ArtifactVersion]:
+        return []
 
     def finish(self, exit_code: int | None = None, quiet: bool = False) -> None:
         self._finished = True
@@ -598,9 +605,10 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
         store_obj = resolve_store(store, create=True)
         store_url = store_obj.url
     except StoreError as exc:
-        if mode == "online" and store:
-            warnings.warn(f"arty: store '{store}' is not reachable ({exc.message}); tracking locally until "
-                          "'art sync'", RuntimeWarning, stacklevel=2)
+        if store:  # online or offline: the run's records stay local until 'art sync'
+            if mode == "online":
+                warnings.warn(f"arty: store '{store}' is not reachable ({exc.message}); tracking locally until "
+                              "'art sync'", RuntimeWarning, stacklevel=2)
             store_obj = Store(open_backend(store), {"format": layout.FORMAT})
             store_url = store_obj.url
             store_obj_reachable = False

@@ -152,8 +152,9 @@ class Summary(MutableMapping[str, Any]):
             self[k] = v
 
     def load(self, snapshot: dict[str, Any]) -> None:
-        """Start from a stored snapshot (on resume): values become explicit."""
-        self._explicit.update(snapshot)
+        """Start from a stored snapshot (on resume): rows logged afterwards update it under
+        the same rules (an explicit value would freeze every key at its pre-resume value)."""
+        self._auto.update(snapshot)
 
     def __repr__(self) -> str:
         return f"Summary({self.as_dict()!r})"

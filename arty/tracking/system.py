@@ -8,8 +8,8 @@ Keys of a sample (all values are floats):
 ============================  ===============================================================
 ``cpu.percent``               system-wide CPU use since the previous sample (or creation), 0-100
 ``cpu.count``                 logical CPUs
-``proc.cpu.percent``          CPU use of the process since the previous sample; psutil's
-                              convention: 100 is one full core, up to ``100 * cpu.count``
+``proc.cpu.percent``          CPU use of the process since the previous sample (or creation);
+                              psutil's convention: 100 is one full core, up to ``100 * cpu.count``
 ``memory.percent``            system memory in use, 0-100
 ``memory.used_mb``            system memory in use, MB (2**20 bytes, as everywhere below)
 ``memory.available_mb``       memory available to new processes without swapping
@@ -58,6 +58,11 @@ NVIDIA_SMI_FIELDS = ("index", "utilization.gpu", "memory.used", "memory.total",
 
 #: Seconds one ``nvidia-smi`` call may take before the sample goes on without GPU keys.
 NVIDIA_SMI_TIMEOUT = 5.0
+
+#: CPU percentages over a shorter window than this (seconds) are mostly clock-tick noise (CPU
+#: time advances in 10 ms ticks): such a sample reports the average since the process started
+#: (``proc.cpu.percent``) or since boot (``cpu.percent``) instead.
+MIN_CPU_WINDOW = 0.1
 
 
 def _busy_and_total(t: Any) -> tuple[float, float]:
@@ -183,7 +188,8 @@ class _SmiReader:
 class SystemSampler:
     """Takes flat samples of system and process metrics (see the module docstring for keys).
 
-    ``pid`` is the process whose ``proc.*`` keys are reported (default: this one). Disk and network
+    ``pid`` is the process whose ``proc.*`` keys are reported (default: this one; when it does not
+    exist or has ended, the ``proc.*`` keys are left out). Disk and network
     counters, and the CPU percentages, are measured from the moment the sampler is created.
     ``gpu`` picks the GPU source: ``"auto"`` (NVML, else nvidia-smi, else none), ``"nvml"``,
     ``"nvidia-smi"`` or ``None`` (no GPU keys).
@@ -192,13 +198,17 @@ class SystemSampler:
     def __init__(self, pid: int | None = None, *, gpu: str | None = "auto") -> None:
         self.pid = os.getpid() if pid is None else pid
         self._lock = threading.Lock()
+        self._proc_last: tuple[float, float] | None = None  # (monotonic, process CPU seconds)
         try:
             self._proc: psutil.Process | None = psutil.Process(self.pid)
-            self._proc.cpu_percent(None)  # the baseline for the next call
+            self._proc_started = self._proc.create_time()
+            t = self._proc.cpu_times()
+            self._proc_last = (time.monotonic(), t.user + t.system)
         except Exception:
             self._proc = None
         try:
-            self._cpu_last: tuple[float, float] | None = _busy_and_total(psutil.cpu_times())
+            self._cpu_last: tuple[float, float, float] | None = (
+                time.monotonic(), *_busy_and_total(psutil.cpu_times()))
         except Exception:
             self._cpu_last = None
         try:
@@ -249,26 +259,38 @@ class SystemSampler:
         if self._cpu_count:
             out["cpu.count"] = float(self._cpu_count)
         try:
-            now = _busy_and_total(psutil.cpu_times())
+            busy_now, total_now = _busy_and_total(psutil.cpu_times())
         except Exception:
             return
-        if self._cpu_last is not None:
-            busy = now[0] - self._cpu_last[0]
-            total = now[1] - self._cpu_last[1]
-            out["cpu.percent"] = min(100.0, max(0.0, 100.0 * busy / total)) if total > 0 else 0.0
-        self._cpu_last = now
+        now = time.monotonic()
+        if self._cpu_last is not None and now - self._cpu_last[0] >= MIN_CPU_WINDOW:
+            busy, total = busy_now - self._cpu_last[1], total_now - self._cpu_last[2]
+        else:  # too short a window to measure: the average since boot
+            busy, total = busy_now, total_now
+        if total > 0:
+            out["cpu.percent"] = min(100.0, max(0.0, 100.0 * busy / total))
+        self._cpu_last = (now, busy_now, total_now)
 
     def _process(self, out: dict[str, float]) -> None:
         if self._proc is None:
             return
         try:
             with self._proc.oneshot():
-                cpu = self._proc.cpu_percent(None)
+                t = self._proc.cpu_times()
                 rss = self._proc.memory_info().rss
                 threads = self._proc.num_threads()
         except Exception:
             return
-        out["proc.cpu.percent"] = float(cpu)
+        now, cpu_now = time.monotonic(), t.user + t.system
+        last = self._proc_last
+        if last is not None and now - last[0] >= MIN_CPU_WINDOW:
+            cpu, wall = cpu_now - last[1], now - last[0]
+        else:  # too short a window to measure: the average since the process started
+            cpu, wall = cpu_now, time.time() - self._proc_started
+        if wall > 0:
+            top = 100.0 * (self._cpu_count or 1)
+            out["proc.cpu.percent"] = min(top, max(0.0, 100.0 * cpu / wall))
+        self._proc_last = (now, cpu_now)
         out["proc.memory.rss_mb"] = rss / MB
         out["proc.threads"] = float(threads)
 

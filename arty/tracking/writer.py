@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from arty.errors import ArtyError
 from arty.store import Store, layout
-from arty.tracking import segments
+from arty.store import segments
 from arty.tracking.local import RunFolder
 
 #: Rows that trigger a flush before the interval ends (keeps memory flat).
