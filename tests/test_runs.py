@@ -804,3 +804,27 @@ def test_offline_needs_no_reachable_store_and_syncs_when_it_is_back(s3, tmp_path
     assert proc.returncode == 0, proc.stderr
     rec = read_run(store, PROJECT, run.id)
     assert [r["i"] for r in rec.history] == list(range(50)) and rec.final["state"] == "finished"
+
+
+def test_resumed_run_keeps_its_define_metric_rules(tmp_path):
+    """A run that stopped without finishing (its writer closed, no final.json) is resumed:
+    the summary rule set with define_metric before goes on applying."""
+    store = str(tmp_path / "store")
+    init_store(store)
+    run = arty.init(project="p", id="rules1", store=store, system_metrics=False, console=False, code=False)
+    run.define_metric("acc", summary="max")
+    run.log({"acc": 5.0})
+    run.log({"acc": 2.0})
+    run._commit()
+    run._writer.close(None)  # as a killed process leaves it: records uploaded, no final.json
+    run._finished = True  # and this process must not finish it at exit
+    import atexit
+    atexit.unregister(run._atexit)
+    run_mod._current = None
+    resumed = arty.init(project="p", id="rules1", resume="allow", store=store, system_metrics=False,
+                        console=False, code=False)
+    resumed.log({"acc": 3.0})
+    assert resumed.summary["acc"] == 5.0
+    resumed.log({"acc": 7.0})
+    assert resumed.summary["acc"] == 7.0
+    resumed.finish()

@@ -29,8 +29,8 @@ from typing import Any, Iterable
 
 from arty.artifacts import Artifact, ArtifactVersion, Registry
 from arty.artifacts.names import ArtifactRef
-from arty.errors import ArtyError, NotFound, StoreError, UsageError
-from arty.settings import resolve_project, resolve_store
+from arty.errors import ArtyError, MissingExtra, NotFound, StoreError, UsageError
+from arty.settings import find_store_url, resolve_project, resolve_store
 from arty.store import Store, layout, now_iso, open_backend
 from arty.store import segments
 from arty.tracking.config import Config, load_config
@@ -113,6 +113,12 @@ class Run:
         if resume_state:
             self._step = resume_state.get("next_step", 0)
             seqs = resume_state.get("seqs", {})
+            for m in resume_state.get("metrics", []):  # define_metric rules carry on
+                try:
+                    self.summary.define(**{k: v for k, v in m.items()
+                                           if k in ("name", "step_metric", "summary", "goal", "hidden")})
+                except ArtyError:
+                    pass
             self.summary.load(resume_state.get("summary", {}))
             self._rows = resume_state.get("rows", 0)
         self._writer = Writer(folder, store, project, run_id, flush_interval=flush_interval,
@@ -182,7 +188,7 @@ class Run:
         self._writer.start()
         self._writer.wake()
         cap = self._capture
-        if cap.get("code"):
+        if cap.get("code") or cap.get("save_code"):
             self._code_thread = threading.Thread(target=self._capture_code, name="arty-code", daemon=True)
             self._code_thread.start()
         if cap.get("console"):
@@ -208,10 +214,11 @@ class Run:
         try:
             from arty.tracking import code
 
-            self.folder.write("files/requirements.txt", code.requirements().encode())
-            diff = code.git_diff(os.getcwd())
-            if diff:
-                self.folder.write("files/diff.patch", diff.encode())
+            if self._capture.get("code"):
+                self.folder.write("files/requirements.txt", code.requirements().encode())
+                diff = code.git_diff(os.getcwd())
+                if diff:
+                    self.folder.write("files/diff.patch", diff.encode())
             if self._capture.get("save_code"):
                 src = code.entry_script_source()
                 if src is not None:
@@ -547,6 +554,7 @@ def _read_resume_state(store: Store | None, folder: RunFolder, project: str, run
         last = last_step_of(read(sorted(by_stream["history"])[-1]))
         next_step = 0 if last is None else last + 1
     summary: dict[str, Any] = {}
+    metrics: list[dict[str, Any]] = []
     config = run_record.get("config", {})
     for n in sorted(by_stream.get("events", [])):
         ev = json.loads(read(n))
@@ -554,7 +562,10 @@ def _read_resume_state(store: Store | None, folder: RunFolder, project: str, run
             summary = ev["summary"]
         elif ev.get("kind") == "config":
             config = ev["config"]
+        elif ev.get("kind") == "metric" and isinstance(ev.get("metric"), dict):
+            metrics.append(ev["metric"])
     return {"next_step": next_step, "seqs": seqs, "summary": summary, "config": config, "rows": rows,
+            "metrics": metrics,
             "record": run_record}
 
 
@@ -601,15 +612,16 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
     # The store: unreachable is not fatal for tracking (records stay local until 'art sync').
     store_obj: Store | None
     store_url: str
+    wanted = store or find_store_url()
     try:
-        store_obj = resolve_store(store, create=True)
+        store_obj = resolve_store(wanted, create=True)
         store_url = store_obj.url
     except StoreError as exc:
-        if store:  # online or offline: the run's records stay local until 'art sync'
+        if wanted and not isinstance(exc, MissingExtra):  # the run's records stay local until 'art sync'
             if mode == "online":
-                warnings.warn(f"arty: store '{store}' is not reachable ({exc.message}); tracking locally until "
+                warnings.warn(f"arty: store '{wanted}' is not reachable ({exc.message}); tracking locally until "
                               "'art sync'", RuntimeWarning, stacklevel=2)
-            store_obj = Store(open_backend(store), {"format": layout.FORMAT})
+            store_obj = Store(open_backend(wanted), {"format": layout.FORMAT})
             store_url = store_obj.url
             store_obj_reachable = False
         else:
