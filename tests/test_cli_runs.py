@@ -10,6 +10,8 @@ import sys
 import time
 
 import pytest
+
+import arty
 from click.testing import CliRunner
 
 from arty.artifacts import Artifact, Registry
@@ -220,3 +222,19 @@ def test_other_commands_do_not_load_the_query_side():
     code = "import sys, arty.cli; print('arty.api' in sys.modules, 'sqlite_utils' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_art_add_records_the_producer_run(tmp_path):
+    """Every version made by `art add` has a producer run in the lineage; an unchanged re-add makes none."""
+    from conftest import make_tree, run_art
+
+    make_tree(tmp_path / "data", {"a.txt": "a", "sub/b.txt": "b"})
+    run_art("add", "data", "--type", "dataset", cwd=tmp_path, check=True)
+    run_art("add", "data", "--type", "dataset", cwd=tmp_path, check=True)  # unchanged: no new run
+    api = arty.Api(store=str(tmp_path / ".arty"))
+    runs = api.runs("default")
+    assert len(runs) == 1
+    run = runs[0]
+    assert (run.state, run.job_type) == ("finished", "art-add")
+    assert [v.qualified_name for v in run.logged_artifacts()] == ["data:v0"]
+    assert arty.use_artifact("data:v0", store=str(tmp_path / ".arty")).created_by == run.id

@@ -106,6 +106,9 @@ def test_a_sigkilled_run_keeps_its_history_up_to_the_last_flush(store, tmp_path)
     rec = read_run(store, PROJECT, "killed-1")
     assert rec.run is not None and rec.run["id"] == "killed-1"
     assert rec.final is None                                 # never finished: shown as crashed
+    api_run = arty.Api(store=store.url).run(f"{PROJECT}/killed-1")
+    assert api_run.state == "crashed"
+    assert [r.id for r in arty.Api(store=store.url).runs(PROJECT, filters={"state": "crashed"})] == ["killed-1"]
     rows = rec.history
     assert len(rows) >= killed["rows_seen"] > 0
     assert [r["_step"] for r in rows] == list(range(len(rows)))      # no gap, no duplicate
