@@ -664,15 +664,9 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
     else:
         from arty.tracking import code as code_mod
 
-        env = code_mod.environment()
-        record = {
-            "id": run_id, "project": project, "name": name or run_id, "notes": notes, "tags": tag_list,
-            "group": group, "job_type": job_type, "config": Config(config_dict).as_dict(),
-            "started_at": now_iso(), "host": socket.gethostname(), "pid": os.getpid(), "user": _user(),
-            "python": sys.version.split()[0], "command": list(sys.argv), "program": env.get("entry_script"),
-            "cwd": os.getcwd(), "git": code_mod.git_info(os.getcwd()) if capture["code"] else None,
-            "mode": mode,
-        }
+        record = run_record(run_id, project, name=name or run_id, notes=notes, tags=tag_list, group=group,
+                            job_type=job_type, config=config_dict, mode=mode, git=bool(capture["code"]),
+                            program=code_mod.environment().get("entry_script"))
         run = Run(store=store_obj if store_obj_reachable else None, store_url=store_url, project=project,
                   run_id=run_id, name=name, config=config_dict, notes=notes, tags=tag_list, group=group,
                   job_type=job_type, mode=mode, folder=folder, resume_state=None,
@@ -715,6 +709,22 @@ def require_run() -> Run:
     return run
 
 
+def run_record(run_id: str, project: str, *, name: str, notes: str | None = None, tags: Iterable[str] = (),
+               group: str | None = None, job_type: str | None = None, config: dict[str, Any] | None = None,
+               mode: str = "online", git: bool = True, program: str | None = None,
+               started_at: str | None = None) -> dict[str, Any]:
+    """The ``run.json`` record of a run starting in this process."""
+    from arty.tracking import code as code_mod
+
+    return {
+        "id": run_id, "project": project, "name": name, "notes": notes, "tags": list(tags), "group": group,
+        "job_type": job_type, "config": Config(config or {}).as_dict(), "started_at": started_at or now_iso(),
+        "host": socket.gethostname(), "pid": os.getpid(), "user": _user(), "python": sys.version.split()[0],
+        "command": list(sys.argv), "program": program, "cwd": os.getcwd(),
+        "git": code_mod.git_info(os.getcwd()) if git else None, "mode": mode,
+    }
+
+
 def record_finished_run(store: Store, project: str, run_id: str, *, name: str, job_type: str,
                         config: dict[str, Any], outputs: Iterable[ArtifactVersion] = (),
                         inputs: Iterable[ArtifactVersion] = (), started_at: str | None = None,
@@ -722,16 +732,10 @@ def record_finished_run(store: Store, project: str, run_id: str, *, name: str, j
     """Write a complete, finished run in one go (for commands like ``art add`` whose
     versions need a producer in the lineage) and upload it; a failed upload is left
     for ``art sync``."""
-    from arty.tracking import code as code_mod
-
     folder = RunFolder(os.path.join(local_runs_root(store), project, check_run_id(run_id)))
     folder.set_meta(store=store.url, project=project, run=run_id, mode="online")
-    folder.write_json("run.json", {
-        "id": run_id, "project": project, "name": name, "notes": None, "tags": [], "group": None,
-        "job_type": job_type, "config": Config(config).as_dict(), "started_at": started_at or now_iso(),
-        "host": socket.gethostname(), "pid": os.getpid(), "user": _user(), "python": sys.version.split()[0],
-        "command": list(sys.argv), "program": None, "cwd": os.getcwd(), "git": code_mod.git_info(os.getcwd()),
-        "mode": "online"})
+    folder.write_json("run.json", run_record(run_id, project, name=name, job_type=job_type, config=config,
+                                             started_at=started_at))
     for kind, versions in (("inputs", inputs), ("outputs", outputs)):
         for v in versions:
             folder.write_json(f"{kind}/{v.project}/{v.name}/{v.number}.json", {
