@@ -371,25 +371,23 @@ class Run:
         self._writer.wake()
         return v
 
-    def used_artifacts(self) -> list[ArtifactVersion]:
+    def _edges(self, kind: str) -> list[ArtifactVersion]:
+        """The versions named by this run's ``inputs/`` or ``outputs/`` records."""
         out = []
-        inputs = self.folder.path("inputs")
-        for here, _dirs, names in sorted(os.walk(inputs)):
+        for here, _dirs, names in sorted(os.walk(self.folder.path(kind))):
             for n in sorted(names):
                 if n.endswith(".json"):
                     rec = json.loads(self.folder.read(os.path.relpath(os.path.join(here, n), self.dir)))
                     out.append(self._registry(rec["project"]).version(rec["artifact"], rec["version"]))
         return out
 
+    def used_artifacts(self) -> list[ArtifactVersion]:
+        """Versions this run used (``use_artifact``)."""
+        return self._edges("inputs")
+
     def logged_artifacts(self) -> list[ArtifactVersion]:
-        out = []
-        outputs = self.folder.path("outputs")
-        for here, _dirs, names in sorted(os.walk(outputs)):
-            for n in sorted(names):
-                if n.endswith(".json"):
-                    rec = json.loads(self.folder.read(os.path.relpath(os.path.join(here, n), self.dir)))
-                    out.append(self._registry(rec["project"]).version(rec["artifact"], rec["version"]))
-        return out
+        """Versions this run logged (``log_artifact``)."""
+        return self._edges("outputs")
 
     def save(self, path: str, name: str | None = None) -> None:
         """Keep a file with the run (under ``files/``)."""
