@@ -828,3 +828,24 @@ def test_resumed_run_keeps_its_define_metric_rules(tmp_path):
     resumed.log({"acc": 7.0})
     assert resumed.summary["acc"] == 7.0
     resumed.finish()
+
+
+@pytest.mark.parametrize("how, status, state", [
+    ("sys.exit(3)", 3, "failed"),
+    ("sys.exit(0)", 0, "finished"),
+    ("sys.exit('bad input')", 1, "failed"),
+    ("with arty.init(project='proj', store=sys.argv[1], system_metrics=False, console=False) as r:\n"
+     "    r.log({'x': 1})\n    sys.exit(4)", 4, "failed"),
+])
+def test_sys_exit_status_is_the_runs_exit_code(store, tmp_path, how, status, state):
+    """A script that ends with sys.exit(n) records exit code n (atexit alone cannot see it)."""
+    setup = ("run = arty.init(project='proj', store=sys.argv[1], system_metrics=False, console=False)\n"
+             "run.log({'x': 1})\n") if not how.startswith("with") else ""
+    source = f"import sys\nimport arty\n{setup}print('run id', arty.run.id if arty.run else '', flush=True)\n" \
+        if setup else "import sys\nimport arty\n"
+    proc = run_script(tmp_path, source + how + "\n", store.url)
+    assert proc.returncode == status, proc.stderr
+    runs = store.list("projects/proj/runs")
+    assert len(runs) == 1
+    rec = read_run(store, "proj", runs[0])
+    assert (rec.final["state"], rec.final["exit_code"]) == (state, status)

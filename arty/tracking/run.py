@@ -128,6 +128,7 @@ class Run:
         self._console = None
         self._monitor = None
         self._code_thread: threading.Thread | None = None
+        self._exit_request: int | None = None  # set when the script calls sys.exit(n)
 
     # -- identity -----------------------------------------------------------
 
@@ -436,12 +437,18 @@ class Run:
 
     def _atexit(self) -> None:
         try:
-            self.finish()
+            self.finish(exit_code=self._exit_request)
         except Exception:  # noqa: BLE001 - at exit there is no one to raise to
             traceback.print_exc()
 
     def _record_exception(self, exc_type: type, exc: BaseException, tb: Any) -> None:
         if self._finished:
+            return
+        if issubclass(exc_type, SystemExit):
+            code = exit_status(exc.code)  # type: ignore[attr-defined]
+            if code != 0:
+                self._error = f"SystemExit: {exc.code}"  # type: ignore[attr-defined]
+            self.finish(exit_code=code)
             return
         self._error = "".join(traceback.format_exception_only(exc_type, exc)).strip()
         code = 130 if issubclass(exc_type, KeyboardInterrupt) else 1
@@ -698,6 +705,25 @@ def _install_excepthook() -> None:
         previous(exc_type, exc, tb)
 
     sys.excepthook = hook
+    original_exit = sys.exit
+
+    def exit_hook(status: Any = None) -> None:
+        """``sys.exit(n)`` ends the current run with exit code ``n`` (``atexit`` cannot see it)."""
+        run = _current
+        if run is not None:
+            run._exit_request = exit_status(status)
+        original_exit(status)
+
+    sys.exit = exit_hook
+
+
+def exit_status(code: Any) -> int:
+    """The process exit status ``sys.exit(code)`` gives: None is 0, an int itself, anything else 1."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    return 1
 
 
 def require_run() -> Run:
