@@ -12,6 +12,8 @@
     r.history(keys=["loss"])                          # list of dicts; a DataFrame with pandas=True
     r.scan_history(); r.system_metrics(); r.console(); r.files()
     r.used_artifacts(); r.logged_artifacts()
+    api.lineage("model:latest", direction="upstream").to_mermaid()
+    api.lineage("data:v3", direction="downstream").impact(type="model")
 
 Run lists come from the SQLite index (:mod:`arty.index`), which is caught up
 with the store before each query; history, system metrics, console output
@@ -33,6 +35,7 @@ from arty.errors import InvalidPath, NotFound, UsageError
 from arty.index import Index
 from arty.index import records as _records
 from arty.index import segments as _segments
+from arty.lineage import DIRECTIONS, Lineage, artifact_node, build_graph, run_node
 from arty.settings import resolve_project, resolve_store
 from arty.store import Store
 
@@ -161,6 +164,59 @@ class Api:
         listing = f"close: {', '.join(close)}" if close else f"{len(ids)} runs, none close"
         return NotFound(f"run '{project}/{run_id}' not found ({listing})",
                         hint=f"'art runs {project}' lists its runs")
+
+    def lineage(self, ref: str, direction: str = "both", depth: int | None = None) -> Lineage:
+        """The lineage around one artifact version or run, as a :class:`arty.lineage.Lineage`.
+
+        ``ref`` is an artifact version (``name``, ``name:v3``, ``name:latest``,
+        ``name:alias``, ``project/name:alias``) or a run (``run_id``,
+        ``project/run_id``, or a name only one run has); a ref without ``:`` is
+        looked up as a run first, then as an artifact (its latest version).
+        ``direction``: ``"upstream"`` (what it came from), ``"downstream"`` (what
+        came from it) or ``"both"``; ``depth`` limits the edges walked (None: all).
+        The result exports itself (``to_text``, ``to_json``, ``to_graphml``,
+        ``to_dot``, ``to_mermaid``); ``.impact(type="model")`` lists the versions made
+        from the root, directly or not. Which runs produced or used a version:
+        ``api.lineage("data:v3", depth=1)``.
+        """
+        if direction not in DIRECTIONS:
+            raise UsageError(f"invalid direction '{direction}'", hint="use one of: " + ", ".join(DIRECTIONS))
+        node = self._lineage_node(ref)
+        graph = build_graph(self.index)
+        if node not in graph:  # logged after the catch-up: read again
+            graph = build_graph(self.index)
+        if node not in graph:
+            raise NotFound(f"'{ref}' is not in the index yet", hint="'art index rebuild' reads every record again")
+        return Lineage(graph, node, project=self.project).around(node, direction, depth)
+
+    def _lineage_node(self, ref: str) -> str:
+        if not isinstance(ref, str) or not ref.strip("/"):
+            raise UsageError(f"invalid lineage reference {ref!r}",
+                             hint="NAME[:VERSION] of an artifact, or a run id")
+        registry = Registry(self.store, self.project)
+        if ":" in ref:
+            v = registry.resolve(ref)
+            return artifact_node(v.project, v.name, v.number)
+        parts = ref.strip("/").split("/")
+        if len(parts) <= 2 and all(parts):
+            project, run_id = self._parse_path(ref)
+            index = self.index
+            index.catch_up()
+            row = index.refresh_run(project, run_id)
+            if row is None:
+                named = index.runs_named(project, run_id)
+                if len(named) > 1:
+                    raise UsageError(f"{len(named)} runs of project '{project}' are named '{run_id}': "
+                                     + ", ".join(r["id"] for r in named[:10]), hint="give the run id instead")
+                row = named[0] if named else None
+            if row is not None:
+                return run_node(row["project"], row["id"])
+        try:
+            v = registry.resolve(ref)
+        except NotFound as exc:
+            raise NotFound(exc.message, hint="give NAME[:VERSION] of an artifact ('art ls' lists them) "
+                                             "or a run id ('art runs' lists them)") from None
+        return artifact_node(v.project, v.name, v.number)
 
     def rebuild_index(self) -> dict[str, int]:
         """Rebuild the index from the store's records (``art index rebuild``); returns counts."""

@@ -44,9 +44,9 @@ def cli(ctx: click.Context, store: str | None, project: str | None) -> None:
 
 
 def _register() -> None:
-    from arty.cli import artifacts, runs, tracking
+    from arty.cli import artifacts, lineage, runs, tracking
 
-    for module in (artifacts, tracking, runs):
+    for module in (artifacts, tracking, runs, lineage):
         for command in module.COMMANDS:
             cli.add_command(command)
 
