@@ -165,6 +165,11 @@ class Api:
         return NotFound(f"run '{project}/{run_id}' not found ({listing})",
                         hint=f"'art runs {project}' lists its runs")
 
+    def artifact(self, ref: str) -> "ApiArtifact":
+        """An artifact version (``name``, ``name:v3``, ``name:alias``, ``project/name:alias``) with
+        its lineage: ``logged_by()`` and ``used_by()``, like W&B's ``api.artifact(...)``."""
+        return ApiArtifact(self, Registry(self.store, self.project).resolve(ref))
+
     def lineage(self, ref: str, direction: str = "both", depth: int | None = None) -> Lineage:
         """The lineage around one artifact version or run, as a :class:`arty.lineage.Lineage`.
 
@@ -221,6 +226,58 @@ class Api:
     def rebuild_index(self) -> dict[str, int]:
         """Rebuild the index from the store's records (``art index rebuild``); returns counts."""
         return self.index.rebuild()
+
+
+class ApiArtifact:
+    """An :class:`ArtifactVersion` seen through the index: who logged it and who used it.
+
+    Every attribute of the version (``digest``, ``files()``, ``download()``, ...)
+    is available on this object too.
+    """
+
+    def __init__(self, api: Api, version: ArtifactVersion) -> None:
+        self._api = api
+        self.version_object = version
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.version_object, name)
+
+    def __repr__(self) -> str:
+        return f"<ApiArtifact {self.version_object.project}/{self.version_object.qualified_name}>"
+
+    def _runs(self, rows: list[dict[str, Any]], key: str) -> list["ApiRun"]:
+        seen, out = set(), []
+        for r in rows:
+            path = f"{r['project']}/{r[key]}"
+            if path not in seen:
+                seen.add(path)
+                try:
+                    out.append(self._api.run(path))
+                except NotFound:
+                    continue  # an edge to a run whose records are not in the store (yet)
+        return out
+
+    def logged_by(self) -> "ApiRun | None":
+        """The run that created this version (its record's ``created_by``), or None."""
+        created_by = self.version_object.created_by
+        if not created_by:
+            return None
+        try:
+            return self._api.run(f"{self.version_object.project}/{created_by}")
+        except NotFound:
+            return None
+
+    def loggers(self) -> list["ApiRun"]:
+        """Every run that logged this version (the creator, and runs that logged identical content)."""
+        v = self.version_object
+        self._api.index.sync(v.project)
+        return self._runs(self._api.index.producers(v.project, v.name, v.number), "run")
+
+    def used_by(self) -> list["ApiRun"]:
+        """The runs that used this version (``use_artifact``)."""
+        v = self.version_object
+        self._api.index.sync()
+        return self._runs(self._api.index.consumers(v.project, v.name, v.number), "run")
 
 
 def _json(text: str | None, default: Any) -> Any:

@@ -313,3 +313,16 @@ def test_cli_unknown_name_is_not_found(world):
     assert r.exit_code == 3
     assert "error: artifact 'nope' not found in project 'lin' (artifacts: data, model, report)" in r.stderr
     assert art(store, "data:v7").exit_code == 3
+
+
+def test_api_artifact_logged_by_and_used_by(api, world):
+    _, ids = world
+    model = api.artifact("model:prod")
+    assert model.qualified_name == "model:v0" and model.digest == model.version_object.digest
+    assert model.logged_by().id == ids["A"]
+    assert [r.id for r in model.used_by()] == [ids["B"]]
+    assert [r.id for r in model.loggers()] == [ids["A"]]
+    data_v1 = api.artifact("data:v1")
+    assert data_v1.logged_by().id == ids["ingest"]
+    assert [r.id for r in data_v1.used_by()] == [ids["C"]]
+    assert api.artifact("report:latest").used_by() == []
