@@ -130,11 +130,13 @@ def verify_download(store: Store, entries: list[Entry], root: str) -> list[Probl
 
 
 def iter_versions(store: Store) -> Iterable[tuple[str, str, int]]:
-    """``(project, artifact, version)`` for every version record in the store."""
+    """``(project, artifact, version)`` for every version in the store that is not deleted."""
     for project in store.list(layout.PROJECTS):
         for name in store.list(layout.artifacts(project)):
+            gone = {layout.parse_seq(n) for n in store.list(layout.deleted(project, name))}
             for n in store.log_seqs(layout.versions(project, name)):
-                yield project, name, n
+                if n not in gone:
+                    yield project, name, n
 
 
 def verify_store(store: Store, progress: Callable[[int], None] | None = None,

@@ -17,9 +17,9 @@ from typing import Any, Callable, Iterable
 
 from arty.artifacts import staging
 from arty.artifacts.draft import Artifact
-from arty.artifacts.manifest import Diff, Entry, TreeReader, build
+from arty.artifacts.manifest import Diff, Entry, Tree, TreeReader, build
 from arty.artifacts.names import ArtifactRef, check_alias, check_name, parse_version
-from arty.errors import NotFound, UsageError
+from arty.errors import ConflictError, NotFound, UsageError
 from arty.hashing import Digest, StatCache
 from arty.store import Store, layout, now_iso
 
@@ -50,6 +50,13 @@ class LogResult:
     hashed: int  # files read and hashed (the rest came from the stat cache)
 
 
+def _tree_blobs(entries: list[Entry], tree: "Tree") -> set[Digest]:
+    """Every blob a version of ``tree`` references: its nodes and its stored files."""
+    out = set(tree.nodes)
+    out.update(e.digest for e in entries if e.digest is not None and not e.is_ref)
+    return out
+
+
 class Registry:
     """The artifacts of one project in one store."""
 
@@ -78,7 +85,17 @@ class Registry:
         return [n for n in self.store.list(layout.artifacts(self.project)) if self.versions(n)]
 
     def versions(self, name: str) -> list[int]:
-        return self.store.log_seqs(layout.versions(self.project, name))
+        """Version numbers of ``name``, ascending; deleted versions (``art rm``) left out."""
+        numbers = self.store.log_seqs(layout.versions(self.project, name))
+        if not numbers:
+            return numbers
+        gone = self.deleted(name)
+        return [n for n in numbers if n not in gone] if gone else numbers
+
+    def deleted(self, name: str) -> set[int]:
+        """Numbers of the deleted versions of ``name``."""
+        seqs = (layout.parse_seq(n) for n in self.store.list(layout.deleted(self.project, name)))
+        return {s for s in seqs if s is not None}
 
     def version(self, name: str, number: int) -> "ArtifactVersion":
         check_name(name)
@@ -86,12 +103,39 @@ class Registry:
             rec = self.store.log_read(layout.versions(self.project, name), number)
         except FileNotFoundError:
             raise self.not_found(name, f"v{number}") from None
+        if number in self.deleted(name):
+            raise self.deleted_error(name, number)
         return ArtifactVersion(self, rec)
 
+    def deleted_error(self, name: str, number: int, alias: str | None = None) -> NotFound:
+        what = f"alias '{alias}' of artifact '{name}' points to v{number}, which" if alias else \
+            f"artifact '{name}:v{number}'"
+        return NotFound(f"{what} was deleted (art rm) in project '{self.project}' "
+                        f"(versions: {_span(self.versions(name))})",
+                        hint=f"'art ls {name}' lists the versions that remain")
+
     def latest(self, name: str) -> "ArtifactVersion | None":
+        """The highest version that is not deleted, or None."""
         check_name(name)
-        got = self.store.log_latest(layout.versions(self.project, name))
-        return ArtifactVersion(self, got[1]) if got else None
+        numbers = self.versions(name)
+        if not numbers:
+            return None
+        rec = self.store.log_read(layout.versions(self.project, name), numbers[-1])
+        return ArtifactVersion(self, rec)
+
+    def delete(self, name: str, number: int) -> bool:
+        """Delete version ``number`` of ``name``: a record ``deleted/<N>.json``, created if absent.
+
+        The version record and its blobs stay; the version is hidden from
+        ``latest``, listings and resolving, and ``art gc`` reclaims the blobs no
+        other version uses. Returns False when it was already deleted.
+        """
+        self.version(name, number)  # must exist and not be deleted yet
+        created = self.store.create_record(f"{layout.deleted(self.project, name)}/{number}.json",
+                                           {"version": number, "at": now_iso(), "by": _who()})
+        if created:
+            self.store.journal("version_deleted", project=self.project, artifact=name, version=number)
+        return created
 
     def not_found(self, name: str, selector: str | None) -> NotFound:
         """The error for a missing artifact, version or alias, listing what exists."""
@@ -125,6 +169,8 @@ class Registry:
         number = reg.alias_target(r.name, sel)
         if number is None:
             raise reg.not_found(r.name, sel)
+        if number in reg.deleted(r.name):
+            raise reg.deleted_error(r.name, number, alias=sel)
         return reg.version(r.name, number)
 
     # -- aliases -------------------------------------------------------------
@@ -175,9 +221,11 @@ class Registry:
         try:
             rec = self.store.read_record(layout.by_digest(self.project, name, digest))
         except FileNotFoundError:
-            latest = self.latest(name)
-            return latest if latest is not None and latest.digest == digest else None
-        return self.version(name, rec["version"])
+            rec = None
+        if rec is not None and rec["version"] not in self.deleted(name):
+            return self.version(name, rec["version"])
+        latest = self.latest(name)
+        return latest if latest is not None and latest.digest == digest else None
 
     def log(self, draft: Artifact, aliases: Iterable[str] = (), created_by: str | None = None,
             progress: staging.Progress | None = None) -> LogResult:
@@ -197,6 +245,18 @@ class Registry:
                 self.set_alias(draft.name, existing.number, a, created_by)
             return LogResult(existing, False, None, staged.hashed)
         staging.upload(self.store, staged, tree)
+        # A concurrent 'art gc' keeps blobs younger than its grace period: mark every blob
+        # this version references as just used; one that gc removed meanwhile is stored again.
+        for _ in range(3):
+            missing = self.store.freshen_blobs(_tree_blobs(staged.entries, tree))
+            if not missing:
+                break
+            staged = staging.scan(draft, self.store, self.stat_cache, progress)
+            tree = build(staged.entries, self.store)
+            staging.upload(self.store, staged, tree)
+        else:
+            raise ConflictError(f"blobs of '{draft.name}' kept vanishing while it was logged "
+                                "(a concurrent 'art gc' with a short grace period?)", hint="log it again")
         folder = layout.versions(self.project, draft.name)
         base = {
             "project": self.project, "name": draft.name, "type": draft.type,

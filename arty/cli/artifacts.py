@@ -158,7 +158,7 @@ def ls_cmd(ctx: Context, name: str | None, as_json: bool) -> None:
             latest = reg.latest(n)
             if latest is None:
                 continue
-            rows.append({"name": n, "type": latest.type, "latest": latest.number, "versions": latest.number + 1,
+            rows.append({"name": n, "type": latest.type, "latest": latest.number, "versions": len(reg.versions(n)),
                          "size": latest.size, "files": latest.file_count, "updated": latest.created_at})
         if as_json:
             echo_json(rows)
@@ -346,4 +346,49 @@ def verify_cmd(ctx: Context, ref: str | None, as_json: bool) -> None:
         raise click.exceptions.Exit(IntegrityError.exit_code)
 
 
-COMMANDS = [init_cmd, add_cmd, ls_cmd, show_cmd, get_cmd, alias_cmd, diff_cmd, verify_cmd]
+@click.command("rm")
+@click.argument("ref")
+@json_option
+@pass_ctx
+def rm_cmd(ctx: Context, ref: str, as_json: bool) -> None:
+    """Delete version REF (NAME:VERSION): recorded, hidden from latest and ls; 'art gc' frees its blobs."""
+    r = ArtifactRef.parse(ref)
+    if r.selector is None or r.selector == "latest":
+        raise UsageError(f"'{ref}' does not name one version", hint="give it explicitly, e.g. 'art rm NAME:v3'")
+    reg = ctx.registry.in_project(r.project)
+    v = reg.resolve(r)
+    reg.delete(v.name, v.number)
+    if as_json:
+        echo_json({"deleted": v.qualified_name, "project": reg.project, "digest": str(v.digest)})
+        return
+    click.echo(f"deleted {v.qualified_name} (its blobs are freed by 'art gc' unless another version uses them)")
+
+
+@click.command("gc")
+@click.option("--dry-run", is_flag=True, help="Print what would be removed; remove nothing.")
+@click.option("--grace", default=3600, show_default=True, type=click.FloatRange(min=0), metavar="SECONDS",
+              help="Keep unreferenced blobs written less than this long ago (writers in progress).")
+@json_option
+@pass_ctx
+def gc_cmd(ctx: Context, dry_run: bool, grace: float, as_json: bool) -> None:
+    """Remove blobs that no version references and that are older than the grace period."""
+    from arty.artifacts.gc import apply_gc, plan_gc
+
+    store = ctx.store
+    plan = plan_gc(store, grace=grace)
+    removed = 0
+    if not dry_run and (plan.blobs or plan.temp_files):
+        store.backend.ensure_writable()
+        with progress_bar("removing unreferenced blobs") as bar:
+            removed = apply_gc(store, plan, progress=lambda n: bar(n, 0))
+    if as_json:
+        echo_json(plan.to_json() | {"dry_run": dry_run, "removed_blobs": removed})
+        return
+    verb = "would remove" if dry_run else "removed"
+    count = len(plan.blobs) if dry_run else removed
+    click.echo(f"{verb} {plural(count, 'blob')} and {plural(len(plan.temp_files), 'temp file')}, "
+               f"{human_size(plan.bytes)}; kept {plural(plan.referenced, 'referenced blob')} and "
+               f"{plural(plan.kept_young, 'unreferenced blob')} younger than {grace:g}s")
+
+
+COMMANDS = [init_cmd, add_cmd, ls_cmd, show_cmd, get_cmd, alias_cmd, diff_cmd, verify_cmd, rm_cmd, gc_cmd]

@@ -136,7 +136,22 @@ class Backend:
     def size(self, path: str) -> int:
         raise NotImplementedError
 
+    def walk(self, path: str) -> list[str]:
+        """Every file under folder ``path``, as paths relative to it; [] if missing."""
+        out: list[str] = []
+        for name in self.list(path):
+            sub = self.list(f"{path}/{name}")
+            if sub and sub != [name]:
+                out.extend(f"{name}/{rel}" for rel in self.walk(f"{path}/{name}"))
+            else:
+                out.append(name)
+        return out
+
     def delete(self, path: str) -> None:
+        raise NotImplementedError
+
+    def mtime(self, path: str) -> float:
+        """When ``path`` was last written, as a POSIX timestamp; FileNotFoundError if absent."""
         raise NotImplementedError
 
     def flush(self) -> None:
@@ -293,9 +308,24 @@ class LocalBackend(Backend):
     def size(self, path: str) -> int:
         return os.stat(self._p(path)).st_size
 
+    @_guard("list")
+    def walk(self, path: str) -> list[str]:
+        top = self._p(path)
+        out = []
+        for here, dirs, files in os.walk(top):
+            rel = os.path.relpath(here, top)
+            for name in files:
+                if not name.startswith(TMP_PREFIX):
+                    out.append(name if rel == "." else f"{rel.replace(os.sep, '/')}/{name}")
+        return sorted(out)
+
     @_guard("delete")
     def delete(self, path: str) -> None:
         os.unlink(self._p(path))
+
+    @_guard("stat")
+    def mtime(self, path: str) -> float:
+        return os.stat(self._p(path)).st_mtime
 
     def flush(self) -> None:
         try:
@@ -418,9 +448,42 @@ class FsspecBackend(Backend):
     def size(self, path: str) -> int:
         return int(self.fs.info(self._p(path))["size"])
 
+    @_guard("list")
+    def walk(self, path: str) -> list[str]:
+        base = self._p(path).rstrip("/")
+        try:
+            found = self.fs.find(base)
+        except FileNotFoundError:
+            return []
+        prefix = base + "/"
+        return sorted(f[len(prefix):] for f in found if f.startswith(prefix) and not f.endswith("/"))
+
     @_guard("delete")
     def delete(self, path: str) -> None:
         self.fs.rm_file(self._p(path))
+
+    @_guard("stat")
+    def mtime(self, path: str) -> float:
+        return info_mtime(self.fs.info(self._p(path)))
+
+
+def info_mtime(info: dict[str, Any]) -> float:
+    """The modification time in an fsspec ``info()`` answer, as a POSIX timestamp."""
+    import datetime as _dt
+
+    for key in ("LastModified", "updated", "mtime", "created"):
+        value = info.get(key)
+        if value is None:
+            continue
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            value = _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if isinstance(value, _dt.datetime):
+            if value.tzinfo is None:
+                value = value.replace(tzinfo=_dt.timezone.utc)
+            return value.timestamp()
+    raise FileNotFoundError(f"no modification time in {sorted(info)}")
 
 
 def _fs_from_url(url: str, storage_options: dict[str, Any] | None = None) -> tuple[Any, str]:

@@ -46,6 +46,11 @@ def versions(project: str, name: str) -> str:
     return f"{artifact(project, name)}/versions"
 
 
+def deleted(project: str, name: str) -> str:
+    """``deleted/<N>.json``: one record per deleted version (``art rm``)."""
+    return f"{artifact(project, name)}/deleted"
+
+
 def by_digest(project: str, name: str, digest: Digest) -> str:
     return f"{artifact(project, name)}/by-digest/{digest.algorithm}-{digest.hex}.json"
 

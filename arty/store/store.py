@@ -167,6 +167,28 @@ class Store:
         except FileNotFoundError:
             pass
 
+    def blob_mtime(self, digest: Digest) -> float:
+        """When a blob was last written (or freshened); FileNotFoundError if absent."""
+        return self.backend.mtime(layout.blob(digest))
+
+    def freshen_blobs(self, digests: Iterable[Digest]) -> set[Digest]:
+        """Mark blobs a writer is about to reference as just used; return those missing.
+
+        On a local store each blob's modification time is set to now, so that a
+        concurrent ``art gc`` (which removes only blobs older than its grace
+        period) keeps it. On other stores it only checks that they exist.
+        """
+        wanted = set(digests)
+        if not isinstance(self.backend, LocalBackend):
+            return self.missing_blobs(wanted)
+        missing = set()
+        for d in wanted:
+            try:
+                os.utime(self.backend.local_path(layout.blob(d)))
+            except FileNotFoundError:
+                missing.add(d)
+        return missing
+
     def read_blob(self, digest: Digest) -> bytes:
         """A blob's bytes, verified against its digest."""
         try:
@@ -336,6 +358,10 @@ class Store:
 
     def list(self, path: str) -> list[str]:
         return sorted(self.backend.list(path))
+
+    def walk(self, path: str) -> list[str]:
+        """Every file under folder ``path`` (relative to it, sorted); [] if missing."""
+        return sorted(self.backend.walk(path))
 
     # -- logs ----------------------------------------------------------------
 

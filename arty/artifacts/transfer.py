@@ -1,0 +1,376 @@
+"""Copy artifact versions between stores: ``art push`` and ``art pull``.
+
+What moves for each selected version: the blobs of its tree (file blobs and
+tree nodes) that the target lacks, then its records, byte for byte: the
+version record, its ``by-digest`` record, the alias logs of the artifact (every
+record, in order, as far as the versions they name are on the target), any
+other record under the artifact folder, and the runs that created, logged or
+used the version.
+
+Write order on the target is the store's own: blobs, one flush, then records
+(version records before alias records, ``run.json`` before the rest of a run,
+``final.json`` last). An interrupted transfer therefore leaves the target
+valid, holding at most blobs no record names yet, and a rerun sends only what
+is missing.
+
+Records keep their bytes (and nonce), so creating one that is already there
+with the same bytes is success; a *different* record at the same path means
+the two stores diverged, and the transfer stops with :class:`ConflictError`
+before it writes any record of that kind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from arty.artifacts.manifest import TreeReader
+from arty.artifacts.names import check_name
+from arty.errors import ConflictError, IntegrityError, NotFound, UsageError
+from arty.hashing import Digest
+from arty.store import Store, layout
+
+#: Blobs written to the target per batch (one ``write_many``) ...
+BATCH_FILES = 500
+#: ... or fewer, when their bytes add up to this.
+BATCH_BYTES = 64 * 1024 * 1024
+#: Blobs larger than this are streamed through a temporary file instead of memory.
+LARGE_BLOB = 16 * 1024 * 1024
+#: Threads reading blobs from the source.
+READ_THREADS = 16
+
+#: ``progress(files, bytes)``, called as blobs reach the target.
+Progress = Callable[[int, int], None]
+
+#: Folders of an artifact copied with their own rules; anything else under it is copied as is.
+_OWN_RULES = ("versions", "by-digest", "aliases")
+
+
+@dataclass
+class TransferPlan:
+    """What :func:`apply` will copy from ``src`` to ``dst``."""
+
+    src: Store
+    dst: Store
+    project: str
+    name: str
+    versions: list[int]
+    #: every blob the selected versions need (file blobs and tree nodes): digest -> size (None: a node)
+    blobs: dict[Digest, int | None]
+    #: the subset the target lacks, when the plan was made
+    missing: set[Digest]
+    #: run ids to copy (producers and users of the selected versions)
+    runs: list[str]
+
+    @property
+    def missing_bytes(self) -> int:
+        return sum(self.blobs[d] or 0 for d in self.missing)
+
+
+@dataclass
+class TransferResult:
+    """What :func:`apply` did."""
+
+    source: str
+    target: str
+    project: str
+    name: str
+    versions: list[int]
+    blobs_sent: int = 0
+    blobs_present: int = 0
+    bytes_sent: int = 0
+    records_created: int = 0
+    records_present: int = 0
+    runs: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source, "target": self.target, "project": self.project, "name": self.name,
+            "versions": [f"v{n}" for n in self.versions], "blobs_sent": self.blobs_sent,
+            "blobs_present": self.blobs_present, "bytes_sent": self.bytes_sent,
+            "records_created": self.records_created, "records_present": self.records_present,
+            "runs": self.runs,
+        }
+
+
+def open_target(url: str, like: Store, storage_options: dict[str, Any] | None = None) -> Store:
+    """The store at ``url``, created with ``like``'s hash algorithm if absent.
+
+    Refuses a store whose hash algorithm differs from ``like``'s: blobs cannot
+    move between them under the same names.
+    """
+    from arty.store import init_store
+
+    store, _ = init_store(url, algorithm=like.algorithm, storage_options=storage_options)
+    check_same_algorithm(like, store)
+    return store
+
+
+def check_same_algorithm(src: Store, dst: Store) -> None:
+    if src.algorithm != dst.algorithm:
+        raise UsageError(f"store '{dst.url}' uses hash '{dst.algorithm}' but store '{src.url}' uses "
+                         f"'{src.algorithm}': versions cannot be copied between them",
+                         hint="copy into a store created with the same --hash (a new URL is created to match)")
+
+
+def select_versions(src: Store, project: str, name: str, selector: str | None) -> list[int]:
+    """``NAME`` (selector None): every version; ``NAME:VERSION`` or ``NAME:ALIAS``: that one."""
+    from arty.artifacts.versions import Registry
+
+    reg = Registry(src, project)
+    if selector is None:
+        versions = reg.versions(check_name(name))
+        if not versions:
+            raise reg.not_found(name, None)
+        return versions
+    return [reg.resolve(f"{project}/{name}:{selector}").number]
+
+
+def plan_transfer(src: Store, dst: Store, project: str, name: str,
+                  versions: Iterable[int] | None = None) -> TransferPlan:
+    """Work out what copying ``versions`` of ``project/name`` (None: all) from ``src`` to ``dst`` takes.
+
+    Raises :class:`ConflictError` when the target already holds a different
+    record for one of these versions (the stores diverged); nothing is written.
+    """
+    check_name(project, "project")
+    check_name(name)
+    check_same_algorithm(src, dst)
+    dst.backend.ensure_writable()
+    selected = sorted(set(versions)) if versions is not None else src.log_seqs(layout.versions(project, name))
+    if not selected:
+        raise NotFound(f"artifact '{name}' has no versions in project '{project}' of store '{src.url}'",
+                       hint="'art ls' lists artifacts")
+    folder = layout.versions(project, name)
+    records: dict[int, dict[str, Any]] = {}
+    for n in selected:
+        path = f"{folder}/{layout.seq_name(n)}"
+        try:
+            raw = src.backend.read(path)
+        except FileNotFoundError:
+            raise NotFound(f"artifact '{name}:v{n}' not found in store '{src.url}'",
+                           hint=f"'art ls {name}' lists its versions") from None
+        _check_same(dst, path, raw, f"version '{name}:v{n}'")
+        records[n] = _parse(src, path, raw)
+    trees = TreeReader(src)
+    blobs: dict[Digest, int | None] = {}
+    for n in selected:
+        root = Digest.parse(records[n]["digest"])
+        for d in trees.node_digests(root):
+            blobs.setdefault(d, None)
+        for e in trees.walk(root):
+            if not e.is_ref and e.digest is not None:
+                blobs[e.digest] = e.size
+    missing = dst.missing_blobs(blobs)
+    runs = _runs_of(src, project, name, selected, records)
+    return TransferPlan(src, dst, project, name, selected, blobs, missing, runs)
+
+
+def apply(plan: TransferPlan, progress: Progress | None = None) -> TransferResult:
+    """Copy what ``plan`` names: missing blobs, one flush, then the records."""
+    src, dst, project, name = plan.src, plan.dst, plan.project, plan.name
+    result = TransferResult(src.url, dst.url, project, name, list(plan.versions), runs=list(plan.runs))
+    # Blobs missing now (a concurrent writer or an earlier attempt may have sent some since the plan).
+    missing = dst.missing_blobs(plan.missing) if plan.missing else set()
+    result.blobs_present = len(plan.blobs) - len(missing)
+    _send_blobs(src, dst, sorted(missing, key=str), plan.blobs, result, progress)
+    dst.flush()  # every blob durable before any record can name it
+
+    def copy(path: str, what: str) -> bool:
+        """Copy one record byte for byte; True if this call created it."""
+        data = src.backend.read(path)
+        if dst.create_bytes(path, data):
+            # create_bytes is True also for an identical record already there: tell them apart.
+            return True
+        raise _diverged(what, path, src, dst)
+
+    created_versions = []
+    vfolder = layout.versions(project, name)
+    for n in plan.versions:
+        path = f"{vfolder}/{layout.seq_name(n)}"
+        existed = dst.exists(path)
+        copy(path, f"version '{name}:v{n}'")
+        _count(result, not existed)
+        if not existed:
+            created_versions.append(n)
+        record = _parse(src, path, src.backend.read(path))
+        digest = Digest.parse(record["digest"])
+        bd = layout.by_digest(project, name, digest)
+        if src.exists(bd):
+            existed = dst.exists(bd)
+            copy(bd, f"by-digest record of '{name}:v{n}'")
+            _count(result, not existed)
+
+    # Alias logs: every record in order, as far as the versions they name are on the target.
+    on_target = set(dst.log_seqs(vfolder))
+    moved: list[tuple[str, int, Any]] = []
+    afolder = layout.aliases(project, name)
+    for alias in src.list(afolder):
+        folder = layout.alias(project, name, alias)
+        for seq in src.log_seqs(folder):
+            path = f"{folder}/{layout.seq_name(seq)}"
+            raw = src.backend.read(path)
+            target = _parse(src, path, raw).get("version")
+            if target is not None and target not in on_target:
+                break  # its version is not on the target (yet): stop this log here
+            existed = dst.exists(path)
+            if not dst.create_bytes(path, raw):
+                raise _diverged(f"alias '{alias}' of '{name}' (move {seq})", path, src, dst)
+            _count(result, not existed)
+            if not existed:
+                moved.append((alias, seq, target))
+
+    # Any other record of the artifact (e.g. deletions), as is.
+    base = layout.artifact(project, name)
+    for rel in src.walk(base):
+        if rel.split("/", 1)[0] in _OWN_RULES:
+            continue
+        path = f"{base}/{rel}"
+        existed = dst.exists(path)
+        copy(path, f"record '{rel}' of artifact '{name}'")
+        _count(result, not existed)
+
+    # Runs: run.json first, final.json last, so a copied run is never seen finished but incomplete.
+    for run_id in plan.runs:
+        folder = layout.run(project, run_id)
+        files = src.walk(folder)
+        order = sorted(files, key=lambda f: (f != "run.json", f == "final.json", f))
+        created_here = []
+        for rel in order:
+            path = f"{folder}/{rel}"
+            existed = dst.exists(path)
+            copy(path, f"file '{rel}' of run '{run_id}'")
+            _count(result, not existed)
+            if not existed:
+                created_here.append(rel)
+        if created_here:
+            last = created_here[-1]
+            dst.journal("run_finished" if last == "final.json" else "run_updated",
+                        project=project, run=run_id, path=last)
+
+    # Journal hints last: readers that catch up (the index) learn of what arrived.
+    for n in created_versions:
+        record = _parse(src, f"{vfolder}/{layout.seq_name(n)}", src.backend.read(f"{vfolder}/{layout.seq_name(n)}"))
+        dst.journal("version_created", project=project, artifact=name, version=n, digest=record["digest"])
+    for alias, seq, target in moved:
+        dst.journal("alias_moved", project=project, artifact=name, alias=alias, version=target, seq=seq)
+    return result
+
+
+def transfer(src: Store, dst: Store, project: str, name: str, versions: Iterable[int] | None = None,
+             progress: Progress | None = None) -> TransferResult:
+    """:func:`plan_transfer` then :func:`apply`."""
+    return apply(plan_transfer(src, dst, project, name, versions), progress)
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _count(result: TransferResult, created: bool) -> None:
+    if created:
+        result.records_created += 1
+    else:
+        result.records_present += 1
+
+
+def _parse(store: Store, path: str, raw: bytes) -> dict[str, Any]:
+    try:
+        rec = json.loads(raw)
+        if not isinstance(rec, dict):
+            raise ValueError("not an object")
+        return rec
+    except ValueError as exc:
+        raise IntegrityError(f"record '{path}' in store '{store.url}' is not valid JSON: {exc}",
+                             hint="'art verify' checks every record") from None
+
+
+def _check_same(dst: Store, path: str, raw: bytes, what: str) -> None:
+    try:
+        there = dst.backend.read(path)
+    except FileNotFoundError:
+        return
+    if there != raw:
+        raise _diverged(what, path, None, dst)
+
+
+def _diverged(what: str, path: str, src: Store | None, dst: Store) -> ConflictError:
+    return ConflictError(f"{what} differs between the stores: they diverged (store '{dst.url}' has another "
+                         f"record at '{path}')",
+                         hint="the same name was written independently in both stores; copy one side under "
+                              "another artifact name, or push to a fresh store")
+
+
+def _runs_of(src: Store, project: str, name: str, versions: list[int],
+             records: dict[int, dict[str, Any]]) -> list[str]:
+    """Runs that created (``created_by``), logged (``outputs/``) or used (``inputs/``) the versions."""
+    runs_folder = layout.runs(project)
+    wanted = {f"{n}.json" for n in versions} | {layout.seq_name(n) for n in versions}
+    found = {r["created_by"] for r in records.values() if isinstance(r.get("created_by"), str)}
+    run_ids = src.list(runs_folder)
+
+    def touches(run_id: str) -> bool:
+        for kind in ("inputs", "outputs"):
+            names = src.list(f"{runs_folder}/{run_id}/{kind}/{project}/{name}")
+            if wanted & set(names):
+                return True
+        return False
+
+    candidates = [r for r in run_ids if r not in found]
+    if candidates:
+        with ThreadPoolExecutor(min(READ_THREADS, len(candidates))) as pool:
+            for run_id, hit in zip(candidates, pool.map(touches, candidates)):
+                if hit:
+                    found.add(run_id)
+    present = set(run_ids)
+    return sorted(r for r in found if r in present and "/" not in r)
+
+
+def _send_blobs(src: Store, dst: Store, digests: list[Digest], sizes: dict[Digest, int | None],
+                result: TransferResult, progress: Progress | None) -> None:
+    """Read each blob from ``src`` (verified) and write it to ``dst``, in batches."""
+    large = [d for d in digests if (sizes.get(d) or 0) > LARGE_BLOB]
+    small = [d for d in digests if (sizes.get(d) or 0) <= LARGE_BLOB]
+    batches: list[list[Digest]] = []
+    batch: list[Digest] = []
+    batch_bytes = 0
+    for d in small:
+        if batch and (len(batch) >= BATCH_FILES or batch_bytes + (sizes.get(d) or 0) > BATCH_BYTES):
+            batches.append(batch)
+            batch, batch_bytes = [], 0
+        batch.append(d)
+        batch_bytes += sizes.get(d) or 0
+    if batch:
+        batches.append(batch)
+    with ThreadPoolExecutor(READ_THREADS) as pool:
+        for batch in batches:
+            datas = list(pool.map(src.read_blob, batch))
+            dst.backend.write_many({layout.blob(d): data for d, data in zip(batch, datas)})
+            n_bytes = sum(len(x) for x in datas)
+            result.blobs_sent += len(batch)
+            result.bytes_sent += n_bytes
+            if progress:
+                progress(len(batch), n_bytes)
+    if large:
+        tmp = tempfile.mkdtemp(prefix="arty-transfer-")
+        try:
+            for d in large:
+                local = os.path.join(tmp, d.hex)
+                src.blob_to_file(d, local, size=sizes.get(d))  # verified while streaming
+                n_bytes = os.path.getsize(local)
+                dst.backend.put_file(local, layout.blob(d))
+                os.unlink(local)
+                result.blobs_sent += 1
+                result.bytes_sent += n_bytes
+                if progress:
+                    progress(1, n_bytes)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+__all__ = ["TransferPlan", "TransferResult", "apply", "open_target", "plan_transfer", "select_versions",
+           "transfer"]
