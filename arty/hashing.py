@@ -152,17 +152,14 @@ class StatCache:
 
     def load(self, prefix: str, algorithm: str) -> dict[str, tuple[FileStat, Digest]]:
         """Every trusted entry whose path starts with ``prefix``."""
+        # Racy entries (hashed too soon after their last change) are left out by the query.
         rows = self._db.execute(
-            "SELECT path, ino, size, mtime_ns, ctime_ns, hex, hashed_at_ns FROM stat_cache"
-            " WHERE algorithm = ? AND path >= ? AND path < ?",
-            (algorithm, prefix, prefix + "\U0010ffff"),
+            "SELECT path, ino, size, mtime_ns, ctime_ns, hex FROM stat_cache"
+            " WHERE algorithm = ? AND path >= ? AND path < ? AND max(mtime_ns, ctime_ns) <= hashed_at_ns - ?",
+            (algorithm, prefix, prefix + "\U0010ffff", RACY_WINDOW_NS),
         )
-        out: dict[str, tuple[FileStat, Digest]] = {}
-        for path, ino, size, mtime_ns, ctime_ns, hexpart, hashed_at in rows:
-            if max(mtime_ns, ctime_ns) > hashed_at - RACY_WINDOW_NS:
-                continue  # racy: hashed too soon after its last change
-            out[path] = (FileStat(ino, size, mtime_ns, ctime_ns), Digest(algorithm, hexpart))
-        return out
+        return {path: (FileStat(ino, size, mtime_ns, ctime_ns), Digest(algorithm, hexpart))
+                for path, ino, size, mtime_ns, ctime_ns, hexpart in rows}
 
     def lookup(self, path: str, st: FileStat, algorithm: str) -> Digest | None:
         """The cached digest of ``path`` if its stat still matches, else None."""
