@@ -261,3 +261,21 @@ def test_cli_rm_ls_gc_verify(tmp_path):
     assert json.loads(run_art(*base, "gc", "--grace", "0", "--json", check=True).stdout)["blobs"] == 0
     run_art(*base, "get", "data:v0", "--output", str(tmp_path / "out"), check=True)
     assert open(tmp_path / "out" / "big.bin").read() == "0" * 5000
+
+
+def test_the_index_forgets_deleted_versions(tmp_path):
+    """A version deleted with `art rm` leaves the index on catch-up and stays out on rebuild."""
+    from arty.index import Index
+
+    store, _ = init_store(str(tmp_path / "store"))
+    reg = Registry(store, "default", StatCache(":memory:"))
+    for i in range(2):
+        reg.log(Artifact("data").add_dir(make_tree(tmp_path / f"d{i}", {"x.txt": f"content {i}"})))
+    index = Index(store, str(tmp_path / "index.sqlite"))
+    index.sync()
+    assert [v["version"] for v in index.versions("default")] == [0, 1]
+    reg.delete("data", 0)
+    index.sync()
+    assert [v["version"] for v in index.versions("default")] == [1]
+    index.rebuild()
+    assert [v["version"] for v in index.versions("default")] == [1]

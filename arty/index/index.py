@@ -251,7 +251,9 @@ class Index:
             return row, _edges(reader, key, row)
 
         def load_art(key: tuple[str, str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-            return records.load_versions(reader, *key), records.load_aliases(reader, *key)
+            gone = self._deleted(*key)
+            return ([v for v in records.load_versions(reader, *key) if v["version"] not in gone],
+                    records.load_aliases(reader, *key))
 
         runs = self._map(load, run_keys)
         arts = self._map(load_art, art_keys)
@@ -360,7 +362,11 @@ class Index:
             return key, row, _edges(reader, key, row)
 
         def load_art(key: tuple[str, str]) -> tuple[tuple[str, str], list[dict[str, Any]], list[dict[str, Any]]]:
-            return key, records.load_versions(reader, *key, known=known[key]), records.load_aliases(reader, *key)
+            gone = deleted[key] = self._deleted(*key)
+            versions = records.load_versions(reader, *key, known=known[key] | gone)
+            return key, versions, records.load_aliases(reader, *key)
+
+        deleted: dict[tuple[str, str], set[int]] = {}
 
         loaded = self._map(load, runs)
         loaded_arts = self._map(load_art, arts)
@@ -381,11 +387,18 @@ class Index:
                 out.append(row)
             for (p, a), versions, aliases in loaded_arts:
                 _insert(conn, "artifact_versions", schema.VERSION_COLUMNS, versions)
+                conn.executemany("DELETE FROM artifact_versions WHERE project = ? AND name = ? AND version = ?",
+                                 [(p, a, n) for n in sorted(deleted.get((p, a), ()))])
                 conn.execute("DELETE FROM aliases WHERE project = ? AND name = ?", [p, a])
                 _insert(conn, "aliases", schema.ALIAS_COLUMNS, aliases)
             if journal is not None:
                 self._mark_journal(conn, journal, applied or [])
         return out
+
+    def _deleted(self, project: str, name: str) -> set[int]:
+        """Versions of an artifact deleted with ``art rm`` (``deleted/<N>.json`` records)."""
+        seqs = (layout.parse_seq(n) for n in self.store.list(layout.deleted(project, name)))
+        return {n for n in seqs if n is not None}
 
     def _rows_for(self, keys: list[tuple[str, str]]) -> list[dict[str, Any]]:
         out = []
