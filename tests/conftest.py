@@ -152,7 +152,12 @@ def store_url(request, tmp_path):
     """
     url = _fresh_store_url(request.param, request, tmp_path)
     yield url
-    if request.param == "memory":
+    drop_memory_store(url)
+
+
+def drop_memory_store(url: str) -> None:
+    """Free a memory:// store after its test (other kinds are cleaned up by their fixtures)."""
+    if url.startswith("memory://"):
         import fsspec
 
         fs = fsspec.filesystem("memory")

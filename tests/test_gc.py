@@ -16,7 +16,7 @@ from arty.artifacts.verify import verify_store
 from arty.errors import NotFound
 from arty.hashing import Digest, StatCache
 from arty.store import Store, init_store, layout, open_store
-from conftest import _fresh_store_url, make_tree, run_art
+from conftest import _fresh_store_url, drop_memory_store, make_tree, run_art
 
 LATER = 10 * 24 * 3600  # "now" this far ahead makes every blob older than the grace period
 
@@ -26,13 +26,7 @@ def any_store(request, tmp_path):
     url = _fresh_store_url(request.param, request, tmp_path)
     store, _ = init_store(url)
     yield store
-    if request.param == "memory":
-        import fsspec
-
-        fs = fsspec.filesystem("memory")
-        root = url[len("memory://"):]
-        if fs.exists(root):
-            fs.rm(root, recursive=True)
+    drop_memory_store(url)
 
 
 def blobs_of(store: Store, digest: Digest) -> set[Digest]:

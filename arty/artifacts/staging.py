@@ -184,8 +184,9 @@ def scan_reference(uri: str, name: str, checksum: bool, store: Store) -> list[En
     return out
 
 
-def upload(store: Store, staged: Staged, tree: Tree) -> None:
-    """Put pending files and missing tree nodes in the store, then flush.
+def upload(store: Store, staged: Staged, tree: Tree) -> set[Digest]:
+    """Put pending files and missing tree nodes in the store, then flush; return the
+    pending and node digests that were already there (reused, not written now).
 
     A file whose stat changed since it was hashed is refused: its blob would not
     match the digest in the manifest.
@@ -217,3 +218,4 @@ def upload(store: Store, staged: Staged, tree: Tree) -> None:
     for start in range(0, len(items), 1000):
         store.put_many_bytes(dict(items[start:start + 1000]))
     store.flush()
+    return wanted - missing

@@ -181,30 +181,25 @@ def apply(plan: TransferPlan, progress: Progress | None = None) -> TransferResul
     _send_blobs(src, dst, sorted(missing, key=str), plan.blobs, result, progress)
     dst.flush()  # every blob durable before any record can name it
 
-    def copy(path: str, what: str) -> bool:
-        """Copy one record byte for byte; True if this call created it."""
-        data = src.backend.read(path)
-        if dst.create_bytes(path, data):
-            # create_bytes is True also for an identical record already there: tell them apart.
-            return True
-        raise _diverged(what, path, src, dst)
+    def copy(path: str, what: str, data: bytes | None = None) -> bool:
+        """Copy one record byte for byte and count it; True if this call created it."""
+        outcome = dst.put_once(path, src.backend.read(path) if data is None else data)
+        if outcome == "different":
+            raise _diverged(what, path, src, dst)
+        _count(result, outcome == "created")
+        return outcome == "created"
 
     created_versions = []
     vfolder = layout.versions(project, name)
     for n in plan.versions:
         path = f"{vfolder}/{layout.seq_name(n)}"
-        existed = dst.exists(path)
-        copy(path, f"version '{name}:v{n}'")
-        _count(result, not existed)
-        if not existed:
+        if copy(path, f"version '{name}:v{n}'"):
             created_versions.append(n)
         record = _parse(src, path, src.backend.read(path))
         digest = Digest.parse(record["digest"])
         bd = layout.by_digest(project, name, digest)
         if src.exists(bd):
-            existed = dst.exists(bd)
             copy(bd, f"by-digest record of '{name}:v{n}'")
-            _count(result, not existed)
 
     # Alias logs: every record in order, as far as the versions they name are on the target.
     on_target = set(dst.log_seqs(vfolder))
@@ -218,11 +213,7 @@ def apply(plan: TransferPlan, progress: Progress | None = None) -> TransferResul
             target = _parse(src, path, raw).get("version")
             if target is not None and target not in on_target:
                 break  # its version is not on the target (yet): stop this log here
-            existed = dst.exists(path)
-            if not dst.create_bytes(path, raw):
-                raise _diverged(f"alias '{alias}' of '{name}' (move {seq})", path, src, dst)
-            _count(result, not existed)
-            if not existed:
+            if copy(path, f"alias '{alias}' of '{name}' (move {seq})", raw):
                 moved.append((alias, seq, target))
 
     # Any other record of the artifact (e.g. deletions), as is.
@@ -231,9 +222,7 @@ def apply(plan: TransferPlan, progress: Progress | None = None) -> TransferResul
         if rel.split("/", 1)[0] in _OWN_RULES:
             continue
         path = f"{base}/{rel}"
-        existed = dst.exists(path)
         copy(path, f"record '{rel}' of artifact '{name}'")
-        _count(result, not existed)
 
     # Runs: run.json first, final.json last, so a copied run is never seen finished but incomplete.
     for run_id in plan.runs:
@@ -243,10 +232,7 @@ def apply(plan: TransferPlan, progress: Progress | None = None) -> TransferResul
         created_here = []
         for rel in order:
             path = f"{folder}/{rel}"
-            existed = dst.exists(path)
-            copy(path, f"file '{rel}' of run '{run_id}'")
-            _count(result, not existed)
-            if not existed:
+            if copy(path, f"file '{rel}' of run '{run_id}'"):
                 created_here.append(rel)
         if created_here:
             last = created_here[-1]

@@ -244,16 +244,19 @@ class Registry:
             for a in aliases:
                 self.set_alias(draft.name, existing.number, a, created_by)
             return LogResult(existing, False, None, staged.hashed)
-        staging.upload(self.store, staged, tree)
-        # A concurrent 'art gc' keeps blobs younger than its grace period: mark every blob
-        # this version references as just used; one that gc removed meanwhile is stored again.
+        reused = staging.upload(self.store, staged, tree)
+        # A concurrent 'art gc' keeps blobs younger than its grace period: mark the blobs this
+        # version reuses as just used; one that gc removed meanwhile is stored again. On a local
+        # store, files are copied in while hashing, so which blobs were reused is not known:
+        # all are marked (one utime each). Elsewhere only the reused ones are checked.
         for _ in range(3):
-            missing = self.store.freshen_blobs(_tree_blobs(staged.entries, tree))
+            missing = self.store.freshen_blobs(_tree_blobs(staged.entries, tree) if self.store.is_local
+                                               else reused)
             if not missing:
                 break
             staged = staging.scan(draft, self.store, self.stat_cache, progress)
             tree = build(staged.entries, self.store)
-            staging.upload(self.store, staged, tree)
+            reused = staging.upload(self.store, staged, tree)
         else:
             raise ConflictError(f"blobs of '{draft.name}' kept vanishing while it was logged "
                                 "(a concurrent 'art gc' with a short grace period?)", hint="log it again")

@@ -11,15 +11,13 @@ import click
 
 from arty.artifacts import Artifact, ArtifactRef
 from arty.artifacts.verify import iter_versions, verify_store
-from arty.cli.context import Context
+from arty.cli.context import Context, json_option, pass_ctx
 from arty.cli.render import echo_json, human_size, plural, progress_bar, table
 from arty.errors import IntegrityError, NotFound, UsageError
 from arty.settings import DOT_DIR, POINTER
 from arty.store import init_store, layout, now_iso
 from arty.tracking.run import new_run_id, record_finished_run
 
-pass_ctx = click.make_pass_decorator(Context)
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 
 
 @click.command("init")

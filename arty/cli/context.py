@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import click
+
 from arty.artifacts import Registry
 from arty.settings import resolve_project, resolve_store
 from arty.store import Store
@@ -35,3 +37,8 @@ class Context:
         if self._registry is None:
             self._registry = Registry(self.store, resolve_project(self.store, self.project_name))
         return self._registry
+
+
+#: Decorators every command module shares.
+pass_ctx = click.make_pass_decorator(Context)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")

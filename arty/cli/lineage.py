@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import click
 
-from arty.cli.context import Context
+from arty.cli.context import Context, pass_ctx
 from arty.errors import UsageError
 
-pass_ctx = click.make_pass_decorator(Context)
 
 FORMATS = ("text", "json", "graphml", "dot", "mermaid")
 

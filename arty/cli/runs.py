@@ -9,15 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from arty.cli.context import Context
+from arty.cli.context import Context, json_option, pass_ctx
 from arty.cli.render import echo_json, plural, table
 from arty.errors import UsageError
 
 if TYPE_CHECKING:  # arty.api (and SQLite) load only when a run command runs: other commands start faster
     from arty.api import Api, ApiRun
 
-pass_ctx = click.make_pass_decorator(Context)
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 
 #: KEY OP VALUE, longest operators first.
 _EXPR = re.compile(r"^\s*([^=<>!~\s]+)\s*(>=|<=|!=|=|>|<|~)\s*(.*?)\s*$", re.S)

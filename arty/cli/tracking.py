@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import click
 
-from arty.cli.context import Context
+from arty.cli.context import Context, pass_ctx
 from arty.cli.render import echo_json, plural
 from arty.errors import StoreError
 from arty.tracking.local import sync_all
 
-pass_ctx = click.make_pass_decorator(Context)
 
 
 @click.command("sync")

@@ -8,13 +8,11 @@ import click
 
 from arty.artifacts import ArtifactRef
 from arty.artifacts.transfer import TransferResult, apply, open_target, plan_transfer, select_versions
-from arty.cli.context import Context
+from arty.cli.context import Context, json_option, pass_ctx
 from arty.cli.render import echo_json, human_size, plural, progress_bar
 from arty.settings import DOT_DIR, find_store_url, resolve_project
 from arty.store import Store, open_store
 
-pass_ctx = click.make_pass_decorator(Context)
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 
 
 def _run(src: Store, dst: Store, ref_text: str, project_opt: str | None, verb: str, as_json: bool) -> None:

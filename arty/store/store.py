@@ -340,18 +340,22 @@ class Store:
             self._records[path] = record
         return True
 
-    def create_bytes(self, path: str, data: bytes) -> bool:
-        """Create ``path`` holding ``data`` if absent. True if it now holds exactly
-        ``data`` (created here, or an identical earlier upload whose reply was lost);
-        False if it holds something else."""
+    def put_once(self, path: str, data: bytes) -> str:
+        """Create ``path`` holding ``data`` if absent: ``"created"``; ``"present"`` if it
+        already holds exactly ``data`` (also an earlier upload whose reply was lost);
+        ``"different"`` if it holds something else."""
         try:
             self.backend.create(path, data)
-            return True
+            return "created"
         except FileExistsError:
             try:
-                return self.backend.read(path) == data
+                return "present" if self.backend.read(path) == data else "different"
             except FileNotFoundError:
-                return False
+                return "different"
+
+    def create_bytes(self, path: str, data: bytes) -> bool:
+        """Create ``path`` holding ``data`` if absent. True if it now holds exactly ``data``."""
+        return self.put_once(path, data) != "different"
 
     def exists(self, path: str) -> bool:
         return self.backend.exists(path)
