@@ -33,6 +33,7 @@ RANKS = {
     "arty.tracking": 4,
     "arty.index": 5,
     "arty.lineage": 5,
+    "arty.pipeline": 5,
     "arty.api": 6,
     "arty.cli": 7,
     "arty.server": 7,

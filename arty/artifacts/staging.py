@@ -80,8 +80,10 @@ def list_local(draft: Artifact) -> list[LocalFile]:
     return files
 
 
-def scan(draft: Artifact, store: Store, cache: StatCache | None, progress: Progress | None = None) -> Staged:
-    """Digest every source of ``draft`` (see module docstring)."""
+def scan(draft: Artifact, store: Store, cache: StatCache | None, progress: Progress | None = None,
+         *, hash_only: bool = False) -> Staged:
+    """Digest every source of ``draft`` (see module docstring). With ``hash_only`` nothing is
+    written to the store, even a local one (files are only read and hashed)."""
     files = list_local(draft)
     cached: dict[str, tuple[FileStat, Digest]] = {}
     if cache is not None:
@@ -107,7 +109,7 @@ def scan(draft: Artifact, store: Store, cache: StatCache | None, progress: Progr
     staged = Staged([], pending=from_cache)
     started = time.time_ns()
     if todo:
-        ingest = store.is_local
+        ingest = store.is_local and not hash_only
 
         def work(batch: list[LocalFile]) -> list[Digest]:
             out = []

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from arty.cli import pipeline as pipeline_cli
 from arty.cli.context import Context, json_option, pass_ctx
 from arty.cli.render import echo_json, plural, table
 from arty.errors import UsageError
@@ -174,9 +175,8 @@ def runs_cmd(ctx: Context, project: str | None, filters: tuple[str, ...], sort: 
 
 # -- art run show / logs ---------------------------------------------------------------------------
 
-@click.group("run")
-def run_group() -> None:
-    """Look at one run: 'art run show ID', 'art run logs ID'."""
+# ``art run`` itself (a command after ``--``) lives in arty.cli.pipeline; show and logs attach here.
+run_group = pipeline_cli.run_group
 
 
 def _io(run: "ApiRun") -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -69,3 +69,13 @@ def runs(project: str) -> str:
 
 def run(project: str, run_id: str) -> str:
     return f"{PROJECTS}/{project}/runs/{run_id}"
+
+
+def step_cache(project: str, key: str) -> str:
+    """``steps/cache/<key>.json``: the outputs of the first successful step run with this key."""
+    return f"{PROJECTS}/{project}/steps/cache/{key}.json"
+
+
+def step_log(project: str, step: str) -> str:
+    """``steps/log/<step>/``: one record per successful run of a pipeline step, in order."""
+    return f"{PROJECTS}/{project}/steps/log/{step}"

@@ -397,11 +397,16 @@ class Run:
 
     # -- finish ----------------------------------------------------------------
 
-    def finish(self, exit_code: int | None = None, quiet: bool = False) -> None:
-        """Flush everything, write ``final.json`` and upload. Safe to call twice."""
+    def finish(self, exit_code: int | None = None, quiet: bool = False, error: str | None = None) -> None:
+        """Flush everything, write ``final.json`` and upload. Safe to call twice.
+
+        ``error`` (a one-line message) is recorded as the run's error, e.g. why a command failed.
+        """
         global _current
         if self._finished:
             return
+        if error:
+            self._error = error
         if exit_code is None:
             exit_code = 1 if self._error else 0
         if self._pending is not None:
@@ -506,7 +511,7 @@ class DisabledRun(Run):
     def logged_artifacts(self) -> list[ArtifactVersion]:
         return []
 
-    def finish(self, exit_code: int | None = None, quiet: bool = False) -> None:
+    def finish(self, exit_code: int | None = None, quiet: bool = False, error: str | None = None) -> None:
         self._finished = True
         self._exit_code = exit_code or 0
 
@@ -579,7 +584,7 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
          dir: str | None = None, resume: str | bool | None = None, id: str | None = None,
          mode: str | None = None, *, store: str | None = None, save_code: bool = False,
          system_metrics: bool | float = True, console: bool = True, code: bool = True,
-         flush_interval: float = 5.0, reinit: bool = True) -> Run:
+         flush_interval: float = 5.0, reinit: bool = True, command: Iterable[str] | None = None) -> Run:
     """Start (or resume) a run and make it the current one.
 
     ``resume``: ``"allow"`` (resume ``id`` if it exists, else start it), ``"must"``
@@ -588,7 +593,8 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
     ``ARTY_MODE``), ``"offline"`` (local only until ``art sync``), ``"disabled"``
     (every call a no-op). ``system_metrics`` (True = every 10 s, a number = that
     interval, False = off), ``console``, ``code`` (git state, diff, requirements)
-    and ``save_code`` (the entry script) choose what is captured; the
+    and ``save_code`` (the entry script) choose what is captured (``command``, the
+    command line recorded, defaults to ``sys.argv``); the
     environment variables ``ARTY_SYSTEM_METRICS``, ``ARTY_CONSOLE`` and
     ``ARTY_CODE`` set to 0 turn them off too.
     """
@@ -671,7 +677,7 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
 
         record = run_record(run_id, project, name=name or run_id, notes=notes, tags=tag_list, group=group,
                             job_type=job_type, config=config_dict, mode=mode, git=bool(capture["code"]),
-                            program=code_mod.environment().get("entry_script"))
+                            program=code_mod.environment().get("entry_script"), command=command)
         run = Run(store=store_obj if store_obj_reachable else None, store_url=store_url, project=project,
                   run_id=run_id, name=name, config=config_dict, notes=notes, tags=tag_list, group=group,
                   job_type=job_type, mode=mode, folder=folder, resume_state=None,
@@ -736,15 +742,15 @@ def require_run() -> Run:
 def run_record(run_id: str, project: str, *, name: str, notes: str | None = None, tags: Iterable[str] = (),
                group: str | None = None, job_type: str | None = None, config: dict[str, Any] | None = None,
                mode: str = "online", git: bool = True, program: str | None = None,
-               started_at: str | None = None) -> dict[str, Any]:
-    """The ``run.json`` record of a run starting in this process."""
+               started_at: str | None = None, command: Iterable[str] | None = None) -> dict[str, Any]:
+    """The ``run.json`` record of a run starting in this process (``command`` defaults to ``sys.argv``)."""
     from arty.tracking import code as code_mod
 
     return {
         "id": run_id, "project": project, "name": name, "notes": notes, "tags": list(tags), "group": group,
         "job_type": job_type, "config": Config(config or {}).as_dict(), "started_at": started_at or now_iso(),
         "host": socket.gethostname(), "pid": os.getpid(), "user": _user(), "python": sys.version.split()[0],
-        "command": list(sys.argv), "program": program, "cwd": os.getcwd(),
+        "command": list(sys.argv if command is None else command), "program": program, "cwd": os.getcwd(),
         "git": code_mod.git_info(os.getcwd()) if git else None, "mode": mode,
     }
 

@@ -1,0 +1,155 @@
+"""The run cache: which earlier step run had the same command, params and inputs.
+
+A step's *fingerprint* is the canonical JSON of what decides its outputs: the command as
+written (placeholders not yet filled), params, the content digest of every input and local
+dependency, and where its outputs go. Paths are relative to the pipeline's folder, so a
+checkout elsewhere (a CI machine) finds the same fingerprints. The key is the SHA-256 of it.
+
+Records (see docs/store-format.md), written only after a step succeeded and its outputs
+were logged:
+
+* ``steps/cache/<key>.json``: create-if-absent, so the first successful run with a key wins;
+  ``{"step", "run", "outputs": {NAME: {"version", "digest"}}, "fingerprint", "at"}``.
+* ``steps/log/<step>/<seq>.json``: every successful run of a step, in order, with the same
+  fields plus ``"key"`` and the input versions. Only used to explain *why* a step runs.
+
+A cache hit is usable only while every output version it names exists and is not deleted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from arty.artifacts import Artifact, ArtifactVersion, Registry
+from arty.artifacts import staging
+from arty.artifacts.manifest import build
+from arty.errors import NotFound
+from arty.hashing import Digest
+from arty.pipeline.spec import Step
+from arty.store import layout
+from arty.store.store import now_iso
+
+
+@dataclass
+class Fingerprint:
+    """What decides a step's outputs, and its key."""
+
+    data: dict[str, Any]
+    labels: dict[str, str]  # input name -> "raw:v3" (for messages)
+
+    @property
+    def key(self) -> str:
+        text = json.dumps(self.data, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass
+class CacheHit:
+    """An earlier successful run whose outputs can stand in for running the step again."""
+
+    run: str
+    outputs: dict[str, ArtifactVersion]
+
+
+def rel(step: Step, path: str) -> str:
+    """``path`` relative to the step's folder, with forward slashes."""
+    return os.path.relpath(path, step.wdir).replace(os.sep, "/")
+
+
+def local_digest(registry: Registry, path: str, name: str = "local") -> Digest:
+    """The digest ``path`` (file or folder) would have as an artifact; nothing is written."""
+    draft = Artifact(name)
+    if os.path.isdir(path):
+        draft.add_dir(path)
+    elif os.path.isfile(path):
+        draft.add_file(path)
+    else:
+        raise NotFound(f"path '{path}' does not exist")
+    staged = staging.scan(draft, registry.store, registry.stat_cache, hash_only=True)
+    return build(staged.entries, registry.store).digest
+
+
+def fingerprint(step: Step, inputs: dict[str, tuple[str, str]], deps: dict[str, str]) -> Fingerprint:
+    """``inputs``: name -> (digest, label); ``deps``: absolute path -> digest."""
+    data = {
+        "cmd": step.cmd,
+        "params": step.params,
+        "inputs": {name: digest for name, (digest, _) in sorted(inputs.items())},
+        "deps": {rel(step, p): d for p, d in sorted(deps.items())},
+        "outputs": {o.name: [rel(step, o.path), o.type] for o in step.outputs},
+        "metrics": rel(step, step.metrics) if step.metrics else None,
+    }
+    return Fingerprint(data, {name: label for name, (_, label) in inputs.items()})
+
+
+def find(registry: Registry, key: str) -> tuple[CacheHit | None, str | None]:
+    """The cached run for ``key``: ``(hit, None)``, or ``(None, why it cannot be used)``."""
+    try:
+        rec = registry.store.read_record(layout.step_cache(registry.project, key))
+    except FileNotFoundError:
+        return None, None
+    outputs: dict[str, ArtifactVersion] = {}
+    for name, out in rec.get("outputs", {}).items():
+        if out["version"] in registry.deleted(name):
+            return None, f"output {name}:v{out['version']} of its earlier run {rec['run']} was deleted"
+        try:
+            v = registry.version(name, int(out["version"]))
+        except NotFound:
+            return None, f"output {name}:v{out['version']} of its earlier run {rec['run']} is gone"
+        outputs[name] = v
+    return CacheHit(rec["run"], outputs), None
+
+
+def last(registry: Registry, step: str) -> dict[str, Any] | None:
+    """The latest successful run of ``step`` (its log record), if any."""
+    latest = registry.store.log_latest(layout.step_log(registry.project, step))
+    return latest[1] if latest else None
+
+
+def record(registry: Registry, step: Step, fp: Fingerprint, run_id: str, outputs: dict[str, ArtifactVersion]) -> None:
+    """Remember a successful run: the cache record (first one wins), then the step's log."""
+    outs = {n: {"version": v.number, "digest": str(v.digest)} for n, v in outputs.items()}
+    key = fp.key
+    base = {"step": step.name, "run": run_id, "outputs": outs, "fingerprint": fp.data, "at": now_iso()}
+    registry.store.create_record(layout.step_cache(registry.project, key), base)
+    registry.store.log_append(layout.step_log(registry.project, step.name),
+                              lambda n: base | {"key": key, "inputs": fp.labels, "seq": n})
+
+
+def explain(previous: dict[str, Any] | None, fp: Fingerprint) -> str:
+    """Why a step with fingerprint ``fp`` runs, compared with its latest successful run."""
+    if previous is None:
+        return "no earlier successful run"
+    old = previous.get("fingerprint", {})
+    new = fp.data
+    why: list[str] = []
+    if old.get("cmd") != new["cmd"]:
+        why.append("command changed")
+    op, np_ = old.get("params", {}), new["params"]
+    for k in sorted(set(op) | set(np_)):
+        if k not in op:
+            why.append(f"param {k} added ({np_[k]!r})")
+        elif k not in np_:
+            why.append(f"param {k} removed")
+        elif op[k] != np_[k]:
+            why.append(f"param {k} changed ({op[k]!r} -> {np_[k]!r})")
+    oi, ni = old.get("inputs", {}), new["inputs"]
+    old_labels = previous.get("inputs", {})
+    for k in sorted(set(oi) | set(ni)):
+        if k not in oi:
+            why.append(f"input {k} added")
+        elif k not in ni:
+            why.append(f"input {k} removed")
+        elif oi[k] != ni[k]:
+            why.append(f"input {k} changed ({old_labels.get(k, oi[k][:19])} -> {fp.labels.get(k, ni[k][:19])})")
+    od, nd = old.get("deps", {}), new["deps"]
+    for k in sorted(set(od) | set(nd)):
+        if od.get(k) != nd.get(k):
+            why.append(f"dependency {k} {'added' if k not in od else 'removed' if k not in nd else 'changed'}")
+    if old.get("outputs") != new["outputs"] or old.get("metrics") != new["metrics"]:
+        why.append("outputs changed")
+    return "; ".join(why) or "no earlier run with these inputs"
