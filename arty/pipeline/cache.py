@@ -94,13 +94,14 @@ def find(registry: Registry, key: str) -> tuple[CacheHit | None, str | None]:
         return None, None
     outputs: dict[str, ArtifactVersion] = {}
     for name, out in rec.get("outputs", {}).items():
-        if out["version"] in registry.deleted(name):
-            return None, f"output {name}:v{out['version']} of its earlier run {rec['run']} was deleted"
-        try:
-            v = registry.version(name, int(out["version"]))
-        except NotFound:
-            return None, f"output {name}:v{out['version']} of its earlier run {rec['run']} is gone"
-        outputs[name] = v
+        number = int(out["version"])
+        if number in registry.deleted(name):
+            return None, f"output {name}:v{number} of its earlier run {rec['run']} was deleted"
+        try:  # read directly: registry.version() would list deleted/ a second time
+            version = ArtifactVersion(registry, registry.store.log_read(layout.versions(registry.project, name), number))
+        except FileNotFoundError:
+            return None, f"output {name}:v{number} of its earlier run {rec['run']} is gone"
+        outputs[name] = version
     return CacheHit(rec["run"], outputs), None
 
 

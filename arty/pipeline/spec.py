@@ -27,12 +27,12 @@ where commands run.
 from __future__ import annotations
 
 import os
+import graphlib
 import re
 import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-import networkx as nx
 import yaml
 
 from arty.artifacts.names import ArtifactRef, check_name
@@ -96,11 +96,15 @@ class Step:
 
 @dataclass
 class Pipeline:
-    """The steps of a pipeline file, in file order, and the graph of their dependencies."""
+    """The steps of a pipeline file, in file order, and what each step depends on.
+
+    (The graph is small and only needs ordering and reachability: the standard library's
+    ``graphlib`` does it without the import cost of a graph package on every ``art repro``.)
+    """
 
     path: str
     steps: dict[str, Step]
-    graph: "nx.DiGraph[str]"
+    upstream_of: dict[str, list[str]]  # step -> the steps it depends on directly
     producers: dict[str, str]  # output artifact name -> step name
 
     def order(self, targets: list[str] | None = None) -> list[str]:
@@ -112,16 +116,34 @@ class Pipeline:
         if targets:
             wanted = set(targets)
             for t in targets:
-                wanted |= nx.ancestors(self.graph, t)
+                wanted |= self.ancestors(t)
         position = {name: i for i, name in enumerate(self.steps)}
-        return [s for s in nx.lexicographical_topological_sort(self.graph, key=position.__getitem__) if s in wanted]
+        sorter = graphlib.TopologicalSorter({s: self.upstream_of[s] for s in self.steps})
+        sorter.prepare()
+        out: list[str] = []
+        while sorter.is_active():
+            ready = sorted(sorter.get_ready(), key=position.__getitem__)
+            out.extend(ready)
+            sorter.done(*ready)
+        return [s for s in out if s in wanted]
 
     def upstream(self, step: str) -> list[str]:
         """The steps whose outputs ``step`` uses or that it ``needs``."""
-        return list(self.graph.predecessors(step))
+        return list(self.upstream_of[step])
+
+    def ancestors(self, step: str) -> set[str]:
+        seen: set[str] = set()
+        todo = list(self.upstream_of[step])
+        while todo:
+            s = todo.pop()
+            if s not in seen:
+                seen.add(s)
+                todo.extend(self.upstream_of[s])
+        return seen
 
     def downstream(self, step: str) -> set[str]:
-        return set(nx.descendants(self.graph, step))
+        """Every step that depends on ``step``, directly or not."""
+        return {s for s in self.steps if step in self.ancestors(s)}
 
 
 def split_command(cmd: Any, where: str) -> list[str]:
@@ -320,26 +342,29 @@ def build_pipeline(path: str, steps: dict[str, Step]) -> Pipeline:
                                  f"'{out_paths[o.path]}' and '{step.name}'")
             producers[o.name] = step.name
             out_paths[o.path] = step.name
-    graph: nx.DiGraph[str] = nx.DiGraph()
-    graph.add_nodes_from(steps)
+    upstream_of: dict[str, list[str]] = {name: [] for name in steps}
+
+    def link(before: str, after: str) -> None:
+        if before not in upstream_of[after]:
+            upstream_of[after].append(before)
+
     for step in steps.values():
         for n in step.needs:
             if n not in steps:
                 raise UsageError(f"{where}: step '{step.name}' needs step '{n}', which does not exist",
                                  hint="its steps: " + ", ".join(steps))
-            graph.add_edge(n, step.name)
+            link(n, step.name)
         for u in step.uses:
             producer = producers.get(u.name)
             if producer is not None and u.path is None and u.selector in (None, "latest"):
                 if producer == step.name:
                     raise UsageError(f"{where}: step '{step.name}' uses its own output '{u.name}'")
-                graph.add_edge(producer, step.name)
+                link(producer, step.name)
     try:
-        cycle = nx.find_cycle(graph)
-    except nx.NetworkXNoCycle:
-        cycle = None
-    if cycle:
-        names = [a for a, _ in cycle] + [cycle[0][0]]
+        graphlib.TopologicalSorter(upstream_of).prepare()
+    except graphlib.CycleError as exc:
+        # exc.args[1] is a path through the cycle, each node followed by one it depends on.
+        names = list(reversed(exc.args[1]))
         raise UsageError(f"{where}: steps form a cycle: {' -> '.join(names)}",
-                         hint="a step cannot depend, directly or not, on its own outputs")
-    return Pipeline(path, steps, graph, producers)
+                         hint="a step cannot depend, directly or not, on its own outputs") from None
+    return Pipeline(path, steps, upstream_of, producers)
