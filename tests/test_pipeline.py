@@ -346,3 +346,23 @@ def test_ci_workflow_commands_run_against_a_bucket_store(example, s3, tmp_path):
     summary.write_text("")
     out = run_art("repro", "--json", cwd=example, env=env)
     assert actions(out) == {"prepare": "skip", "train": "skip", "evaluate": "skip"}
+
+
+@pytest.mark.slow
+def test_two_checkouts_reproducing_at_once_share_one_store(example, store_env, tmp_path):
+    """Two machines (two copies of the pipeline) run 'art repro' against one store at the same time."""
+    import subprocess
+
+    other = tmp_path / "other"
+    shutil.copytree(example, other)
+    env = {**os.environ, **store_env}
+    procs = [subprocess.Popen([PY, "-m", "arty", "repro", "--json"], cwd=folder, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for folder in (example, other)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err for _, err in outs]
+    assert run_art("verify", env=store_env).returncode == 0
+    # Whichever finished each step first, the outputs are the same content: both folders skip now.
+    for folder in (example, other):
+        assert actions(repro(folder, store_env)) == {"prepare": "skip", "train": "skip", "evaluate": "skip"}
+    assert (example / "build" / "model.json").read_bytes() == (other / "build" / "model.json").read_bytes()
