@@ -22,7 +22,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from arty.artifacts import Artifact, ArtifactVersion, Registry
 from arty.artifacts import staging
@@ -121,6 +121,20 @@ def record(registry: Registry, step: Step, fp: Fingerprint, run_id: str, outputs
                               lambda n: base | {"key": key, "inputs": fp.labels, "seq": n})
 
 
+def _changes(what: str, old: dict[str, Any], new: dict[str, Any],
+             shown: tuple[Callable[[str], str], Callable[[str], str]] | None = None) -> list[str]:
+    """``"<what> K added|removed|changed"`` per key; ``shown`` (old, new) renders a key's values."""
+    out = []
+    for k in sorted(set(old) | set(new)):
+        if k not in old:
+            out.append(f"{what} {k} added" + (f" ({shown[1](k)})" if shown else ""))
+        elif k not in new:
+            out.append(f"{what} {k} removed")
+        elif old[k] != new[k]:
+            out.append(f"{what} {k} changed" + (f" ({shown[0](k)} -> {shown[1](k)})" if shown else ""))
+    return out
+
+
 def explain(previous: dict[str, Any] | None, fp: Fingerprint) -> str:
     """Why a step with fingerprint ``fp`` runs, compared with its latest successful run."""
     if previous is None:
@@ -131,26 +145,10 @@ def explain(previous: dict[str, Any] | None, fp: Fingerprint) -> str:
     if old.get("cmd") != new["cmd"]:
         why.append("command changed")
     op, np_ = old.get("params", {}), new["params"]
-    for k in sorted(set(op) | set(np_)):
-        if k not in op:
-            why.append(f"param {k} added ({np_[k]!r})")
-        elif k not in np_:
-            why.append(f"param {k} removed")
-        elif op[k] != np_[k]:
-            why.append(f"param {k} changed ({op[k]!r} -> {np_[k]!r})")
-    oi, ni = old.get("inputs", {}), new["inputs"]
-    old_labels = previous.get("inputs", {})
-    for k in sorted(set(oi) | set(ni)):
-        if k not in oi:
-            why.append(f"input {k} added")
-        elif k not in ni:
-            why.append(f"input {k} removed")
-        elif oi[k] != ni[k]:
-            why.append(f"input {k} changed ({old_labels.get(k, oi[k][:19])} -> {fp.labels.get(k, ni[k][:19])})")
-    od, nd = old.get("deps", {}), new["deps"]
-    for k in sorted(set(od) | set(nd)):
-        if od.get(k) != nd.get(k):
-            why.append(f"dependency {k} {'added' if k not in od else 'removed' if k not in nd else 'changed'}")
+    why += _changes("param", op, np_, (lambda k: repr(op[k]), lambda k: repr(np_[k])))
+    oi, ni, labels = old.get("inputs", {}), new["inputs"], previous.get("inputs", {})
+    why += _changes("input", oi, ni, (lambda k: labels.get(k, oi[k][:19]), lambda k: fp.labels.get(k, ni[k][:19])))
+    why += _changes("dependency", old.get("deps", {}), new["deps"])
     if old.get("outputs") != new["outputs"] or old.get("metrics") != new["metrics"]:
         why.append("outputs changed")
     return "; ".join(why) or "no earlier run with these inputs"
