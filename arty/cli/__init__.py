@@ -44,9 +44,9 @@ def cli(ctx: click.Context, store: str | None, project: str | None) -> None:
 
 
 def _register() -> None:
-    from arty.cli import artifacts, lineage, pipeline, runs, tracking, transfer
+    from arty.cli import artifacts, lineage, pipeline, runs, server, tracking, transfer
 
-    for module in (artifacts, tracking, runs, lineage, transfer, pipeline):
+    for module in (artifacts, tracking, runs, lineage, transfer, pipeline, server):
         for command in module.COMMANDS:
             cli.add_command(command)
 

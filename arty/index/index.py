@@ -469,6 +469,33 @@ class Index:
             params = [*params, -1 if limit is None else int(limit), int(offset)]
         return self._guarded(lambda: list(self.db.query(sql, params)))
 
+    def count_runs(self, project: str | None, filters: dict[str, Any] | None = None) -> int:
+        """How many runs of ``project`` (every project when None) match ``filters``."""
+        cond, params = compile_filter(filters)
+        sql = f"SELECT count(*) FROM runs WHERE {cond}"
+        if project is not None:
+            sql += " AND project = ?"
+            params = [*params, project]
+        return self._guarded(lambda: self.db.execute(sql, params).fetchone()[0])
+
+    def json_paths(self, project: str, column: str, final: bool | None = None) -> list[str]:
+        """The leaf paths (``$.a.b``, as SQLite's ``json_tree`` writes them) in the ``config`` or
+        ``summary`` of the runs of ``project``: values that are not objects, outside any list.
+        ``final`` True or False keeps only the finished (or only the unfinished) runs."""
+        if column not in ("config", "summary"):
+            raise ValueError(column)
+        where = "" if final is None else f" AND runs.final {'!=' if final else '='} 0"
+        sql = (f"SELECT DISTINCT t.fullkey FROM runs, json_tree(runs.{column}) AS t "
+               f"WHERE runs.project = ?{where} AND t.type != 'object' AND typeof(t.key) = 'text' "
+               "AND instr(t.path, '[') = 0 ORDER BY 1")
+        return self._guarded(lambda: [r[0] for r in self.db.execute(sql, [project])])
+
+    def finished_signature(self, project: str) -> tuple[int, float | None]:
+        """``(count, newest refresh time)`` of the finished runs of ``project``: it changes
+        whenever one of them is added, re-read or removed."""
+        sql = "SELECT count(*), max(refreshed_at) FROM runs WHERE project = ? AND final != 0"
+        return self._guarded(lambda: tuple(self.db.execute(sql, [project]).fetchone()))
+
     def run_row(self, project: str, run_id: str) -> dict[str, Any] | None:
         rows = self._guarded(lambda: self._rows_for([(project, run_id)]))
         return rows[0] if rows else None
@@ -483,6 +510,17 @@ class Index:
 
     def projects(self) -> list[str]:
         return self._guarded(lambda: [r[0] for r in self.db.execute("SELECT name FROM projects ORDER BY name")])
+
+    def project_stats(self) -> list[dict[str, Any]]:
+        """Per project: ``name``, ``runs``, ``artifacts`` (names with a version) and
+        ``last_activity`` (unix time of its newest run record, or None), by name."""
+        sql = ("SELECT p.name AS name, "
+               "(SELECT count(*) FROM runs r WHERE r.project = p.name) AS runs, "
+               "(SELECT count(DISTINCT v.name) FROM artifact_versions v WHERE v.project = p.name) AS artifacts, "
+               "(SELECT max(r.last_activity) FROM runs r WHERE r.project = p.name) AS last_activity, "
+               "(SELECT max(v.created_at) FROM artifact_versions v WHERE v.project = p.name) AS last_version "
+               "FROM projects p ORDER BY p.name")
+        return self._guarded(lambda: list(self.db.query(sql)))
 
     def outputs(self, project: str, run_id: str) -> list[dict[str, Any]]:
         """Artifact versions the run logged: its ``outputs/`` records, and versions whose

@@ -226,6 +226,7 @@ def load_run(reader: Reader, project: str, run_id: str, prev: dict[str, Any] | N
             _apply_final(row, final)
 
     _apply_events(reader, base, row)
+    _apply_edits(reader, base, row)
 
     if not row["final"]:
         _apply_segments(reader, base, row)
@@ -344,6 +345,49 @@ def _apply_event(row: dict[str, Any], kind: str, ev: dict[str, Any], at: float |
         step = ev.get("step")
         if isinstance(step, int) and not isinstance(step, bool):
             row["last_step"] = step
+
+
+#: Run fields an ``edits/`` record may set (written by :mod:`arty.tracking.edits`).
+_EDIT_FIELDS = ("notes", "tags", "name")
+
+
+def _apply_edits(reader: Reader, base: str, row: dict[str, Any]) -> None:
+    """Apply the run's ``edits/`` log (changes made after the fact, e.g. in the web UI).
+
+    A field takes the value of the latest edit that sets it, unless the run itself recorded
+    that field in an event numbered above the edit's ``after_event``. Nothing is read when the
+    run has no edits (the usual case).
+    """
+    store = reader.store
+    seqs = store.log_seqs(f"{base}/edits")
+    if not seqs:
+        return
+    latest: dict[str, tuple[Any, int]] = {}  # field -> (value, after_event; -1 for none)
+    for s in reversed(seqs):
+        rec = reader.records([f"{base}/edits/{layout.seq_name(s)}"], skip_damaged=True)[0]
+        if rec is None:
+            continue
+        after = rec.get("after_event")
+        after = after if isinstance(after, int) and not isinstance(after, bool) else -1
+        for field in _EDIT_FIELDS:
+            if field in rec and field not in latest:
+                latest[field] = (rec[field], after)
+        if len(latest) == len(_EDIT_FIELDS):
+            break
+    if not latest:
+        return
+    low = min(after for _, after in latest.values())
+    later = [s for s in store.log_seqs(f"{base}/events") if s > low]
+    overridden = set()
+    if later:
+        events = reader.records([f"{base}/events/{layout.seq_name(s)}" for s in later], skip_damaged=True)
+        for s, ev in zip(later, events):
+            kind = ev.get("kind") if ev else None
+            if kind in latest and s > latest[kind][1]:
+                overridden.add(kind)
+    for field, (value, _) in latest.items():
+        if field not in overridden:
+            _apply_event(row, field, {field: value}, None)
 
 
 def _apply_segments(reader: Reader, base: str, row: dict[str, Any]) -> None:

@@ -262,3 +262,41 @@ def sample(rows: list[Any], samples: int | None) -> list[Any]:
     n = len(rows) - 1
     return [rows[(i * n) // (samples - 1)] for i in range(samples)]
 
+
+class _NameRecorder(set):  # type: ignore[type-arg]
+    """A ``wanted`` set that remembers every key it was asked about."""
+
+    def __init__(self, wanted: Iterable[str] = ()) -> None:
+        super().__init__(wanted)
+        self.names: list[str] = []
+
+    def __contains__(self, key: object) -> bool:
+        self.names.append(str(key))
+        return super().__contains__(key)
+
+
+def column_names(data: bytes, where: str = "segment") -> list[str]:
+    """The column keys of a history or system segment, in stored order, decoding no values."""
+    return read_columns_named(data, (), where)[2]
+
+
+def read_columns_named(data: bytes, keys: Iterable[str] | None, where: str = "segment", raw: bool = False
+                       ) -> tuple[int, dict[str, Any], list[str]]:
+    """``(rows, {key: values}, every column key)``: :func:`read_columns` for ``keys`` (None:
+    all), plus the names of all the segment's columns, in one pass. With ``raw``, columns come
+    as stored (a list, or a packed ``{"dtype", "data"}`` dict) instead of decoded lists."""
+    recorder = None if keys is None else _NameRecorder(keys)
+    rows, columns = _parse_columns(_text(data, where), recorder, where)
+    names = list(columns) if recorder is None else recorder.names
+    if raw:
+        return rows, columns, names
+    out = {}
+    for k, col in columns.items():
+        try:
+            values = decode_column(col)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise IntegrityError(f"segment '{where}': column '{k}' cannot be decoded: {exc}") from None
+        if len(values) != rows:
+            raise IntegrityError(f"segment '{where}': column '{k}' has {len(values)} values for {rows} rows")
+        out[k] = values
+    return rows, out, names

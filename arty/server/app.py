@@ -1,0 +1,105 @@
+"""The server application: the JSON API under ``/api``, its OpenAPI spec, and the web UI.
+
+::
+
+    from arty.server import create_app
+    app = create_app("/data/store", token="s3cret")    # any ASGI server runs it
+    # uvicorn.run(app, host="127.0.0.1", port=8080)    # what 'art server' does
+
+Routes: ``/api/...`` (see docs/server.md), ``/openapi.json`` and ``/docs``,
+``/vendor/plotly.min.js`` (read from the installed ``plotly`` package),
+``/static/...`` (the UI's files) and the UI's pages (``/``, ``/p/{project}``,
+...), which all return the single page ``static/index.html``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from importlib import util as _importlib_util
+from typing import AsyncIterator
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import FileResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from arty.server import errors, routes_artifacts, routes_runs, routes_store
+from arty.server.state import ServerState
+from arty.settings import resolve_store
+from arty.store import Store
+
+STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
+#: The UI's pages: each returns index.html, which routes on the client.
+UI_ROUTES = ("/", "/p/{project}", "/p/{project}/runs/{run_id}", "/p/{project}/artifacts",
+             "/p/{project}/artifacts/{name}", "/p/{project}/artifacts/{name}/{version}")
+
+
+def plotly_js_path() -> str | None:
+    """Where the installed ``plotly`` package keeps ``plotly.min.js`` (None if not installed)."""
+    spec = _importlib_util.find_spec("plotly")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        path = os.path.join(folder, "package_data", "plotly.min.js")
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def create_app(store: str | Store, *, token: str | None = None, index_path: str | None = None) -> FastAPI:
+    """The ASGI app serving ``store`` (a :class:`arty.Store` or a URL of an existing store).
+
+    With ``token``, every endpoint that changes the store (editing a run, moving an alias)
+    requires it (``Authorization: Bearer <token>`` or ``X-Arty-Token``); reads never do.
+    ``index_path`` puts the SQLite index elsewhere (default: the store's cache folder).
+    """
+    opened = store if isinstance(store, Store) else resolve_store(store, create=False)
+    state = ServerState(opened, token=token, index_path=index_path)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        state.close()
+
+    app = FastAPI(title="Arty", version=_version(), lifespan=lifespan,
+                  default_response_class=errors.ArtyJSONResponse,
+                  description="The JSON API of an Arty store: projects, runs, metrics, artifacts, lineage.")
+    app.state.arty = state
+    errors.install(app)
+
+    api = APIRouter(prefix="/api")
+    for module in (routes_store, routes_runs, routes_artifacts):
+        api.include_router(module.router)
+    app.include_router(api)
+
+    @app.get("/vendor/plotly.min.js", include_in_schema=False)
+    def plotly_js() -> Response:
+        path = plotly_js_path()
+        if path is None:
+            return errors.error_response(404, "plotly.js is not installed",
+                                         "pip install 'arty[server]' installs the charts library")
+        return FileResponse(path, media_type="text/javascript",
+                            headers={"Cache-Control": "public, max-age=86400"})
+
+    index_html = os.path.join(STATIC_DIR, "index.html")
+
+    def page() -> Response:
+        if not os.path.isfile(index_html):
+            return errors.error_response(404, "the web UI is not installed", "the JSON API is under /api; see /docs")
+        return FileResponse(index_html, media_type="text/html", headers={"Cache-Control": "no-cache"})
+
+    for route in UI_ROUTES:
+        app.add_api_route(route, page, methods=["GET"], include_in_schema=False, response_class=Response)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
+    return app
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("arty")
+    except Exception:  # noqa: BLE001 - a source checkout without metadata
+        return "0"
+
+

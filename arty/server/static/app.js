@@ -1,0 +1,127 @@
+// The single-page app: a router over the History API. Each page module exports
+// ``render(ctx)``; ``ctx`` carries the route's parameters, the page's root element,
+// an AbortSignal that fires when the user leaves, and ``every(ms, fn)`` for live polling.
+
+import { errorBox, fill, h, seg } from "./dom.js";
+import * as projects from "./pages/projects.js";
+import * as project from "./pages/project.js";
+import * as run from "./pages/run.js";
+import * as artifacts from "./pages/artifacts.js";
+
+const ROUTES = [
+  ["projects", /^\/$/, [], projects.render],
+  ["project", /^\/p\/([^/]+)\/?$/, ["project"], project.render],
+  ["run", /^\/p\/([^/]+)\/runs\/([^/]+)\/?$/, ["project", "run"], run.render],
+  ["artifacts", /^\/p\/([^/]+)\/artifacts\/?$/, ["project"], artifacts.renderList],
+  ["artifact", /^\/p\/([^/]+)\/artifacts\/([^/]+)\/?$/, ["project", "name"], artifacts.renderArtifact],
+  ["version", /^\/p\/([^/]+)\/artifacts\/([^/]+)\/([^/]+)\/?$/, ["project", "name", "version"],
+    artifacts.renderVersion],
+];
+
+let current = null;  // {controller, timers}
+
+function match(pathname) {
+  for (const [page, re, names, fn] of ROUTES) {
+    const m = re.exec(pathname);
+    if (m) {
+      const params = {};
+      names.forEach((n, i) => { params[n] = decodeURIComponent(m[i + 1]); });
+      return { page, params, fn };
+    }
+  }
+  return null;
+}
+
+/** Breadcrumbs from the route's parameters. */
+function crumbs(params) {
+  const out = [];
+  if (params.project) out.push(h("a", { href: "/p/" + seg(params.project) }, params.project));
+  if (params.run) out.push(h("span", null, "runs"), h("a", { href: location.pathname }, params.run));
+  if (params.name !== undefined || /\/artifacts/.test(location.pathname)) {
+    out.push(h("a", { href: "/p/" + seg(params.project, "artifacts") }, "artifacts"));
+  }
+  if (params.name) out.push(h("a", { href: "/p/" + seg(params.project, "artifacts", params.name) }, params.name));
+  if (params.version) out.push(h("span", null, params.version));
+  return out.flatMap((el, i) => (i ? [h("span", { class: "sep" }, "/"), el] : [el]));
+}
+
+function setLive(on) {
+  document.getElementById("live").hidden = !on;
+}
+
+async function route() {
+  if (current) {
+    current.controller.abort();
+    current.timers.forEach(clearInterval);
+  }
+  const controller = new AbortController();
+  const timers = [];
+  current = { controller, timers };
+  setLive(false);
+  const root = document.getElementById("app");
+  const found = match(location.pathname);
+  fill(document.getElementById("crumbs"), found ? crumbs(found.params) : []);
+  document.body.dataset.page = "loading";
+  if (!found) {
+    fill(root, errorBox({ message: `page '${location.pathname}' not found`, hint: "start from the projects list" }),
+      h("p", null, h("a", { href: "/" }, "Projects")));
+    document.body.dataset.page = "notfound";
+    return;
+  }
+  const ctx = {
+    params: found.params,
+    query: new URLSearchParams(location.search),
+    root,
+    signal: controller.signal,
+    alive: () => !controller.signal.aborted,
+    /** Call ``fn`` every ``ms`` until the page is left; one call at a time. */
+    every(ms, fn) {
+      let busy = false;
+      const id = setInterval(async () => {
+        if (busy || controller.signal.aborted) return;
+        busy = true;
+        try { await fn(); } catch (err) { if (err.name !== "AbortError") console.warn(err); } finally { busy = false; }
+      }, ms);
+      timers.push(id);
+      return id;
+    },
+    /** Replace the query string without a new history entry or a re-render. */
+    setQuery(params) {
+      const q = new URLSearchParams(params).toString();
+      history.replaceState(history.state, "", location.pathname + (q ? "?" + q : ""));
+    },
+  };
+  try {
+    await found.fn(ctx);
+    if (ctx.alive()) document.body.dataset.page = found.page;
+  } catch (err) {
+    if (err.name === "AbortError" || !ctx.alive()) return;
+    console.error(err);
+    fill(root, errorBox(err));
+    document.body.dataset.page = "error";
+  }
+}
+
+/** Go to ``url`` inside the app. */
+export function navigate(url, { replace = false } = {}) {
+  if (replace) history.replaceState(null, "", url); else history.pushState(null, "", url);
+  route();
+}
+
+document.addEventListener("click", (ev) => {
+  if (ev.defaultPrevented || ev.button !== 0 || ev.metaKey || ev.ctrlKey || ev.shiftKey || ev.altKey) return;
+  const a = ev.target.closest("a");
+  if (!a || a.hasAttribute("download") || (a.getAttribute("target") || "") !== "") return;
+  const raw = a instanceof SVGAElement ? a.href.baseVal : a.getAttribute("href");
+  if (!raw || raw.startsWith("#")) return;
+  const url = new URL(raw, location.href);
+  if (url.origin !== location.origin) return;
+  const path = url.pathname;
+  if (path.startsWith("/api/") || path.startsWith("/static/") || path.startsWith("/vendor/") || path === "/docs") return;
+  ev.preventDefault();
+  if (url.href === location.href) return;
+  navigate(url.pathname + url.search);
+});
+
+window.addEventListener("popstate", route);
+route();

@@ -1,0 +1,183 @@
+// Charts with plotly.js, which the server serves from the installed ``plotly`` package at
+// /vendor/plotly.min.js (no CDN, works offline). It is loaded on first use.
+
+import { h } from "./dom.js";
+
+export const COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+  "#7f7f7f", "#bcbd22", "#17becf"];
+
+let plotlyPromise = null;
+
+/** window.Plotly, loading /vendor/plotly.min.js once. */
+export function loadPlotly() {
+  if (window.Plotly) return Promise.resolve(window.Plotly);
+  if (!plotlyPromise) {
+    plotlyPromise = new Promise((resolve, reject) => {
+      const script = document.createElement("script");
+      script.src = "/vendor/plotly.min.js";
+      script.onload = () => resolve(window.Plotly);
+      script.onerror = () => {
+        plotlyPromise = null;
+        reject(new Error("plotly.js could not be loaded from /vendor/plotly.min.js"));
+      };
+      document.head.append(script);
+    });
+  }
+  return plotlyPromise;
+}
+
+/** A number, or null for anything a chart cannot draw (null, strings, NaN, infinities, media). */
+export function num(v) {
+  return typeof v === "number" && isFinite(v) ? v : null;
+}
+
+/** Exponential moving average with bias correction (TensorBoard's smoothing); gaps stay gaps. */
+export function smooth(ys, weight) {
+  if (!weight) return ys;
+  const out = new Array(ys.length);
+  let last = 0;
+  let n = 0;
+  for (let i = 0; i < ys.length; i++) {
+    const y = ys[i];
+    if (y == null) { out[i] = null; continue; }
+    last = last * weight + (1 - weight) * y;
+    n++;
+    out[i] = last / (1 - Math.pow(weight, n));
+  }
+  return out;
+}
+
+/** True when a series holds at least one number. */
+export function isNumeric(series) {
+  return !!series && Array.isArray(series.y) && series.y.some((v) => num(v) !== null);
+}
+
+/** Mean, min and max of several series on a common x grid of about ``points`` values. */
+export function band(seriesList, points = 200) {
+  const clean = seriesList.map((s) => {
+    const xs = [];
+    const ys = [];
+    s.x.forEach((x, i) => {
+      const y = num(s.y[i]);
+      const xv = typeof x === "number" ? x : Date.parse(x) / 1000;
+      if (y !== null && isFinite(xv)) { xs.push(xv); ys.push(y); }
+    });
+    return { xs, ys };
+  }).filter((s) => s.xs.length);
+  if (!clean.length) return { x: [], mean: [], min: [], max: [] };
+  const lo = Math.min(...clean.map((s) => s.xs[0]));
+  const hi = Math.max(...clean.map((s) => s.xs[s.xs.length - 1]));
+  const n = hi > lo ? points : 1;
+  const out = { x: [], mean: [], min: [], max: [] };
+  const cursor = clean.map(() => 0);
+  for (let k = 0; k < n; k++) {
+    const x = n === 1 ? lo : lo + ((hi - lo) * k) / (n - 1);
+    const vals = [];
+    clean.forEach((s, j) => {
+      if (x < s.xs[0] || x > s.xs[s.xs.length - 1]) return;
+      let i = cursor[j];
+      while (i < s.xs.length - 1 && s.xs[i + 1] < x) i++;
+      cursor[j] = i;
+      const x0 = s.xs[i];
+      const x1 = s.xs[Math.min(i + 1, s.xs.length - 1)];
+      const y0 = s.ys[i];
+      const y1 = s.ys[Math.min(i + 1, s.ys.length - 1)];
+      vals.push(x1 > x0 ? y0 + ((y1 - y0) * (x - x0)) / (x1 - x0) : y0);
+    });
+    if (!vals.length) continue;
+    out.x.push(x);
+    out.mean.push(vals.reduce((a, b) => a + b, 0) / vals.length);
+    out.min.push(Math.min(...vals));
+    out.max.push(Math.max(...vals));
+  }
+  return out;
+}
+
+function rgba(hex, alpha) {
+  const n = parseInt(hex.slice(1), 16);
+  return `rgba(${(n >> 16) & 255},${(n >> 8) & 255},${n & 255},${alpha})`;
+}
+
+/**
+ * Plotly traces for lines: ``lines`` is [{name, x, y, color, band?: {x, min, max}}].
+ * With ``smoothing`` the raw line stays, faint, under the smoothed one.
+ */
+export function lineTraces(lines, { smoothing = 0 } = {}) {
+  const traces = [];
+  for (const line of lines) {
+    const color = line.color || COLORS[0];
+    if (line.band) {
+      traces.push({ x: line.band.x, y: line.band.min, type: "scatter", mode: "lines", line: { width: 0, color },
+        hoverinfo: "skip", showlegend: false, legendgroup: line.name });
+      traces.push({ x: line.band.x, y: line.band.max, type: "scatter", mode: "lines", line: { width: 0, color },
+        fill: "tonexty", fillcolor: rgba(color, 0.2), hoverinfo: "skip", showlegend: false,
+        legendgroup: line.name, name: line.name + " (min–max)" });
+    }
+    const y = line.y.map(num);
+    if (smoothing > 0) {
+      traces.push({ x: line.x, y, type: "scatter", mode: "lines", name: line.name, opacity: 0.25,
+        line: { color, width: 1 }, showlegend: false, hoverinfo: "skip", legendgroup: line.name });
+    }
+    traces.push({ x: line.x, y: smooth(y, smoothing), type: "scatter", mode: y.length === 1 ? "markers" : "lines",
+      name: line.name, line: { color, width: 1.6 }, legendgroup: line.name, connectgaps: false });
+  }
+  return traces;
+}
+
+/** Draw (or redraw) a line chart into ``el``; resolves when plotly has drawn it. */
+export async function lineChart(el, { title, lines, xTitle, logY = false, smoothing = 0, xIsTime = false }) {
+  const Plotly = await loadPlotly();
+  const layout = {
+    title: { text: title, font: { size: 13 }, x: 0.02, xanchor: "left" },
+    height: lines.length > 1 ? 290 : 260,
+    margin: { l: 50, r: 10, t: 30, b: 36 },
+    xaxis: { title: { text: xTitle, font: { size: 11 } }, type: xIsTime ? "date" : "linear", automargin: true },
+    yaxis: { type: logY ? "log" : "linear", automargin: true },
+    showlegend: lines.length > 1,
+    legend: { orientation: "h", y: -0.3, yanchor: "top", font: { size: 10 } },
+    hovermode: "x unified",
+    paper_bgcolor: "rgba(0,0,0,0)",
+    plot_bgcolor: "rgba(0,0,0,0)",
+    uirevision: title,
+  };
+  const traces = lineTraces(lines, { smoothing });
+  await Plotly.react(el, traces, layout, { responsive: true, displaylogo: false });
+  el.dataset.drawn = String(traces.length);
+  (window.__arty ||= {}).lastChartDrawn = performance.now();
+  return el;
+}
+
+/** A heatmap of histogram counts over steps (issue 6 histograms). */
+export async function histogramChart(el, { title, steps, histograms }) {
+  const Plotly = await loadPlotly();
+  // One common set of bin centres: the union of every step's edges would be ragged, so each step's
+  // counts are drawn on its own edges with a heatmap per step column.
+  const centres = histograms.map((hg) => hg.bins.slice(0, -1).map((b, i) => (b + hg.bins[i + 1]) / 2));
+  const lo = Math.min(...histograms.map((hg) => hg.bins[0]));
+  const hi = Math.max(...histograms.map((hg) => hg.bins[hg.bins.length - 1]));
+  const nb = Math.max(...histograms.map((hg) => hg.values.length), 1);
+  const grid = Array.from({ length: nb }, (_, i) => lo + ((hi - lo) * (i + 0.5)) / nb);
+  const z = grid.map(() => steps.map(() => 0));
+  histograms.forEach((hg, j) => {
+    centres[j].forEach((c, i) => {
+      const row = hi > lo ? Math.min(nb - 1, Math.max(0, Math.floor(((c - lo) / (hi - lo)) * nb))) : 0;
+      z[row][j] += hg.values[i];
+    });
+  });
+  const layout = {
+    title: { text: title, font: { size: 13 }, x: 0.02, xanchor: "left" },
+    height: 280, margin: { l: 50, r: 10, t: 30, b: 36 },
+    xaxis: { title: { text: "step", font: { size: 11 } } },
+    paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
+  };
+  await Plotly.react(el, [{ type: "heatmap", x: steps, y: grid, z, colorscale: "Viridis",
+    hovertemplate: "step %{x}<br>value %{y:.3g}<br>count %{z}<extra></extra>" }], layout,
+  { responsive: true, displaylogo: false });
+  el.dataset.drawn = "1";
+  return el;
+}
+
+/** An empty chart box with a place for the plot. */
+export function chartBox(key) {
+  return h("div", { class: "chart", dataset: { key } });
+}
