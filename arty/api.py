@@ -11,6 +11,7 @@
     r.config, r.summary, r.state, r.tags, r.notes
     r.history(keys=["loss"])                          # list of dicts; a DataFrame with pandas=True
     r.scan_history(); r.system_metrics(); r.console(); r.files()
+    r.media("examples"); r.media_keys()               # logged images, tables, histograms
     r.used_artifacts(); r.logged_artifacts()
     api.lineage("model:latest", direction="upstream").to_mermaid()
     api.lineage("data:v3", direction="downstream").impact(type="model")
@@ -32,6 +33,7 @@ from typing import Any, Iterable, Iterator, Sequence
 from arty.artifacts import ArtifactVersion, Registry
 from arty.artifacts.names import check_name
 from arty.errors import InvalidPath, NotFound, UsageError
+from arty.hashing import Digest
 from arty.index import Index
 from arty.index import records as _records
 from arty.index import segments as _segments
@@ -490,6 +492,41 @@ class ApiRun:
             out.extend(_segments.build_rows(rows, cols, names, require_all=keys is not None))
         return _segments.sample(out, samples)
 
+    def media(self, key: str) -> list[dict[str, Any]]:
+        """The media logged under ``key``, in step order: ``[{"step": s, "value": v}]``.
+
+        ``v`` is the stored dict (``_type`` ``image``, ``table`` or ``histogram``;
+        see docs/media.md), or a list of them when several images were logged at once.
+        Steps where ``key`` held something else are left out.
+        """
+        out = []
+        for row in self.scan_history([key]):
+            v = row[key]
+            if _is_media_json(v):
+                out.append({"step": row["_step"], "value": v})
+        return out
+
+    def media_keys(self) -> list[str]:
+        """The history keys that hold media values, sorted."""
+        found: set[str] = set()
+        for _rows, cols, _names in self._frames("history", None, "_step"):
+            for k, values in cols.items():
+                if k not in found and not k.startswith("_") and any(_is_media_json(v) for v in values):
+                    found.add(k)
+        return sorted(found)
+
+    def table(self, value: dict[str, Any]) -> Any:
+        """A logged table (its history dict, as :meth:`media` returns it) as an :class:`arty.Table`."""
+        from arty.tracking.media import load_table
+
+        return load_table(self._store, value)
+
+    def image_bytes(self, value: dict[str, Any]) -> bytes:
+        """The PNG bytes of a logged image (its history dict), verified against its digest."""
+        if not isinstance(value, dict) or value.get("_type") != "image" or "digest" not in value:
+            raise UsageError("not an image value", hint="expected a history dict with _type 'image'")
+        return self._store.read_blob(Digest.parse(value["digest"]))
+
     def system_metrics(self, pandas: bool = False, samples: int | None = None) -> Any:
         """System metric samples (``_timestamp``, ``cpu.percent``, ``gpu.0.utilization``, ...)."""
         if pandas:
@@ -591,6 +628,13 @@ class ApiRun:
             reg = regs.setdefault(e["artifact_project"], Registry(self._store, e["artifact_project"]))
             out.append(reg.version(e["artifact"], e["version"]))
         return out
+
+
+def _is_media_json(v: Any) -> bool:
+    """A stored media dict (``{"_type": ...}``) or a non-empty list of them."""
+    if isinstance(v, list) and v:
+        v = v[0]
+    return isinstance(v, dict) and v.get("_type") in ("image", "table", "histogram")
 
 
 def _is_folder(store: Store, path: str, name: str) -> bool:

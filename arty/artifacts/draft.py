@@ -8,6 +8,7 @@ Shaped like W&B's ``wandb.Artifact``::
     art.add_reference("s3://bucket/raw/")
     with art.new_file("notes.txt") as f:
         f.write("...")
+    art.add(arty.Table(columns=["id", "label"], data=rows), "preds")   # preds.table.parquet
 
 Adding only records what to add; files are hashed when the draft is logged.
 A later addition at the same path replaces an earlier one.
@@ -108,6 +109,21 @@ class Artifact:
         with open(local, mode, encoding=None if "b" in mode else encoding) as f:
             yield f
         self.sources.append(Source("file", local, name))
+
+    def add(self, obj: Any, name: str) -> "Artifact":
+        """Add a :class:`arty.Table` at ``name``, stored as ``<name>.table.parquet``
+        (or ``.table.jsonl`` without pyarrow); ``version.get(name)`` reads it back.
+        The table is encoded now: later changes to it are not in the artifact."""
+        from arty.artifacts.tables import SUFFIXES, Table
+
+        if not isinstance(obj, Table):
+            raise UsageError(f"cannot add a {type(obj).__name__} to artifact '{self.name}'",
+                             hint="add() takes an arty.Table; files go through add_file or add_dir")
+        fmt, data = obj.encode()
+        path = check_path(name if name.endswith(SUFFIXES[fmt]) else name + SUFFIXES[fmt])
+        with self.new_file(path, "wb") as f:
+            f.write(data)
+        return self
 
     def remove(self, name: str) -> None:
         """Drop everything added at path ``name``."""

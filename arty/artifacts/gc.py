@@ -19,7 +19,7 @@ from arty.artifacts.manifest import TreeReader
 from arty.artifacts.verify import iter_versions
 from arty.errors import ArtyError, UsageError
 from arty.hashing import Digest
-from arty.store import Store, layout
+from arty.store import Store, layout, segments
 from arty.store.backends import TMP_PREFIX
 
 #: Default grace period in seconds (``art gc --grace``).
@@ -75,6 +75,7 @@ def plan_gc(store: Store, now: float | None = None, grace: float = DEFAULT_GRACE
             for obj in trees.node(node).values():
                 if obj.get("type") != "dir" and obj.get("digest") and not obj.get("uri"):
                     referenced.add(Digest.parse(obj["digest"]))
+    referenced |= run_media_digests(store)
     for d in blobs:
         if d in referenced:
             plan.referenced += 1
@@ -101,6 +102,52 @@ def plan_gc(store: Store, now: float | None = None, grace: float = DEFAULT_GRACE
                         rel = os.path.relpath(full, store.backend.local_path("")).replace(os.sep, "/")
                         plan.temp_files.append((rel, st.st_size))
     return plan
+
+
+def run_media_digests(store: Store) -> set[Digest]:
+    """The blobs that the history rows of every run in ``store`` name: logged
+    images and tables (``{"_type": "image"|"table", "digest": ...}``, docs/media.md)."""
+    out: set[Digest] = set()
+    for project in store.list(layout.PROJECTS):
+        for run_id in store.list(layout.runs(project)):
+            out |= media_digests_of_run(store, project, run_id)
+    return out
+
+
+def media_digests_of_run(store: Store, project: str, run_id: str) -> set[Digest]:
+    """The blobs one run's history rows name (its logged images and tables).
+
+    Raises :class:`ArtyError` for a segment that cannot be read: with part of
+    the references unknown, no blob can safely be called unreferenced.
+    """
+    out: set[Digest] = set()
+
+    def mark(v: Any) -> None:
+        for item in (v if isinstance(v, list) else [v]):
+            if isinstance(item, dict) and item.get("_type") in ("image", "table") and item.get("digest"):
+                try:
+                    out.add(Digest.parse(item["digest"]))
+                except ArtyError:
+                    pass
+
+    folder = f"{layout.run(project, run_id)}/history"
+    for name in store.list(folder):
+        if ".tmp-" in name:
+            continue
+        try:
+            columns = segments.decode(store.backend.read(f"{folder}/{name}")).get("columns", {})
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError) as exc:
+            raise ArtyError(f"history segment '{folder}/{name}' is unreadable: {exc}",
+                            hint="the blobs it names are unknown; 'art verify' and a copy of the store may help") \
+                from None
+        for column in columns.values():
+            if isinstance(column, list):
+                for v in column:
+                    if v is not None and type(v) in (dict, list):
+                        mark(v)
+    return out
 
 
 def apply_gc(store: Store, plan: GcPlan, progress: Callable[[int], None] | None = None) -> int:

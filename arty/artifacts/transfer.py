@@ -5,7 +5,7 @@ tree nodes) that the target lacks, then its records, byte for byte: the
 version record, its ``by-digest`` record, the alias logs of the artifact (every
 record, in order, as far as the versions they name are on the target), any
 other record under the artifact folder, and the runs that created, logged or
-used the version.
+used the version, with the blobs of the images and tables those runs logged.
 
 Write order on the target is the store's own: blobs, one flush, then records
 (version records before alias records, ``run.json`` before the rest of a run,
@@ -166,8 +166,13 @@ def plan_transfer(src: Store, dst: Store, project: str, name: str,
         for e in trees.walk(root):
             if not e.is_ref and e.digest is not None:
                 blobs[e.digest] = e.size
-    missing = dst.missing_blobs(blobs)
     runs = _runs_of(src, project, name, selected, records)
+    from arty.artifacts.gc import media_digests_of_run
+
+    for run_id in runs:  # the images and tables the runs logged go with them
+        for d in media_digests_of_run(src, project, run_id):
+            blobs.setdefault(d, None)
+    missing = dst.missing_blobs(blobs)
     return TransferPlan(src, dst, project, name, selected, blobs, missing, runs)
 
 

@@ -238,12 +238,12 @@ class Registry:
         self.store.backend.ensure_writable()
         staged = staging.scan(draft, self.store, self.stat_cache, progress)
         tree = build(staged.entries, self.store)
-        previous = self.latest(draft.name)
         existing = self.find_by_digest(draft.name, tree.digest)
         if existing is not None:
             for a in aliases:
                 self.set_alias(draft.name, existing.number, a, created_by)
             return LogResult(existing, False, None, staged.hashed)
+        previous = self.latest(draft.name)
         reused = staging.upload(self.store, staged, tree)
         # A concurrent 'art gc' keeps blobs younger than its grace period: mark the blobs this
         # version reuses as just used; one that gc removed meanwhile is stored again. On a local
@@ -391,6 +391,22 @@ class ArtifactVersion:
             raise UsageError(f"'{path}' in '{self.qualified_name}' is a reference to '{e.uri}'",
                              hint="download() fetches references")
         return self._registry.store.read_blob(e.digest)  # type: ignore[arg-type]
+
+    def get(self, name: str) -> Any:
+        """The table added with ``artifact.add(table, name)``, as an :class:`arty.Table`
+        (``.data`` its rows, ``.get_dataframe()`` a pandas DataFrame)."""
+        from arty.artifacts.tables import SUFFIXES, table_from_bytes
+
+        if name.endswith(tuple(SUFFIXES.values())):
+            candidates = [(name, next(f for f, sfx in SUFFIXES.items() if name.endswith(sfx)))]
+        else:
+            candidates = [(name + sfx, f) for f, sfx in SUFFIXES.items()]
+        for path, fmt in candidates:
+            if self._registry.trees.find(self.digest, path) is not None:
+                return table_from_bytes(self.read_bytes(path), fmt)
+        raise NotFound(f"no table '{name}' in artifact '{self.qualified_name}'",
+                       hint="tables are added with artifact.add(table, name); "
+                            f"'art show {self.qualified_name}' lists its files")
 
     def diff(self, other: "ArtifactVersion") -> Diff:
         """What changed from this version to ``other``."""

@@ -3,7 +3,9 @@
 Tracking is local-first: every record of a run is first written, complete,
 to a local folder with the store's layout (``run.json``, ``events/``,
 ``history/``, ``system/``, ``console/``, ``files/``, ``inputs/``,
-``final.json``), then uploaded with create-if-absent. ``.synced`` lists what
+``final.json``), then uploaded with create-if-absent. ``blobs/<algorithm>/<hex>``
+holds logged images and tables; they are uploaded as store blobs (before the
+history segments that name them, which sort after them). ``.synced`` lists what
 reached the store, so an upload interrupted by a dead network or a killed
 process resumes where it stopped (``art sync``), with nothing lost or
 duplicated. ``.meta.json`` says which store and project the run belongs to.
@@ -18,6 +20,7 @@ import uuid
 from typing import Any
 
 from arty.errors import StoreError
+from arty.hashing import Digest
 from arty.store import Store, layout
 
 SYNCED = ".synced"
@@ -108,6 +111,16 @@ class RunFolder:
             done = 0
             for rel in self.pending():  # final.json comes last: a failure before it stops the loop
                 data = self.read(rel)
+                if rel.startswith("blobs/"):  # media blobs (images, tables) go to the store's objects
+                    _, algorithm, hexpart = rel.split("/")
+                    digest = Digest.parse(f"{algorithm}:{hexpart}")
+                    if store.freshen_blobs([digest]):  # absent; a present one is marked as just used for gc
+                        store.put_bytes(data, digest, check_exists=False)
+                    with open(os.path.join(self.root, SYNCED), "a", encoding="utf-8") as f:
+                        f.write(rel + "\n")
+                    self._synced.add(rel)
+                    done += 1
+                    continue
                 if not store.create_bytes(f"{base}/{rel}", data):
                     raise StoreError(f"run '{project}/{run_id}' conflicts with the store: '{rel}' differs there",
                                      hint="another process wrote a run with this id", url=store.url)

@@ -11,8 +11,12 @@ import math
 import warnings
 from typing import Any
 
+from arty.tracking.media import Histogram, Image, Table
+
 #: Types stored as they are (NaN and infinities included: JSON as Python writes it).
 PLAIN = (int, float, str, bool)
+#: Rich values kept as objects in the row until the writer stores them.
+MEDIA = (Image, Table, Histogram)
 _warned: set[tuple[str, str]] = set()
 
 
@@ -39,15 +43,29 @@ def flatten(data: dict[Any, Any], prefix: str = "", sep: str = "/") -> dict[str,
     return out
 
 
-def clean(key: str, value: Any) -> tuple[bool, Any]:
+def clean(key: str, value: Any, media: bool = False) -> tuple[bool, Any]:
     """``(ok, value)`` with scalars of numpy/torch/etc. turned into Python values.
 
-    Lists and tuples of plain values are kept. Anything else that cannot be
-    stored is refused (``ok`` False) with one warning per key.
+    Lists and tuples of plain values are kept. With ``media`` (a history row),
+    images, tables and histograms are kept as they are, for the run's writer to
+    store; without (the summary), histograms become their JSON dict and images
+    and tables are refused. A histogram with no finite value is refused. Anything
+    else that cannot be stored is refused (``ok`` False) with one warning per key.
     """
     t = type(value)
     if t in PLAIN or value is None:
         return True, value
+    if isinstance(value, MEDIA):  # encoded by the run's writer (arty.tracking.media)
+        if isinstance(value, Histogram):
+            if value.empty:
+                warn_once(key, "histogram has no finite value")
+                return False, None
+            return True, value if media else value.to_json()
+        if not media:
+            warn_once(key, f"cannot keep {'an image' if isinstance(value, Image) else 'a table'} in the summary "
+                           "(log it instead)")
+            return False, None
+        return True, value.copy() if isinstance(value, Table) else value  # later add_data() is not logged
     if isinstance(value, PLAIN):  # subclasses (e.g. IntEnum, numpy.float64 is a float subclass)
         if isinstance(value, bool):
             return True, bool(value)
@@ -73,7 +91,7 @@ def clean(key: str, value: Any) -> tuple[bool, Any]:
     if isinstance(value, (list, tuple)) and len(value) <= 1024:
         items = []
         for v in value:
-            ok, cv = clean(key, v)
+            ok, cv = clean(key, v, media)
             if not ok:
                 return False, None
             items.append(cv)

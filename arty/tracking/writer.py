@@ -18,9 +18,11 @@ import warnings
 from typing import Any, Callable
 
 from arty.errors import ArtyError
+from arty.hashing import DEFAULT_ALGORITHM, Digest
 from arty.store import Store, layout
 from arty.store import segments
 from arty.tracking.local import RunFolder
+from arty.tracking.media import MediaEncoder
 
 #: Rows that trigger a flush before the interval ends (keeps memory flat).
 MAX_BUFFERED_ROWS = 10_000
@@ -51,6 +53,14 @@ class Writer:
         self._store_error: str | None = None
         self._thread = threading.Thread(target=self._loop, name="arty-writer", daemon=True)
         self.on_flush: Callable[[], None] | None = None
+        #: Encodes logged images and tables; their blobs wait in the folder's blobs/ for upload.
+        self.media = MediaEncoder(self.put_blob, store.algorithm if store is not None else DEFAULT_ALGORITHM)
+
+    def put_blob(self, digest: Digest, data: bytes) -> None:
+        """Keep a media blob in the run folder (``blobs/<algorithm>/<hex>``) until it is uploaded."""
+        rel = f"blobs/{digest.algorithm}/{digest.hex}"
+        if not self.folder.exists(rel):
+            self.folder.write(rel, data)
 
     def start(self) -> None:
         self._thread.start()
@@ -86,6 +96,9 @@ class Writer:
             wrote = False
             for stream in ("history", "system"):
                 rows = self._drain(getattr(self, stream))
+                if stream == "history":
+                    for row in rows:  # media values become their JSON form, blobs written first
+                        self.media.resolve_row(row)
                 if rows:
                     self.folder.write(f"{stream}/{layout.seq_name(self._next(stream))[:-5]}.json.gz",
                                       segments.encode_rows(rows))
@@ -140,6 +153,7 @@ class Writer:
         self._wake.set()
         if self._thread.is_alive():
             self._thread.join(timeout=30)
+        self.media.close()
         self.flush(upload=False)
         if final is not None:
             self.folder.write_json("final.json", final)
