@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Iterable
+from typing import Any, Iterable
 
 from arty.artifacts import Artifact, ArtifactVersion, Diff, Entry, LogResult, Registry
 from arty.errors import (
@@ -40,6 +40,7 @@ from arty.hashing import Digest
 from arty.settings import DOT_DIR, find_store_url, resolve_project, resolve_store
 from arty.store import Store, init_store, open_store
 from arty.tracking import Config, Run, Summary, init
+from arty.tracking.media import Histogram, Image, Table
 from arty.tracking.run import current as _current_run
 
 __version__ = "0.1.0"
@@ -50,6 +51,8 @@ __all__ = [
     "StoreError", "StoreFull", "StorePermissionDenied", "StoreUnreachable", "UnsupportedStore", "UsageError",
     "__version__", "init_store", "log_artifact", "open_store", "registry", "use_artifact",
     "Config", "Run", "Summary", "define_metric", "finish", "init", "log", "Api",
+    "Histogram", "Image", "Table",
+    "watch", "unwatch",
 ]
 # Also, while a run is active: arty.run, arty.config, arty.summary (module attributes, see __getattr__).
 
@@ -106,6 +109,18 @@ def _require_run() -> Run:
 def log(data: dict, step: int | None = None, commit: bool | None = None) -> None:
     """``run.log`` on the current run."""
     _require_run().log(data, step=step, commit=commit)
+
+
+def watch(model: Any, log: str = "gradients", log_freq: int = 100, *, num_bins: int = 64,
+          prefix: str = "") -> Any:
+    """``run.watch`` on the current run: gradient and/or parameter histograms of a torch model."""
+    return _require_run().watch(model, log=log, log_freq=log_freq, num_bins=num_bins, prefix=prefix)
+
+
+def unwatch(model: Any = None) -> int:
+    """``run.unwatch`` on the current run (no run: nothing is watched, returns 0)."""
+    run = _current_run()
+    return 0 if run is None else run.unwatch(model)
 
 
 def define_metric(name: str, step_metric: str | None = None, summary: str | None = None,

@@ -142,13 +142,27 @@ class StatCache:
         if self.path != ":memory:":
             os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
         self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._use_wal()
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS stat_cache (path TEXT NOT NULL, algorithm TEXT NOT NULL,"
             " ino INTEGER, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER, hex TEXT,"
             " hashed_at_ns INTEGER, PRIMARY KEY (path, algorithm)) WITHOUT ROWID"
         )
+
+    def _use_wal(self) -> None:
+        """Switch the file to WAL once. Two processes opening a new cache at the same moment can
+        get "database is locked" from the switch (SQLite does not wait on the busy timeout for
+        it), so the one that loses retries for up to ~5 s; the mode is kept in the file after."""
+        for attempt in range(60):
+            try:
+                if self._db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc) or attempt == 59:
+                    raise
+                time.sleep(min(0.2, 0.005 * (attempt + 1)))
 
     def load(self, prefix: str, algorithm: str) -> dict[str, tuple[FileStat, Digest]]:
         """Every trusted entry whose path starts with ``prefix``."""

@@ -294,3 +294,36 @@ def test_sha256_store_through_the_library(tmp_path):
     assert entry.digest == Digest("sha256", hashlib.sha256(b"x").hexdigest())
     # Reopened, the store still says sha256.
     assert open_store(str(tmp_path / "s")).algorithm == "sha256"
+
+
+def _open_and_store(path: str, i: int, go, results) -> None:
+    from arty.hashing import Digest, FileStat, StatCache
+
+    go.wait()  # every process opens the new cache at the same moment
+    try:
+        cache = StatCache(path)
+        cache.store([(f"/f{i}", FileStat(i, 1, 0, 0), Digest("xxh128", f"{i:032x}"))], hashed_at_ns=10**18)
+        results.put((i, None))
+    except Exception as exc:  # noqa: BLE001 - reported to the test
+        results.put((i, repr(exc)))
+
+
+@pytest.mark.slow
+def test_many_processes_opening_a_new_stat_cache_at_once(tmp_path):
+    """Two 'art' processes starting together (e.g. two 'art repro') both open the cache."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    path = str(tmp_path / "stat-cache.sqlite")
+    go, results = ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=_open_and_store, args=(path, i, go, results)) for i in range(12)]
+    for p in procs:
+        p.start()
+    go.set()
+    outcome = dict(results.get(timeout=60) for _ in procs)
+    for p in procs:
+        p.join(timeout=60)
+    assert outcome == {i: None for i in range(12)}
+    from arty.hashing import StatCache
+
+    assert len(StatCache(path).load("/", "xxh128")) == 12

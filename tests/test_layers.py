@@ -35,6 +35,9 @@ RANKS = {
     "arty.lineage": 5,
     "arty.pipeline": 5,
     "arty.api": 6,
+    "arty.integrations": 6,
+    # run.watch() imports the torch hooks, so they sit with the tracking layer (they import only it and below)
+    "arty.integrations.torch": 4,
     "arty.cli": 7,
     "arty.server": 7,
 }

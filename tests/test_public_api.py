@@ -25,6 +25,7 @@ EXPECTED_ALL = {
     "Store", "init_store", "open_store",
     # runs
     "init", "log", "define_metric", "finish", "Run", "Config", "Summary", "Api",
+    "Histogram", "Image", "Table", "watch", "unwatch",
     # errors
     "ArtyError", "ConflictError", "IntegrityError", "InvalidName", "InvalidPath", "MissingExtra", "NotFound",
     "ReferenceChanged", "StoreError", "StoreFull", "StorePermissionDenied", "StoreUnreachable",

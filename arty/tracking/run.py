@@ -35,6 +35,7 @@ from arty.store import Store, layout, now_iso, open_backend
 from arty.store import segments
 from arty.tracking.config import Config, load_config
 from arty.tracking.local import RunFolder, local_runs_root
+from arty.tracking.media import is_media
 from arty.tracking.summary import Summary
 from arty.tracking.values import clean, flatten
 from arty.tracking.writer import MAX_BUFFERED_ROWS, Writer
@@ -79,6 +80,8 @@ def _user() -> str:
 
 class Run:
     """One tracked run. Create it with :func:`init`."""
+
+    _row_media = False  # the pending row holds media values (see arty.tracking.media)
 
     def __init__(self, *, store: Store | None, store_url: str, project: str, run_id: str, name: str | None,
                  config: dict[str, Any], notes: str | None, tags: list[str], group: str | None,
@@ -314,9 +317,12 @@ class Run:
                 warnings.warn(f"arty: keys starting with '_' are reserved; '{k}' ignored", RuntimeWarning,
                               stacklevel=4)
                 continue
-            ok, cv = clean(k, v)
+            ok, cv = clean(k, v, media=True)
             if ok:
                 row[k] = cv
+                if is_media(cv):  # images and tables are encoded in the background
+                    self._writer.media.submit(cv)
+                    self._row_media = True
         return row
 
     def _commit(self) -> None:
@@ -325,7 +331,11 @@ class Run:
         if row is None:
             return
         now = time.time()
-        self.summary.observe(row)
+        if self._row_media:  # images, tables and histograms stay out of the summary
+            self._row_media = False
+            self.summary.observe({k: v for k, v in row.items() if not is_media(v)})
+        else:
+            self.summary.observe(row)
         self._summary_dirty = True
         row["_step"] = self._step
         row["_timestamp"] = now
@@ -395,6 +405,27 @@ class Run:
         with open(path, "rb") as f:
             self.folder.write(f"files/{name or os.path.basename(path)}", f.read())
 
+    def watch(self, model: Any, log: str = "gradients", log_freq: int = 100, *, num_bins: int = 64,
+              prefix: str = "") -> Any:
+        """Log histograms of a torch model's gradients (``log="gradients"``), parameters
+        (``"parameters"``) or both (``"all"``) every ``log_freq`` steps, through hooks.
+
+        Watching a model again replaces the earlier watch. See
+        :func:`arty.integrations.torch.watch` for the rules and errors.
+        """
+        from arty.integrations.torch import watch  # torch is imported only by those who watch
+
+        return watch(model, log=log, log_freq=log_freq, run=self, num_bins=num_bins, prefix=prefix)
+
+    def unwatch(self, model: Any = None) -> int:
+        """Remove the hooks of :meth:`watch` from ``model``, or from every model this run
+        watches; returns how many models were unwatched."""
+        if "arty.integrations.torch" not in sys.modules:
+            return 0  # nothing can be watched without it
+        from arty.integrations.torch import unwatch
+
+        return unwatch(model, run=self)
+
     # -- finish ----------------------------------------------------------------
 
     def finish(self, exit_code: int | None = None, quiet: bool = False, error: str | None = None) -> None:
@@ -409,6 +440,8 @@ class Run:
             self._error = error
         if exit_code is None:
             exit_code = 1 if self._error else 0
+        if "arty.integrations.torch" in sys.modules:  # take run.watch()'s hooks off the models
+            self.unwatch()
         if self._pending is not None:
             self._commit()
         if self._monitor is not None:
@@ -510,6 +543,13 @@ class DisabledRun(Run):
 
     def logged_artifacts(self) -> list[ArtifactVersion]:
         return []
+
+    def watch(self, model: Any, log: str = "gradients", log_freq: int = 100, *, num_bins: int = 64,
+              prefix: str = "") -> None:
+        return None
+
+    def unwatch(self, model: Any = None) -> int:
+        return 0
 
     def finish(self, exit_code: int | None = None, quiet: bool = False, error: str | None = None) -> None:
         self._finished = True
