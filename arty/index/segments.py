@@ -167,6 +167,20 @@ def _walk_columns(text: str, i: int, wanted: set[str] | None) -> tuple[dict[str,
             i += 1
 
 
+def _decode_all(columns: dict[str, Any], rows: int, where: str) -> dict[str, list[Any]]:
+    """Every stored column decoded to a list of ``rows`` values; anything else is an IntegrityError."""
+    out = {}
+    for k, col in columns.items():
+        try:
+            values = decode_column(col)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise IntegrityError(f"segment '{where}': column '{k}' cannot be decoded: {exc}") from None
+        if len(values) != rows:
+            raise IntegrityError(f"segment '{where}': column '{k}' has {len(values)} values for {rows} rows")
+        out[k] = values
+    return out
+
+
 def read_columns(data: bytes, keys: Iterable[str] | None = None, where: str = "segment"
                  ) -> tuple[int, dict[str, list[Any]]]:
     """``(rows, {key: values})`` of a history or system segment's bytes.
@@ -175,16 +189,7 @@ def read_columns(data: bytes, keys: Iterable[str] | None = None, where: str = "s
     left out). Every returned column has ``rows`` values.
     """
     rows, raw = _parse_columns(_text(data, where), None if keys is None else set(keys), where)
-    out = {}
-    for k, col in raw.items():
-        try:
-            values = decode_column(col)
-        except (ValueError, TypeError, KeyError) as exc:
-            raise IntegrityError(f"segment '{where}': column '{k}' cannot be decoded: {exc}") from None
-        if len(values) != rows:
-            raise IntegrityError(f"segment '{where}': column '{k}' has {len(values)} values for {rows} rows")
-        out[k] = values
-    return rows, out
+    return rows, _decode_all(raw, rows, where)
 
 
 def read_console(data: bytes, where: str = "segment") -> list[tuple[float, str, str]]:
@@ -290,13 +295,4 @@ def read_columns_named(data: bytes, keys: Iterable[str] | None, where: str = "se
     names = list(columns) if recorder is None else recorder.names
     if raw:
         return rows, columns, names
-    out = {}
-    for k, col in columns.items():
-        try:
-            values = decode_column(col)
-        except (ValueError, TypeError, KeyError) as exc:
-            raise IntegrityError(f"segment '{where}': column '{k}' cannot be decoded: {exc}") from None
-        if len(values) != rows:
-            raise IntegrityError(f"segment '{where}': column '{k}' has {len(values)} values for {rows} rows")
-        out[k] = values
-    return rows, out, names
+    return rows, _decode_all(columns, rows, where), names
