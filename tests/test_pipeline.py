@@ -366,3 +366,28 @@ def test_two_checkouts_reproducing_at_once_share_one_store(example, store_env, t
     for folder in (example, other):
         assert actions(repro(folder, store_env)) == {"prepare": "skip", "train": "skip", "evaluate": "skip"}
     assert (example / "build" / "model.json").read_bytes() == (other / "build" / "model.json").read_bytes()
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_step_and_the_rest_of_the_pipeline(tmp_path, store_env):
+    import signal
+    import subprocess
+    import time
+
+    write_spec(tmp_path, {
+        "slow": {"cmd": [PY, "-c", "import time; open('started', 'w').close(); time.sleep(120)"]},
+        "other": {"cmd": [PY, "-c", "open('other-ran', 'w')"]},
+    })
+    proc = subprocess.Popen([PY, "-m", "arty", "repro"], cwd=tmp_path, env={**os.environ, **store_env},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "started").exists():  # wait for the step's command to be running
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert not (tmp_path / "other-ran").exists()
+    with Api(store_env["ARTY_STORE"]) as api:
+        [run] = api.runs()
+        assert run.name == "slow" and run.state == "failed" and run.exit_code == 130

@@ -16,7 +16,8 @@ Contract of :func:`run_step`:
   (flat or nested JSON/YAML) goes into the run's summary. A missing output fails the step
   (exit code 1), and nothing is logged for a failed command.
 * The result carries the command's exit code (``128 + N`` when killed by signal N, 127 when
-  the program is not found, 130 after Ctrl-C, which is passed on to the command).
+  the program is not found). Ctrl-C is passed on to the command; once it has exited the run
+  is recorded as failed with exit code 130 and :class:`KeyboardInterrupt` is raised again.
 """
 
 from __future__ import annotations
@@ -153,6 +154,7 @@ def run_step(registry: Registry, step: Step, inputs: dict[str, tuple[ArtifactVer
     env.update({"ARTY_PARAMS": json.dumps(step.params, default=str), "ARTY_STORE": registry.store.url,
                 "ARTY_PROJECT": registry.project, "ARTY_STEP_RUN_ID": run.id})
     result = StepResult(step.name, 1, run.id)
+    interrupted = False
     try:
         for version, _ in inputs.values():
             run.use_artifact(version)
@@ -168,6 +170,7 @@ def run_step(registry: Registry, step: Step, inputs: dict[str, tuple[ArtifactVer
             try:
                 result.exit_code = exit_code_of(proc.wait())
             except KeyboardInterrupt:
+                interrupted = True
                 proc.send_signal(signal.SIGINT)
                 proc.wait()
                 result.exit_code, result.error = 130, "interrupted"
@@ -195,4 +198,6 @@ def run_step(registry: Registry, step: Step, inputs: dict[str, tuple[ArtifactVer
         run.finish(exit_code=130 if isinstance(exc, KeyboardInterrupt) else 1, error=str(exc) or type(exc).__name__)
         raise
     run.finish(exit_code=result.exit_code, error=result.error)
+    if interrupted:  # recorded as failed (130); now stop whatever called us (art repro stops here)
+        raise KeyboardInterrupt
     return result
