@@ -378,8 +378,11 @@ def test_ctrl_c_stops_the_step_and_the_rest_of_the_pipeline(tmp_path, store_env)
         "slow": {"cmd": [PY, "-c", "import time; open('started', 'w').close(); time.sleep(120)"]},
         "other": {"cmd": [PY, "-c", "open('other-ran', 'w')"]},
     })
+    # A shell running jobs in the background (a CI runner, nohup) starts them with SIGINT ignored,
+    # and an ignored signal stays ignored in children: give 'art' the default, as a terminal would.
     proc = subprocess.Popen([PY, "-m", "arty", "repro"], cwd=tmp_path, env={**os.environ, **store_env},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while not (tmp_path / "started").exists():  # wait for the step's command to be running
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
