@@ -452,3 +452,17 @@ def test_encoder_accounting_returns_to_zero_when_the_writer_encodes_first():
     enc.close()
     assert enc._pending_bytes == 0
     assert len(blobs) == 30 and all(row["img"]["_type"] == "image" for row in rows)
+
+
+def test_verify_reports_a_missing_image_blob_of_a_run(local_store):
+    from arty.artifacts.verify import verify_store
+    from arty.store import layout
+
+    img = np.random.default_rng(3).integers(0, 255, (8, 8, 3), dtype=np.uint8)
+    run, row = log_and_read(local_store, {"img": arty.Image(img)})
+    assert verify_store(local_store) == []
+    digest = Digest.parse(row["img"]["digest"])
+    os.remove(local_store.backend.local_path(layout.blob(digest)))
+    problems = verify_store(local_store)
+    assert [(p.kind, p.subject) for p in problems] == [("missing", str(digest))]
+    assert f"logged by run 'p/{run.id}'" in problems[0].message

@@ -178,8 +178,28 @@ def verify_store(store: Store, progress: Callable[[int], None] | None = None,
     all_blobs = set(store.iter_blobs())
     for d in sorted(referenced - all_blobs):
         problems.append(Problem("missing", str(d), f"object '{d}' is missing"))
+    problems += _run_media_problems(store, all_blobs)
     problems += _rehash(store, all_blobs, progress)
     return _dedupe(problems)
+
+
+def _run_media_problems(store: Store, all_blobs: set[Digest]) -> list[Problem]:
+    """Every image or table a run's history names must be in the store (docs/media.md)."""
+    from arty.artifacts.gc import media_digests_of_run
+
+    problems = []
+    for project in store.list(layout.PROJECTS):
+        for run_id in store.list(layout.runs(project)):
+            where = f"run '{project}/{run_id}'"
+            try:
+                named = media_digests_of_run(store, project, run_id)
+            except ArtyError as exc:
+                problems.append(Problem("malformed", where, f"{where}: {exc.message}"))
+                continue
+            for d in sorted(named - all_blobs, key=str):
+                problems.append(Problem("missing", str(d), f"object '{d}' (an image or table logged by {where}) "
+                                                           "is missing"))
+    return problems
 
 
 def _dedupe(problems: list[Problem]) -> list[Problem]:
