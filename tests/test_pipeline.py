@@ -394,3 +394,22 @@ def test_ctrl_c_stops_the_step_and_the_rest_of_the_pipeline(tmp_path, store_env)
     with Api(store_env["ARTY_STORE"]) as api:
         [run] = api.runs()
         assert run.name == "slow" and run.state == "failed" and run.exit_code == 130
+
+
+def test_pushing_the_outputs_carries_the_run_cache_to_another_store(example, store_env, tmp_path):
+    """A laptop reproduces the pipeline, pushes its outputs to the team store: CI skips there."""
+    assert repro(example, store_env).returncode == 0
+    team = str(tmp_path / "team")
+    arty.init_store(team)
+    for name in ("dataset", "model"):
+        assert run_art("push", name, "--to", team, env=store_env).returncode == 0
+    # With report not pushed yet, only evaluate's record is missing there: evaluate runs, the others skip.
+    ci = tmp_path / "ci-checkout"
+    shutil.copytree(example, ci, ignore=shutil.ignore_patterns("build"))
+    team_env = {"ARTY_STORE": team}
+    assert actions(repro(ci, team_env, "--dry-run")) == {"prepare": "skip", "train": "skip", "evaluate": "run"}
+    assert run_art("push", "report", "--to", team, env=store_env).returncode == 0
+    out = repro(ci, team_env)
+    assert actions(out) == {"prepare": "skip", "train": "skip", "evaluate": "skip"}
+    assert (ci / "build" / "model.json").read_bytes() == (example / "build" / "model.json").read_bytes()
+    assert run_art("verify", env=team_env).returncode == 0

@@ -244,6 +244,8 @@ def apply(plan: TransferPlan, progress: Progress | None = None) -> TransferResul
             dst.journal("run_finished" if last == "final.json" else "run_updated",
                         project=project, run=run_id, path=last)
 
+    _copy_step_cache(src, dst, project, result)
+
     # Journal hints last: readers that catch up (the index) learn of what arrived.
     for n in created_versions:
         record = _parse(src, f"{vfolder}/{layout.seq_name(n)}", src.backend.read(f"{vfolder}/{layout.seq_name(n)}"))
@@ -251,6 +253,35 @@ def apply(plan: TransferPlan, progress: Progress | None = None) -> TransferResul
     for alias, seq, target in moved:
         dst.journal("alias_moved", project=project, artifact=name, alias=alias, version=target, seq=seq)
     return result
+
+
+def _copy_step_cache(src: Store, dst: Store, project: str, result: TransferResult) -> None:
+    """Copy the run-cache records of ``art repro`` (``steps/cache/``) whose output versions are all
+    on the target now, with the same content, so ``art repro`` against the target skips those
+    steps too. A record with the same key but other outputs on the target stays as it is: either
+    is a valid earlier run. The steps' logs (``steps/log/``, only used for messages) stay behind.
+    """
+    folder = layout.step_cache_folder(project)
+    on_target: dict[tuple[str, int], str | None] = {}
+
+    def digest_on_target(name: str, number: int) -> str | None:
+        if (name, number) not in on_target:
+            try:
+                on_target[(name, number)] = dst.log_read(layout.versions(project, name), number).get("digest")
+            except (FileNotFoundError, IntegrityError):
+                on_target[(name, number)] = None
+        return on_target[(name, number)]
+
+    for fname in src.list(folder):
+        if not fname.endswith(".json"):
+            continue
+        path = f"{folder}/{fname}"
+        raw = src.backend.read(path)
+        outputs = _parse(src, path, raw).get("outputs") or {}
+        if outputs and all(digest_on_target(n, int(o["version"])) == o.get("digest") for n, o in outputs.items()):
+            outcome = dst.put_once(path, raw)
+            if outcome != "different":
+                _count(result, outcome == "created")
 
 
 def transfer(src: Store, dst: Store, project: str, name: str, versions: Iterable[int] | None = None,

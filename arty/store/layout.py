@@ -71,9 +71,13 @@ def run(project: str, run_id: str) -> str:
     return f"{PROJECTS}/{project}/runs/{run_id}"
 
 
+def step_cache_folder(project: str) -> str:
+    return f"{PROJECTS}/{project}/steps/cache"
+
+
 def step_cache(project: str, key: str) -> str:
     """``steps/cache/<key>.json``: the outputs of the first successful step run with this key."""
-    return f"{PROJECTS}/{project}/steps/cache/{key}.json"
+    return f"{step_cache_folder(project)}/{key}.json"
 
 
 def step_log(project: str, step: str) -> str:
