@@ -23,6 +23,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from arty.errors import ArtyError
 from arty.server import errors, routes_artifacts, routes_runs, routes_store
 from arty.server.state import ServerState
 from arty.settings import resolve_store
@@ -58,6 +59,13 @@ def create_app(store: str | Store, *, token: str | None = None, index_path: str 
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Open the index and catch up with the store before the first request, not during it
+        # (done here, before serving, nothing else uses the index yet). A failure is left for
+        # the requests to report.
+        try:
+            state.index.catch_up()
+        except ArtyError:
+            pass
         yield
         state.close()
 
