@@ -282,6 +282,19 @@ class ApiArtifact:
         return self._runs(self._api.index.consumers(v.project, v.name, v.number), "run")
 
 
+def flatten_dotted(obj: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A run's nested config or summary as one level with dotted keys (``model.arch``), for
+    display and tables. Media values (dicts with ``_type``), empty dicts and lists stay whole."""
+    out: dict[str, Any] = {}
+    for k, v in obj.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v and "_type" not in v:
+            out.update(flatten_dotted(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
 def _json(text: str | None, default: Any) -> Any:
     return default if text is None else json.loads(text)
 

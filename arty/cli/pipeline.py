@@ -87,7 +87,7 @@ def run_group(click_ctx: click.Context, ctx: Context, name: str | None, uses: tu
         click_ctx.exit(2)
     if not argv:
         raise UsageError("no command after '--'", hint="art run [OPTIONS] -- CMD ARGS...")
-    from arty.pipeline.execute import run_step
+    from arty.pipeline.execute import download_input, run_step
     from arty.pipeline.spec import Step, parse_output, parse_param, parse_use
 
     wdir = os.getcwd()
@@ -103,11 +103,7 @@ def run_group(click_ctx: click.Context, ctx: Context, name: str | None, uses: tu
     registry = ctx.writable_registry
     # Every input resolves before the command starts.
     versions = [(u, registry.resolve(u.ref)) for u in use_list]
-    inputs: dict[str, Any] = {}
-    for u, v in versions:
-        target = os.path.join(registry.store.cache_dir(), "inputs", registry.project, v.name, v.version)
-        v.download(target)
-        inputs[u.name] = (v, target)
+    inputs = {u.name: (v, download_input(registry, v)) for u, v in versions}
     result = run_step(registry, step, inputs, job_type=job_type,
                       on_start=lambda rid: click.echo(f"art run: run {registry.project}/{rid} ({step.name})",
                                                       err=True))

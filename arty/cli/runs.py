@@ -124,17 +124,6 @@ def summary_columns(runs: "list[ApiRun]", sort: str | None) -> list[str]:
     return chosen
 
 
-def _flat(d: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    out: list[tuple[str, Any]] = []
-    for k in sorted(d):
-        v = d[k]
-        if isinstance(v, dict) and v:
-            out.extend(_flat(v, f"{prefix}{k}."))
-        else:
-            out.append((f"{prefix}{k}", v))
-    return out
-
-
 # -- art runs ------------------------------------------------------------------------------------
 
 @click.command("runs")
@@ -236,8 +225,10 @@ def run_show_cmd(ctx: Context, run_path: str, as_json: bool) -> None:
         lines.append(("git", desc))
     for label, value in lines:
         click.echo(f"  {label + ':':10} {value}".rstrip())
+    from arty.api import flatten_dotted
+
     for title, mapping in (("config", run.config), ("summary", run.summary)):
-        flat = _flat(mapping)
+        flat = sorted(flatten_dotted(mapping).items())
         click.echo(f"  {title}:" + ("" if flat else " (empty)"))
         for k, v in flat:
             click.echo(f"    {k}: {json.dumps(v) if not isinstance(v, str) else v}")

@@ -94,14 +94,11 @@ def find(registry: Registry, key: str) -> tuple[CacheHit | None, str | None]:
         return None, None
     outputs: dict[str, ArtifactVersion] = {}
     for name, out in rec.get("outputs", {}).items():
-        number = int(out["version"])
-        if number in registry.deleted(name):
-            return None, f"output {name}:v{number} of its earlier run {rec['run']} was deleted"
-        try:  # read directly: registry.version() would list deleted/ a second time
-            version = ArtifactVersion(registry, registry.store.log_read(layout.versions(registry.project, name), number))
-        except FileNotFoundError:
-            return None, f"output {name}:v{number} of its earlier run {rec['run']} is gone"
-        outputs[name] = version
+        try:
+            outputs[name] = registry.version(name, int(out["version"]))
+        except NotFound as exc:  # deleted (art rm), or not in this store
+            return None, f"output {name}:v{out['version']} of its earlier run {rec['run']} cannot be reused: " \
+                         f"{exc.message}"
     return CacheHit(rec["run"], outputs), None
 
 

@@ -119,6 +119,14 @@ def read_metrics(path: str) -> dict[str, Any]:
     return out
 
 
+def download_input(registry: Registry, version: ArtifactVersion) -> str:
+    """Materialise an input version (verified) in the store's cache folder; returns its folder.
+    A folder already there is brought up to date, so unchanged files are not copied again."""
+    target = os.path.join(registry.store.cache_dir(), "inputs", registry.project, version.name, version.version)
+    version.download(target)
+    return target
+
+
 def exit_code_of(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 

@@ -32,7 +32,7 @@ from typing import Any, Callable
 from arty.artifacts import Artifact, ArtifactVersion, Registry
 from arty.errors import NotFound
 from arty.pipeline import cache
-from arty.pipeline.execute import StepResult, remove_path, run_step
+from arty.pipeline.execute import StepResult, download_input, remove_path, run_step
 from arty.pipeline.spec import Pipeline, Step
 
 Echo = Callable[[str], None]
@@ -177,11 +177,8 @@ class Repro:
         for name, (version, path) in list(resolved.items()):
             if path:
                 continue
-            target = os.path.join(self.registry.store.cache_dir(), "inputs", self.registry.project,
-                                  version.name, version.version)
-            self.echo(f"{step.name}: downloading {version.name}:{version.version} -> {target}")
-            version.download(target)
-            resolved[name] = (version, target)
+            self.echo(f"{step.name}: downloading {version.name}:{version.version}")
+            resolved[name] = (version, download_input(self.registry, version))
 
     # -- the whole run -----------------------------------------------------------------------
     def run(self, targets: list[str] | None = None, dry_run: bool = False) -> ReproResult:

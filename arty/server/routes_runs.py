@@ -9,13 +9,13 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, StrictStr
 
-from arty.api import ApiRun
+from arty.api import ApiRun, flatten_dotted
 from arty.errors import UsageError
 from arty.index import records as _records
 from arty.server.auth import require_token
 from arty.server.errors import ApiError, ArtyJSONResponse
 from arty.server.files import file_response
-from arty.server.state import ServerState, check_file_path, flatten, parse_json_param, state_of
+from arty.server.state import ServerState, check_file_path, parse_json_param, state_of
 from arty.tracking.edits import edit_run
 
 router = APIRouter(tags=["runs"])
@@ -33,8 +33,8 @@ def run_fields(row: dict[str, Any]) -> dict[str, Any]:
         "finished_at": row["finished_at"], "runtime": row["runtime"],
         "tags": _records.load_json_column(row["tags"], None, []), "notes": row["notes"],
         "group": row["run_group"], "job_type": row["job_type"],
-        "config": flatten(config if isinstance(config, dict) else {}),
-        "summary": flatten(summary if isinstance(summary, dict) else {}),
+        "config": flatten_dotted(config if isinstance(config, dict) else {}),
+        "summary": flatten_dotted(summary if isinstance(summary, dict) else {}),
     }
 
 

@@ -118,19 +118,6 @@ def state_of(request: Request) -> ServerState:
     return request.app.state.arty
 
 
-def flatten(obj: Any, prefix: str = "", out: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Nested dicts as one level with dotted keys; a media value (a dict with ``_type``) and
-    lists stay whole."""
-    out = {} if out is None else out
-    for k, v in obj.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict) and v and "_type" not in v:
-            flatten(v, key + ".", out)
-        else:
-            out[key] = v
-    return out
-
-
 def json_path_key(path: str) -> str | None:
     """``$.a."b.c"`` (SQLite's ``json_tree`` fullkey) as the dotted key ``a.b.c``; None if odd."""
     if not path.startswith("$"):
