@@ -18,6 +18,7 @@ Contract shared by every backend:
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import functools
@@ -392,23 +393,32 @@ class FsspecBackend(Backend):
     def open_read(self, path: str) -> IO[bytes]:
         return self.fs.open(self._p(path), "rb", block_size=8 * 1024 * 1024, cache_type="readahead")
 
+    def _serialised(self) -> Any:
+        """memory:// writes hold the process-wide lock: two threads writing one path
+        (the same blob) into fsspec's in-memory files would corrupt its buffer."""
+        return self._lock if self._lock is not None else contextlib.nullcontext()
+
     @_guard("write")
     def write(self, path: str, data: bytes) -> None:
-        self.fs.pipe_file(self._p(path), data)
+        with self._serialised():
+            self.fs.pipe_file(self._p(path), data)
 
     @_guard("write")
     def write_many(self, items: dict[str, bytes]) -> None:
         if items:
-            self.fs.pipe({self._p(k): v for k, v in items.items()})
+            with self._serialised():
+                self.fs.pipe({self._p(k): v for k, v in items.items()})
 
     @_guard("upload")
     def put_file(self, local: str, path: str) -> None:
-        self.fs.put_file(local, self._p(path))
+        with self._serialised():
+            self.fs.put_file(local, self._p(path))
 
     @_guard("upload")
     def put_many(self, pairs: list[tuple[str, str]]) -> None:
         if pairs:
-            self.fs.put([p[0] for p in pairs], [self._p(p[1]) for p in pairs])
+            with self._serialised():
+                self.fs.put([p[0] for p in pairs], [self._p(p[1]) for p in pairs])
 
     @_guard("create")
     def create(self, path: str, data: bytes) -> None:
