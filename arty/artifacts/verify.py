@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from arty.artifacts.download import safe_target
-from arty.artifacts.manifest import Entry, TreeReader, ref_identity
+from arty.artifacts.manifest import Entry, TreeReader, ref_identity, run_nested
+from arty.artifacts.validate import version_record_problems
 from arty.errors import ArtyError, IntegrityError, NotFound
 from arty.hashing import Digest, hash_file
 from arty.store import Store, UriReader, layout
@@ -30,21 +31,38 @@ class Problem:
         return {"kind": self.kind, "subject": self.subject, "message": self.message}
 
 
-def _rehash(store: Store, digests: Iterable[Digest], progress: Callable[[int], None] | None) -> list[Problem]:
-    def check(d: Digest) -> Problem | None:
+Claims = dict[Digest, list[tuple[str, Entry]]]  # blob -> (where, entry) of every file entry naming it
+
+
+def _rehash(store: Store, digests: Iterable[Digest], progress: Callable[[int], None] | None,
+            claims: Claims | None = None) -> list[Problem]:
+    """Re-hash ``digests``; the size of each must also be what every entry in ``claims`` says."""
+    def check(d: Digest) -> list[Problem]:
         try:
-            actual = store.rehash_blob(d)
+            actual, size = store.measure_blob(d)
         except NotFound:
-            return Problem("missing", str(d), f"object '{d}' is missing")
+            return [Problem("missing", str(d), f"object '{d}' is missing")]
         finally:
             if progress:
                 progress(1)
         if actual != d:
-            return Problem("corrupt", str(d), f"object '{d}' is corrupt (its bytes hash to '{actual}')")
-        return None
+            return [Problem("corrupt", str(d), f"object '{d}' is corrupt (its bytes hash to '{actual}')")]
+        out = []
+        for where, entry in (claims or {}).get(d, ()):
+            try:
+                entry.check_size(size)
+            except IntegrityError as exc:
+                out.append(Problem("malformed", f"{where}:{entry.path}", f"{where}: {exc.message}"))
+        return out
 
     with ThreadPoolExecutor(4) as pool:
-        return [p for p in pool.map(check, sorted(set(digests))) if p is not None]
+        return [p for found in pool.map(check, sorted(set(digests))) for p in found]
+
+
+def _claim(claims: Claims, where: str, entries: Iterable[Entry]) -> None:
+    for e in entries:
+        if e.digest is not None and not e.is_ref:
+            claims.setdefault(e.digest, []).append((where, e))
 
 
 def _walk_tree(trees: TreeReader, root: Digest, where: str) -> tuple[list[Digest], list[Entry], list[Problem]]:
@@ -53,7 +71,7 @@ def _walk_tree(trees: TreeReader, root: Digest, where: str) -> tuple[list[Digest
     entries: list[Entry] = []
     problems: list[Problem] = []
 
-    def visit(d: Digest, prefix: str) -> None:
+    def visit(d: Digest, prefix: str) -> Iterator[Any]:  # recursion as generators: any depth
         try:
             node = trees.node(d)
         except NotFound:
@@ -66,13 +84,18 @@ def _walk_tree(trees: TreeReader, root: Digest, where: str) -> tuple[list[Digest
         for name, obj in sorted(node.items()):
             try:
                 if obj.get("type") == "dir":
-                    visit(Digest.parse(obj["digest"]), f"{prefix}{name}/")
+                    sub = Digest.parse(obj["digest"])
                 else:
                     entries.append(Entry.from_json(prefix + name, obj))
-            except ArtyError as exc:
-                problems.append(Problem("malformed", f"{where}:{prefix}{name}", exc.message))
+                    continue
+            except (ArtyError, KeyError, TypeError) as exc:
+                message = exc.message if isinstance(exc, ArtyError) else f"malformed manifest entry '{prefix}{name}'"
+                problems.append(Problem("malformed", f"{where}:{prefix}{name}", message))
+                continue
+            yield visit(sub, f"{prefix}{name}/")
 
-    visit(root, "")
+    for _ in run_nested(visit(root, "")):
+        pass
     return nodes, entries, problems
 
 
@@ -104,7 +127,9 @@ def verify_version(store: Store, trees: TreeReader, root: Digest, where: str | N
     """Every node and blob of one version present and matching its digest; references unchanged."""
     where = where or f"tree '{root}'"
     nodes, entries, problems = _walk_tree(trees, root, where)
-    problems += _rehash(store, [e.digest for e in entries if e.digest is not None and not e.is_ref], progress)
+    claims: Claims = {}
+    _claim(claims, where, entries)
+    problems += _rehash(store, list(claims), progress, claims)
     for e in entries:
         if e.is_ref:
             p = check_reference(e)
@@ -149,19 +174,30 @@ def verify_store(store: Store, progress: Callable[[int], None] | None = None,
     problems: list[Problem] = []
     referenced: set[Digest] = set()
     node_set: set[Digest] = set()
+    claims: Claims = {}
     selected = versions is not None
     for project, name, n in (versions if versions is not None else iter_versions(store)):
         where = f"'{project}/{name}:v{n}'"
+        path = f"{layout.versions(project, name)}/{layout.seq_name(n)}"
         try:
             rec = store.log_read(layout.versions(project, name), n)
-            root = Digest.parse(rec["digest"])
-        except (IntegrityError, KeyError, TypeError) as exc:
+        except IntegrityError as exc:
             problems.append(Problem("malformed", where, f"version record {where} is unreadable: {exc}"))
             continue
+        wrong = version_record_problems(rec, project, name, n)
+        if wrong:
+            problems.append(Problem("malformed", path, f"version record '{path}' is invalid: {'; '.join(wrong)}"))
+            try:
+                root = Digest.parse(rec["digest"])  # its tree is still checked where it can be read
+            except (ArtyError, KeyError, TypeError):
+                continue
+        else:
+            root = Digest.parse(rec["digest"])
         nodes, entries, found = _walk_tree(trees, root, where)
         problems += found
         referenced.update(nodes)
         node_set.update(nodes)
+        _claim(claims, where, entries)
         for e in entries:
             if e.is_ref:
                 p = check_reference(e)
@@ -169,17 +205,17 @@ def verify_store(store: Store, progress: Callable[[int], None] | None = None,
                     problems.append(p)
             elif e.digest is not None:
                 referenced.add(e.digest)
-        if not found and (sum(e.size for e in entries), len(entries)) != (rec.get("size"), rec.get("files")):
+        if not found and not wrong and (sum(e.size for e in entries), len(entries)) != (rec["size"], rec["files"]):
             problems.append(Problem("malformed", where, f"version record {where} disagrees with its tree "
                                                         "about size or file count"))
     if selected:
-        problems += _rehash(store, referenced - node_set, progress)
+        problems += _rehash(store, referenced - node_set, progress, claims)
         return _dedupe(problems)
     all_blobs = set(store.iter_blobs())
     for d in sorted(referenced - all_blobs):
         problems.append(Problem("missing", str(d), f"object '{d}' is missing"))
     problems += _run_media_problems(store, all_blobs)
-    problems += _rehash(store, all_blobs, progress)
+    problems += _rehash(store, all_blobs, progress, claims)
     return _dedupe(problems)
 
 
