@@ -31,7 +31,37 @@ class Problem:
         return {"kind": self.kind, "subject": self.subject, "message": self.message}
 
 
-Claims = dict[Digest, list[tuple[str, Entry]]]  # blob -> (where, entry) of every file entry naming it
+class Claims:
+    """The sizes that file entries claim for their blobs, to check once the blobs are read.
+
+    Kept small: the first claim per blob, and only the claims that differ from it.
+    """
+
+    def __init__(self) -> None:
+        self._first: dict[Digest, tuple[str, str, int]] = {}  # blob -> (where, path, size)
+        self._other: dict[Digest, list[tuple[str, str, int]]] = {}
+
+    def add(self, where: str, entries: Iterable[Entry]) -> None:
+        for e in entries:
+            if e.digest is None or e.is_ref:
+                continue
+            first = self._first.setdefault(e.digest, (where, e.path, e.size))
+            if first[2] != e.size:
+                self._other.setdefault(e.digest, []).append((where, e.path, e.size))
+
+    def digests(self) -> list[Digest]:
+        return list(self._first)
+
+    def problems(self, digest: Digest, size: int) -> list[Problem]:
+        """A problem for every entry that claims another size than ``size`` for ``digest``."""
+        out = []
+        claimed = [self._first[digest]] if digest in self._first else []
+        for where, path, n in claimed + self._other.get(digest, []):
+            try:
+                Entry(path, n, digest).check_size(size)
+            except IntegrityError as exc:
+                out.append(Problem("malformed", f"{where}:{path}", f"{where}: {exc.message}"))
+        return out
 
 
 def _rehash(store: Store, digests: Iterable[Digest], progress: Callable[[int], None] | None,
@@ -47,22 +77,10 @@ def _rehash(store: Store, digests: Iterable[Digest], progress: Callable[[int], N
                 progress(1)
         if actual != d:
             return [Problem("corrupt", str(d), f"object '{d}' is corrupt (its bytes hash to '{actual}')")]
-        out = []
-        for where, entry in (claims or {}).get(d, ()):
-            try:
-                entry.check_size(size)
-            except IntegrityError as exc:
-                out.append(Problem("malformed", f"{where}:{entry.path}", f"{where}: {exc.message}"))
-        return out
+        return claims.problems(d, size) if claims is not None else []
 
     with ThreadPoolExecutor(4) as pool:
         return [p for found in pool.map(check, sorted(set(digests))) for p in found]
-
-
-def _claim(claims: Claims, where: str, entries: Iterable[Entry]) -> None:
-    for e in entries:
-        if e.digest is not None and not e.is_ref:
-            claims.setdefault(e.digest, []).append((where, e))
 
 
 def _walk_tree(trees: TreeReader, root: Digest, where: str) -> tuple[list[Digest], list[Entry], list[Problem]]:
@@ -127,9 +145,9 @@ def verify_version(store: Store, trees: TreeReader, root: Digest, where: str | N
     """Every node and blob of one version present and matching its digest; references unchanged."""
     where = where or f"tree '{root}'"
     nodes, entries, problems = _walk_tree(trees, root, where)
-    claims: Claims = {}
-    _claim(claims, where, entries)
-    problems += _rehash(store, list(claims), progress, claims)
+    claims = Claims()
+    claims.add(where, entries)
+    problems += _rehash(store, claims.digests(), progress, claims)
     for e in entries:
         if e.is_ref:
             p = check_reference(e)
@@ -174,7 +192,7 @@ def verify_store(store: Store, progress: Callable[[int], None] | None = None,
     problems: list[Problem] = []
     referenced: set[Digest] = set()
     node_set: set[Digest] = set()
-    claims: Claims = {}
+    claims = Claims()
     selected = versions is not None
     for project, name, n in (versions if versions is not None else iter_versions(store)):
         where = f"'{project}/{name}:v{n}'"
@@ -197,7 +215,7 @@ def verify_store(store: Store, progress: Callable[[int], None] | None = None,
         problems += found
         referenced.update(nodes)
         node_set.update(nodes)
-        _claim(claims, where, entries)
+        claims.add(where, entries)
         for e in entries:
             if e.is_ref:
                 p = check_reference(e)
