@@ -128,13 +128,11 @@ def test_python_api_refuses_a_lying_record_too(tmp_path):
 @pytest.mark.parametrize("claimed", [10**18, -5, 5.9, True, "6"], ids=["huge", "negative", "fraction", "bool", "text"])
 def test_entry_size_that_does_not_match_its_blob_fails_get_and_verify(tmp_path, claimed):
     add_data(tmp_path, {"a.txt": "hello\n", "b.txt": "b" * 100})
-    v0 = store_at(tmp_path)
     honest = arty.registry(str(tmp_path / ".arty")).resolve("data:v0")
     entries = {e.path: e.to_json() for e in honest.files()}
     entries["a.txt"]["size"] = claimed
     # The record agrees with the tree, as the old reader summed it (a careful forger).
     ref = craft_version(tmp_path, entries, size=int(float(claimed)) + 100)
-    del v0
     r = run_art("get", ref, "-o", "out", cwd=tmp_path)
     assert r.returncode == IntegrityError.exit_code, (r.stdout, r.stderr)
     assert "'a.txt'" in r.stderr, r.stderr
