@@ -26,6 +26,7 @@ from arty.errors import (
     IntegrityError,
     InvalidName,
     InvalidPath,
+    InvalidRecord,
     MissingExtra,
     NotFound,
     ReferenceChanged,
@@ -47,7 +48,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Artifact", "ArtifactVersion", "ArtyError", "ConflictError", "Diff", "Digest", "Entry", "IntegrityError",
-    "InvalidName", "InvalidPath", "LogResult", "MissingExtra", "NotFound", "ReferenceChanged", "Registry", "Store",
+    "InvalidName", "InvalidPath", "InvalidRecord", "LogResult", "MissingExtra", "NotFound", "ReferenceChanged",
+    "Registry", "Store",
     "StoreError", "StoreFull", "StorePermissionDenied", "StoreUnreachable", "UnsupportedStore", "UsageError",
     "__version__", "init_store", "log_artifact", "open_store", "registry", "use_artifact",
     "Config", "Run", "Summary", "define_metric", "finish", "init", "log", "Api",

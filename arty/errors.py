@@ -17,6 +17,7 @@ hint. The CLI turns them into ``error: <message>`` and the class's
     │   ├── UnsupportedStore       a newer store format, or a backend with no atomic create
     │   └── MissingExtra           the fsspec implementation for a URL is not installed
     ├── IntegrityError             bytes that do not match their digest
+    │   ├── InvalidRecord          a record that breaks the format or lies about itself
     │   └── ReferenceChanged       a referenced object changed since it was recorded
     └── ConflictError              a create-if-absent lost its race too many times
 """
@@ -89,6 +90,15 @@ class IntegrityError(ArtyError):
     """Bytes read do not match the digest that names them."""
 
     exit_code = 5
+
+
+class InvalidRecord(IntegrityError):
+    """A record read from the store breaks the format or contradicts where it is stored
+    (a version record whose name, project or number is not its folder's)."""
+
+    def __init__(self, message: str, hint: str | None = None, path: str | None = None) -> None:
+        self.path = path
+        super().__init__(message, hint)
 
 
 class ReferenceChanged(IntegrityError):

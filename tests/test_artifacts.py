@@ -67,7 +67,7 @@ def test_wandb_shaped_example_on_default_store(tmp_path, data):
         assert a.digest == v.digest
 
     a = arty.use_artifact("mnist:prod")
-    root = a.download("out/")
+    root = a.download("out/", allow_local_refs=True)
     assert root == "out/"
     assert tree_of(tmp_path / "out") == expected
     a.verify(root)  # a good copy passes
@@ -177,7 +177,7 @@ def test_reference_is_recorded_not_copied_and_fetched_on_download(registry, tmp_
     assert entry.digest == hash_bytes(b"referenced bytes")
     assert not registry.store.has_blob(hash_bytes(b"referenced bytes"))  # not copied
 
-    root = v.download(tmp_path / "out")
+    root = v.download(tmp_path / "out", allow_local_refs=True)
     assert read(os.path.join(root, "raw.bin")) == b"referenced bytes"
     v.verify()
 
@@ -186,7 +186,7 @@ def test_reference_to_a_folder_records_every_object(registry, tmp_path):
     make_tree(tmp_path / "bucket", {"a.txt": "a", "sub/b.txt": "bb"})
     v = registry.log(Artifact("raw").add_reference(str(tmp_path / "bucket"), name="mirror")).version
     assert [(e.path, e.size, e.is_ref) for e in v.files()] == [("mirror/a.txt", 1, True), ("mirror/sub/b.txt", 2, True)]
-    root = v.download(tmp_path / "out")
+    root = v.download(tmp_path / "out", allow_local_refs=True)
     assert tree_of(root) == {"mirror/a.txt": b"a", "mirror/sub/b.txt": b"bb"}
 
 
@@ -201,7 +201,7 @@ def test_changed_reference_fails_download_and_leaves_nothing(registry, tmp_path,
         f.write(new_content)
     out = tmp_path / "out"
     with pytest.raises(ReferenceChanged, match="raw.bin"):
-        v.download(out)
+        v.download(out, allow_local_refs=True)
     assert not out.exists()  # nothing half-written (the stored file is not there either)
     with pytest.raises(IntegrityError, match="raw.bin"):
         v.verify()
@@ -213,7 +213,7 @@ def test_deleted_reference_fails_download(registry, tmp_path):
     v = registry.log(Artifact("raw").add_reference(str(target))).version
     os.remove(target)
     with pytest.raises(ReferenceChanged, match="no longer exists"):
-        v.download(tmp_path / "out")
+        v.download(tmp_path / "out", allow_local_refs=True)
 
 
 def test_missing_reference_is_refused_when_logged(registry, tmp_path):

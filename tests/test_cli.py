@@ -169,7 +169,9 @@ def test_add_ref_records_without_copying(tmp_path):
     assert entry["size"] == len(b"\x00raw bytes")
     store = open_store(str(tmp_path / ".arty"))
     assert store.digest_of(b"\x00raw bytes") not in set(store.iter_blobs())  # recorded, not copied
-    ok("get", "raw", "-o", "got")
+    r = art("get", "raw", "-o", "got")  # a local file is copied only with consent
+    assert r.exit_code == 2 and "--allow-local-refs" in r.stderr and not (tmp_path / "got").exists()
+    ok("get", "raw", "-o", "got", "--allow-local-refs")
     assert read(tmp_path / "got" / "raw.bin") == b"\x00raw bytes"
     assert "file://" in ok("show", "raw")
 
@@ -506,7 +508,7 @@ def test_verify_names_a_changed_reference(tmp_path):
     r = art("verify", "raw")
     assert r.exit_code == 5
     assert f"bad: referenced object 'file://{tmp_path / 'bucket' / 'raw.bin'}' changed" in r.stdout
-    r = art("get", "raw", "-o", "out")
+    r = art("get", "raw", "-o", "out", "--allow-local-refs")
     assert r.exit_code == 5 and "changed since it was recorded" in r.stderr
     assert not (tmp_path / "out").exists()
 

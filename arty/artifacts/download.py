@@ -18,9 +18,9 @@ from typing import Callable
 
 from arty.artifacts.manifest import Entry, ref_identity
 from arty.artifacts.names import check_path
-from arty.errors import ArtyError, IntegrityError, InvalidPath, ReferenceChanged
+from arty.errors import ArtyError, IntegrityError, InvalidPath, ReferenceChanged, UsageError
 from arty.hashing import CHUNK, Digest, FileStat, StatCache, hash_file, new_hasher
-from arty.store import Store, UriReader
+from arty.store import Store, UriReader, is_local_uri
 from arty.store.backends import write_all
 from arty.store.store import SMALL_FILE
 
@@ -135,9 +135,34 @@ def _fetch_ref(entry: Entry, dest: str) -> None:
                                hint="log a new version of the artifact to record its new content")
 
 
+def check_local_refs(entries: list[Entry], allow_local_refs: bool) -> None:
+    """Refuse references to this machine's files unless the user allowed them.
+
+    A manifest is written by whoever could write to the store: a reference to
+    ``file:///home/you/.ssh/id_rsa`` would copy that file into the download
+    folder. References to local files are fetched only with explicit consent.
+    """
+    if allow_local_refs:
+        return
+    local = [e for e in entries if e.is_ref and is_local_uri(e.uri or "")]
+    if local:
+        first = local[0]
+        more = f" (and {len(local) - 1} more)" if len(local) > 1 else ""
+        raise UsageError(f"'{first.path}' is a reference to local file '{first.uri}'{more}; references to this "
+                         "machine's files are downloaded only when allowed",
+                         hint="if you trust the artifact and its store, pass --allow-local-refs "
+                              "(art get) or allow_local_refs=True (download())")
+
+
 def download(store: Store, entries: list[Entry], root: str, progress: Callable[[int, int], None] | None = None,
-             stat_cache: StatCache | None = None, workers: int = 8) -> list[Action]:
-    """Fetch ``entries`` into ``root``, verified; returns the actions taken."""
+             stat_cache: StatCache | None = None, workers: int = 8, allow_local_refs: bool = False) -> list[Action]:
+    """Fetch ``entries`` into ``root``, verified; returns the actions taken.
+
+    References to local files (``file://``, plain paths) are refused unless
+    ``allow_local_refs`` (:func:`check_local_refs`). Each stored file must
+    also have the size its entry records.
+    """
+    check_local_refs(entries, allow_local_refs)
     actions = plan(entries, root, stat_cache)
     fetches = [a for a in actions if a.op == "fetch"]
     if progress:
@@ -167,14 +192,16 @@ def download(store: Store, entries: list[Entry], root: str, progress: Callable[[
             try:
                 if id(a) in direct:
                     data = store.read_blob(a.entry.digest)  # type: ignore[arg-type]
+                    a.entry.check_size(len(data))
                     with open(a.target, "xb", buffering=0) as out:
                         written.append(a.target)
                         write_all(out, data)
                 elif a.entry.is_ref:
                     _fetch_ref(a.entry, os.path.join(staging, str(i)))
                 else:
-                    store.blob_to_file(a.entry.digest, os.path.join(staging, str(i)),  # type: ignore[arg-type]
-                                       size=a.entry.size)
+                    staged = os.path.join(staging, str(i))
+                    store.blob_to_file(a.entry.digest, staged, size=a.entry.size)  # type: ignore[arg-type]
+                    a.entry.check_size(os.path.getsize(staged))
             except IntegrityError as exc:
                 corrupt.append(exc)  # go on: name every bad object, not only the first
                 return

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from types import GeneratorType
 from typing import Any, Iterator
 
 from arty.artifacts.names import check_part, check_path
+from arty.artifacts.validate import is_whole, show
 from arty.errors import IntegrityError, InvalidPath
 from arty.hashing import Digest
 from arty.store import Store, encode_json
@@ -54,17 +56,32 @@ class Entry:
 
     @classmethod
     def from_json(cls, path: str, obj: dict[str, Any]) -> "Entry":
+        """The entry at ``path`` from its JSON in a node; IntegrityError when malformed
+        (a size that is not a whole number of bytes, a reference whose URI is not text)."""
         try:
-            size = int(obj["size"])
+            size = obj["size"]
+            if not is_whole(size):
+                raise ValueError(f"size {show(size)} is not a whole number of bytes")
             if obj["type"] == "file":
                 return cls(path, size, Digest.parse(obj["digest"]))
             if obj["type"] == "ref":
+                if not isinstance(obj["uri"], str) or not obj["uri"]:
+                    raise ValueError(f"uri {show(obj['uri'])} is not text")
                 digest = Digest.parse(obj["digest"]) if obj.get("digest") else None
                 ref = {k: obj[k] for k in REF_FIELDS if k in obj and k != "digest"}
-                return cls(path, size, digest, str(obj["uri"]), ref)
+                return cls(path, size, digest, obj["uri"], ref)
         except (KeyError, TypeError, ValueError) as exc:
-            raise IntegrityError(f"malformed manifest entry '{path}': {exc}") from None
-        raise IntegrityError(f"malformed manifest entry '{path}': unknown type {obj.get('type')!r}")
+            raise IntegrityError(f"malformed manifest entry '{path}': {exc}",
+                                 hint="'art verify' lists every bad object") from None
+        raise IntegrityError(f"malformed manifest entry '{path}': unknown type {show(obj.get('type'))}",
+                             hint="'art verify' lists every bad object")
+
+    def check_size(self, actual: int) -> None:
+        """Raise IntegrityError unless ``actual`` (the bytes of this entry's object) is its size."""
+        if actual != self.size:
+            raise IntegrityError(f"file '{self.path}' is recorded as {self.size} bytes but object "
+                                 f"'{self.digest}' holds {actual}",
+                                 hint="the manifest does not match its objects; 'art verify' lists every bad object")
 
     def same_content(self, other: "Entry") -> bool:
         return self.to_json() == other.to_json()
@@ -116,27 +133,63 @@ def build(entries: list[Entry], store: Store) -> Tree:
             raise InvalidPath(f"path '{e.path}' is both a file and a folder in the artifact", hint="rename one of them")
         node[parts[-1]] = e
     nodes: dict[Digest, bytes] = {}
-
-    def encode(node: dict[str, Any]) -> tuple[Digest, int, int]:
+    # Folders in pre-order (each before its subfolders), then encoded in reverse: every
+    # subfolder before its parent. No recursion, so no limit on depth.
+    order = []
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        order.append(folder)
+        stack.extend(child for child in folder.values() if isinstance(child, dict))
+    encoded: dict[int, tuple[Digest, int, int]] = {}
+    for folder in reversed(order):
         out: dict[str, Any] = {}
         size = files = 0
-        for name, child in node.items():
+        for name, child in folder.items():
             if isinstance(child, Entry):
                 out[name] = child.to_json()
                 size += child.size
                 files += 1
             else:
-                d, s, n = encode(child)
+                d, s, n = encoded.pop(id(child))
                 out[name] = {"type": "dir", "digest": str(d), "size": s, "files": n}
                 size += s
                 files += n
         data = encode_json({"format": NODE_FORMAT, "entries": out})
         digest = store.digest_of(data)
         nodes[digest] = data
-        return digest, size, files
-
-    digest, size, files = encode(root)
+        encoded[id(folder)] = (digest, size, files)
+    digest, size, files = encoded[id(root)]
     return Tree(digest, size, files, nodes)
+
+
+def run_nested(top: Iterator[Any]) -> Iterator[Any]:
+    """Run a recursive walk written as generators, with no limit on depth.
+
+    A generator yields another generator to descend into it (it runs to its end,
+    then the one that yielded it resumes), or any other value to pass it on to
+    the caller. Only this loop's list grows with depth, not Python's stack.
+    """
+    stack = [top]
+    while stack:
+        try:
+            item = next(stack[-1])
+        except StopIteration:
+            stack.pop()
+            continue
+        if isinstance(item, GeneratorType):
+            stack.append(item)
+        else:
+            yield item
+
+
+def subtree(path: str, obj: dict[str, Any]) -> Digest:
+    """The node digest of a ``dir`` entry; IntegrityError when it has none."""
+    try:
+        return Digest.parse(obj["digest"])
+    except (KeyError, TypeError):
+        raise IntegrityError(f"malformed manifest entry '{path}': a folder without a digest",
+                             hint="'art verify' lists every bad object") from None
 
 
 class TreeReader:
@@ -159,13 +212,18 @@ class TreeReader:
                 raise TypeError("entries is not an object")
         except (ValueError, KeyError, TypeError) as exc:
             raise IntegrityError(f"manifest node '{digest}' is malformed: {exc}") from None
-        for name in entries:
+        for name, obj in entries.items():
             check_part(name)
+            if not isinstance(obj, dict):
+                raise IntegrityError(f"manifest node '{digest}' is malformed: entry '{name}' is not an object")
         self._cache[digest] = entries
         return entries
 
     def walk(self, root: Digest, prefix: str = "") -> Iterator[Entry]:
-        """Every file entry under ``root``, in path order."""
+        """Every file entry under ``root``, in path order (any depth)."""
+        return run_nested(self._walk(root, prefix))
+
+    def _walk(self, root: Digest, prefix: str) -> Iterator[Any]:
         entries = self.node(root)
         # Folders sort as "name/" (like git's trees), so the full paths come out sorted:
         # "a.txt" < "a/b" although "a" < "a.txt".
@@ -173,16 +231,24 @@ class TreeReader:
             obj = entries[name]
             path = f"{prefix}{name}"
             if obj.get("type") == "dir":
-                yield from self.walk(Digest.parse(obj["digest"]), path + "/")
+                yield self._walk(subtree(path, obj), path + "/")
             else:
                 yield Entry.from_json(path, obj)
 
     def node_digests(self, root: Digest) -> Iterator[Digest]:
-        """Every node digest in the tree (root first)."""
-        yield root
-        for obj in self.node(root).values():
-            if obj.get("type") == "dir":
-                yield from self.node_digests(Digest.parse(obj["digest"]))
+        """Every node digest in the tree, root first, each once (any depth; a subtree
+        that appears in several places is read once)."""
+        seen = {root}
+        stack = [root]
+        while stack:
+            digest = stack.pop()
+            yield digest
+            for name, obj in sorted(self.node(digest).items(), reverse=True):
+                if obj.get("type") == "dir":
+                    child = subtree(name, obj)
+                    if child not in seen:
+                        seen.add(child)
+                        stack.append(child)
 
     def find(self, root: Digest, path: str) -> Entry | None:
         """The file entry at ``path``, or None."""
@@ -209,6 +275,10 @@ class TreeReader:
         return out
 
     def _diff(self, a: Digest | None, b: Digest | None, prefix: str, out: "Diff") -> None:
+        for _ in run_nested(self._diff_steps(a, b, prefix, out)):
+            pass
+
+    def _diff_steps(self, a: Digest | None, b: Digest | None, prefix: str, out: "Diff") -> Iterator[Any]:
         if a == b:
             return
         ea = self.node(a) if a is not None else {}
@@ -219,9 +289,9 @@ class TreeReader:
             da = oa is not None and oa.get("type") == "dir"
             db = ob is not None and ob.get("type") == "dir"
             if da or db:
-                sub_a = Digest.parse(oa["digest"]) if da else None
-                sub_b = Digest.parse(ob["digest"]) if db else None
-                self._diff(sub_a, sub_b, path + "/", out)
+                sub_a = subtree(path, oa) if da else None  # type: ignore[arg-type]
+                sub_b = subtree(path, ob) if db else None  # type: ignore[arg-type]
+                yield self._diff_steps(sub_a, sub_b, path + "/", out)
                 if oa is not None and not da:
                     out.removed.append(Entry.from_json(path, oa))
                 if ob is not None and not db:

@@ -14,20 +14,29 @@ _DRIVE = re.compile(r"[A-Za-z]:")  # a Windows drive, absolute or drive-relative
 RESERVED_ALIASES = ("latest",)
 
 
+_NAME_HINT = "use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit, not ending in '.json'"
+
+
+def is_name(text: object) -> bool:
+    """Whether ``text`` follows the rule shared by project, artifact and alias names."""
+    return isinstance(text, str) and bool(_NAME.fullmatch(text)) and not text.endswith(".json")
+
+
 def check_name(name: str, what: str = "artifact") -> str:
     """Return ``name`` if it is a valid artifact/project name, else raise InvalidName."""
-    if not isinstance(name, str) or not _NAME.fullmatch(name) or name.endswith(".json"):
-        raise InvalidName(
-            f"invalid {what} name '{name}'",
-            hint="use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit")
+    if not is_name(name):
+        raise InvalidName(f"invalid {what} name '{name}'", hint=_NAME_HINT)
     return name
 
 
 def check_alias(alias: str) -> str:
-    """Return ``alias`` if it may be set by hand, else raise InvalidName."""
-    if not isinstance(alias, str) or not _NAME.fullmatch(alias):
-        raise InvalidName(f"invalid alias '{alias}'",
-                          hint="use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit")
+    """Return ``alias`` if it may be set by hand, else raise InvalidName.
+
+    Aliases follow the name rule, so that every alias that can be set can be
+    resolved as ``name:alias``.
+    """
+    if not is_name(alias):
+        raise InvalidName(f"invalid alias '{alias}'", hint=_NAME_HINT)
     if alias in RESERVED_ALIASES or _VERSION.fullmatch(alias):
         raise InvalidName(f"alias '{alias}' is reserved", hint="'latest' and 'v<N>' are derived from the versions")
     return alias

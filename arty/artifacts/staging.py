@@ -16,10 +16,10 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable, Iterator
 
 from arty.artifacts.draft import Artifact
-from arty.artifacts.manifest import Entry, Tree, ref_identity
+from arty.artifacts.manifest import Entry, Tree, ref_identity, run_nested
 from arty.artifacts.names import check_part
 from arty.errors import IntegrityError, InvalidPath, NotFound
 from arty.hashing import Digest, FileStat, StatCache, hash_file
@@ -50,19 +50,26 @@ class Staged:
 
 
 def _walk(root: str, prefix: str, out: list[LocalFile]) -> None:
+    """Append every file under ``root`` to ``out`` (any depth: no recursion)."""
+    for _ in run_nested(_walk_folder(root, prefix, out)):
+        pass
+
+
+def _walk_folder(root: str, prefix: str, out: list[LocalFile]) -> Iterator[Any]:
     with os.scandir(root) as it:
-        for de in it:
-            name = de.name
-            if de.is_dir(follow_symlinks=False):
-                if name == SKIP_DIR:
-                    continue
-                _walk(de.path, f"{prefix}{name}/", out)
-            elif de.is_file():
-                try:
-                    check_part(name)
-                except InvalidPath as exc:
-                    raise InvalidPath(f"cannot add '{de.path}': {exc.message}", hint=exc.hint) from None
-                out.append(LocalFile(prefix + name, de.path, FileStat.of(de.stat())))
+        found = list(it)  # closed before descending: one open folder at a time, whatever the depth
+    for de in found:
+        name = de.name
+        if de.is_dir(follow_symlinks=False):
+            if name == SKIP_DIR:
+                continue
+            yield _walk_folder(de.path, f"{prefix}{name}/", out)
+        elif de.is_file():
+            try:
+                check_part(name)
+            except InvalidPath as exc:
+                raise InvalidPath(f"cannot add '{de.path}': {exc.message}", hint=exc.hint) from None
+            out.append(LocalFile(prefix + name, de.path, FileStat.of(de.stat())))
 
 
 def list_local(draft: Artifact) -> list[LocalFile]:

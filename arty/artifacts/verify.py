@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from arty.artifacts.download import safe_target
-from arty.artifacts.manifest import Entry, TreeReader, ref_identity
+from arty.artifacts.manifest import Entry, TreeReader, ref_identity, run_nested
+from arty.artifacts.validate import version_record_problems
 from arty.errors import ArtyError, IntegrityError, NotFound
 from arty.hashing import Digest, hash_file
 from arty.store import Store, UriReader, layout
@@ -30,21 +31,56 @@ class Problem:
         return {"kind": self.kind, "subject": self.subject, "message": self.message}
 
 
-def _rehash(store: Store, digests: Iterable[Digest], progress: Callable[[int], None] | None) -> list[Problem]:
-    def check(d: Digest) -> Problem | None:
+class Claims:
+    """The sizes that file entries claim for their blobs, to check once the blobs are read.
+
+    Kept small: the first claim per blob, and only the claims that differ from it.
+    """
+
+    def __init__(self) -> None:
+        self._first: dict[Digest, tuple[str, str, int]] = {}  # blob -> (where, path, size)
+        self._other: dict[Digest, list[tuple[str, str, int]]] = {}
+
+    def add(self, where: str, entries: Iterable[Entry]) -> None:
+        for e in entries:
+            if e.digest is None or e.is_ref:
+                continue
+            first = self._first.setdefault(e.digest, (where, e.path, e.size))
+            if first[2] != e.size:
+                self._other.setdefault(e.digest, []).append((where, e.path, e.size))
+
+    def digests(self) -> list[Digest]:
+        return list(self._first)
+
+    def problems(self, digest: Digest, size: int) -> list[Problem]:
+        """A problem for every entry that claims another size than ``size`` for ``digest``."""
+        out = []
+        claimed = [self._first[digest]] if digest in self._first else []
+        for where, path, n in claimed + self._other.get(digest, []):
+            try:
+                Entry(path, n, digest).check_size(size)
+            except IntegrityError as exc:
+                out.append(Problem("malformed", f"{where}:{path}", f"{where}: {exc.message}"))
+        return out
+
+
+def _rehash(store: Store, digests: Iterable[Digest], progress: Callable[[int], None] | None,
+            claims: Claims | None = None) -> list[Problem]:
+    """Re-hash ``digests``; the size of each must also be what every entry in ``claims`` says."""
+    def check(d: Digest) -> list[Problem]:
         try:
-            actual = store.rehash_blob(d)
+            actual, size = store.measure_blob(d)
         except NotFound:
-            return Problem("missing", str(d), f"object '{d}' is missing")
+            return [Problem("missing", str(d), f"object '{d}' is missing")]
         finally:
             if progress:
                 progress(1)
         if actual != d:
-            return Problem("corrupt", str(d), f"object '{d}' is corrupt (its bytes hash to '{actual}')")
-        return None
+            return [Problem("corrupt", str(d), f"object '{d}' is corrupt (its bytes hash to '{actual}')")]
+        return claims.problems(d, size) if claims is not None else []
 
     with ThreadPoolExecutor(4) as pool:
-        return [p for p in pool.map(check, sorted(set(digests))) if p is not None]
+        return [p for found in pool.map(check, sorted(set(digests))) for p in found]
 
 
 def _walk_tree(trees: TreeReader, root: Digest, where: str) -> tuple[list[Digest], list[Entry], list[Problem]]:
@@ -53,7 +89,7 @@ def _walk_tree(trees: TreeReader, root: Digest, where: str) -> tuple[list[Digest
     entries: list[Entry] = []
     problems: list[Problem] = []
 
-    def visit(d: Digest, prefix: str) -> None:
+    def visit(d: Digest, prefix: str) -> Iterator[Any]:  # recursion as generators: any depth
         try:
             node = trees.node(d)
         except NotFound:
@@ -66,13 +102,18 @@ def _walk_tree(trees: TreeReader, root: Digest, where: str) -> tuple[list[Digest
         for name, obj in sorted(node.items()):
             try:
                 if obj.get("type") == "dir":
-                    visit(Digest.parse(obj["digest"]), f"{prefix}{name}/")
+                    sub = Digest.parse(obj["digest"])
                 else:
                     entries.append(Entry.from_json(prefix + name, obj))
-            except ArtyError as exc:
-                problems.append(Problem("malformed", f"{where}:{prefix}{name}", exc.message))
+                    continue
+            except (ArtyError, KeyError, TypeError) as exc:
+                message = exc.message if isinstance(exc, ArtyError) else f"malformed manifest entry '{prefix}{name}'"
+                problems.append(Problem("malformed", f"{where}:{prefix}{name}", message))
+                continue
+            yield visit(sub, f"{prefix}{name}/")
 
-    visit(root, "")
+    for _ in run_nested(visit(root, "")):
+        pass
     return nodes, entries, problems
 
 
@@ -104,7 +145,9 @@ def verify_version(store: Store, trees: TreeReader, root: Digest, where: str | N
     """Every node and blob of one version present and matching its digest; references unchanged."""
     where = where or f"tree '{root}'"
     nodes, entries, problems = _walk_tree(trees, root, where)
-    problems += _rehash(store, [e.digest for e in entries if e.digest is not None and not e.is_ref], progress)
+    claims = Claims()
+    claims.add(where, entries)
+    problems += _rehash(store, claims.digests(), progress, claims)
     for e in entries:
         if e.is_ref:
             p = check_reference(e)
@@ -149,19 +192,30 @@ def verify_store(store: Store, progress: Callable[[int], None] | None = None,
     problems: list[Problem] = []
     referenced: set[Digest] = set()
     node_set: set[Digest] = set()
+    claims = Claims()
     selected = versions is not None
     for project, name, n in (versions if versions is not None else iter_versions(store)):
         where = f"'{project}/{name}:v{n}'"
+        path = f"{layout.versions(project, name)}/{layout.seq_name(n)}"
         try:
             rec = store.log_read(layout.versions(project, name), n)
-            root = Digest.parse(rec["digest"])
-        except (IntegrityError, KeyError, TypeError) as exc:
+        except IntegrityError as exc:
             problems.append(Problem("malformed", where, f"version record {where} is unreadable: {exc}"))
             continue
+        wrong = version_record_problems(rec, project, name, n)
+        if wrong:
+            problems.append(Problem("malformed", path, f"version record '{path}' is invalid: {'; '.join(wrong)}"))
+            try:
+                root = Digest.parse(rec["digest"])  # its tree is still checked where it can be read
+            except (ArtyError, KeyError, TypeError):
+                continue
+        else:
+            root = Digest.parse(rec["digest"])
         nodes, entries, found = _walk_tree(trees, root, where)
         problems += found
         referenced.update(nodes)
         node_set.update(nodes)
+        claims.add(where, entries)
         for e in entries:
             if e.is_ref:
                 p = check_reference(e)
@@ -169,17 +223,17 @@ def verify_store(store: Store, progress: Callable[[int], None] | None = None,
                     problems.append(p)
             elif e.digest is not None:
                 referenced.add(e.digest)
-        if not found and (sum(e.size for e in entries), len(entries)) != (rec.get("size"), rec.get("files")):
+        if not found and not wrong and (sum(e.size for e in entries), len(entries)) != (rec["size"], rec["files"]):
             problems.append(Problem("malformed", where, f"version record {where} disagrees with its tree "
                                                         "about size or file count"))
     if selected:
-        problems += _rehash(store, referenced - node_set, progress)
+        problems += _rehash(store, referenced - node_set, progress, claims)
         return _dedupe(problems)
     all_blobs = set(store.iter_blobs())
     for d in sorted(referenced - all_blobs):
         problems.append(Problem("missing", str(d), f"object '{d}' is missing"))
     problems += _run_media_problems(store, all_blobs)
-    problems += _rehash(store, all_blobs, progress)
+    problems += _rehash(store, all_blobs, progress, claims)
     return _dedupe(problems)
 
 

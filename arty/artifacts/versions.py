@@ -19,6 +19,7 @@ from arty.artifacts import staging
 from arty.artifacts.draft import Artifact
 from arty.artifacts.manifest import Diff, Entry, Tree, TreeReader, build
 from arty.artifacts.names import ArtifactRef, check_alias, check_name, parse_version
+from arty.artifacts.validate import check_alias_target, check_version_record
 from arty.errors import ConflictError, NotFound, UsageError
 from arty.hashing import Digest, StatCache
 from arty.store import Store, layout, now_iso
@@ -105,7 +106,7 @@ class Registry:
             raise self.not_found(name, f"v{number}") from None
         if number in self.deleted(name):
             raise self.deleted_error(name, number)
-        return ArtifactVersion(self, rec)
+        return ArtifactVersion(self, check_version_record(self.store, rec, self.project, name, number))
 
     def deleted_error(self, name: str, number: int, alias: str | None = None) -> NotFound:
         what = f"alias '{alias}' of artifact '{name}' points to v{number}, which" if alias else \
@@ -121,7 +122,7 @@ class Registry:
         if not numbers:
             return None
         rec = self.store.log_read(layout.versions(self.project, name), numbers[-1])
-        return ArtifactVersion(self, rec)
+        return ArtifactVersion(self, check_version_record(self.store, rec, self.project, name, numbers[-1]))
 
     def delete(self, name: str, number: int) -> bool:
         """Delete version ``number`` of ``name``: a record ``deleted/<N>.json``, created if absent.
@@ -176,8 +177,9 @@ class Registry:
     # -- aliases -------------------------------------------------------------
 
     def alias_target(self, name: str, alias: str) -> int | None:
-        got = self.store.log_latest(layout.alias(self.project, name, alias))
-        return None if got is None else got[1].get("version")
+        folder = layout.alias(self.project, name, alias)
+        got = self.store.log_latest(folder)
+        return None if got is None else check_alias_target(self.store, got[1], f"{folder}/{layout.seq_name(got[0])}")
 
     def aliases(self, name: str) -> dict[str, int]:
         """Current aliases of an artifact: alias -> version number (deleted ones left out)."""
@@ -390,7 +392,9 @@ class ArtifactVersion:
         if e.is_ref:
             raise UsageError(f"'{path}' in '{self.qualified_name}' is a reference to '{e.uri}'",
                              hint="download() fetches references")
-        return self._registry.store.read_blob(e.digest)  # type: ignore[arg-type]
+        data = self._registry.store.read_blob(e.digest)  # type: ignore[arg-type]
+        e.check_size(len(data))
+        return data
 
     def get(self, name: str) -> Any:
         """The table added with ``artifact.add(table, name)``, as an :class:`arty.Table`
@@ -416,16 +420,19 @@ class ArtifactVersion:
         return os.path.join("artifacts", f"{self.name}:{self.version}")
 
     def download(self, root: str | os.PathLike[str] | None = None,
-                 progress: Callable[[int, int], None] | None = None) -> str:
+                 progress: Callable[[int, int], None] | None = None, *, allow_local_refs: bool = False) -> str:
         """Materialise the files under ``root`` (default ``./artifacts/<name>:v<N>``), verified.
 
-        Returns the root. Nothing half-written is left on failure.
+        Returns the root. Nothing half-written is left on failure. Files added by
+        reference to local files (``file://``) are fetched only with
+        ``allow_local_refs=True``: a crafted manifest could name any file on
+        this machine.
         """
         from arty.artifacts.download import download
 
         target = os.fspath(root) if root is not None else self.default_root()
         download(self._registry.store, self.files(), target, progress=progress,
-                 stat_cache=self._registry.stat_cache)
+                 stat_cache=self._registry.stat_cache, allow_local_refs=allow_local_refs)
         return target
 
     def verify(self, root: str | os.PathLike[str] | None = None) -> None:

@@ -232,13 +232,15 @@ def show_cmd(ctx: Context, ref: str, limit: int, offset: int, as_json: bool) -> 
 @click.command("get")
 @click.argument("ref")
 @click.option("-o", "--output", "out", type=click.Path(), help="Target folder. Default: ./artifacts/NAME:vN")
+@click.option("--allow-local-refs", is_flag=True,
+              help="Also fetch files added by reference to local files (file://); refused without it.")
 @json_option
 @pass_ctx
-def get_cmd(ctx: Context, ref: str, out: str | None, as_json: bool) -> None:
+def get_cmd(ctx: Context, ref: str, out: str | None, allow_local_refs: bool, as_json: bool) -> None:
     """Download a version into a folder, verifying every file."""
     v = ctx.registry.resolve(ref)
     with progress_bar(f"downloading {v.qualified_name}", v.size) as bar:
-        root = v.download(out, progress=bar)
+        root = v.download(out, progress=bar, allow_local_refs=allow_local_refs)
     if as_json:
         echo_json({"artifact": v.qualified_name, "digest": str(v.digest), "path": os.path.abspath(root),
                    "files": v.file_count, "size": v.size})

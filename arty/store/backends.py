@@ -599,6 +599,35 @@ class UriReader:
             raise _uri_error(uri, exc) from exc
 
 
+#: Protocols that name this machine's files.
+LOCAL_PROTOCOLS = ("file", "local")
+
+
+def is_local_uri(uri: str) -> bool:
+    """Whether reading ``uri`` can read this machine's files: a plain path, a ``file:`` or
+    ``local:`` URL, a chained URL (``simplecache::file:///x``, ``zip://a::file:///b.zip``),
+    or a protocol whose filesystem is local or wraps another (caches, archives, references,
+    ``dir``). An unknown protocol counts as remote: reading it fails anyway."""
+    if "::" in uri or "://" not in uri:
+        return True
+    protocol = uri.split("://", 1)[0].lower()
+    if protocol in LOCAL_PROTOCOLS:
+        return True
+    try:
+        import fsspec
+        from fsspec.archive import AbstractArchiveFileSystem
+        from fsspec.implementations.cached import CachingFileSystem
+        from fsspec.implementations.dirfs import DirFileSystem
+        from fsspec.implementations.local import LocalFileSystem
+        from fsspec.implementations.reference import ReferenceFileSystem
+
+        cls = fsspec.get_filesystem_class(protocol)
+    except (ImportError, ValueError):
+        return False
+    return issubclass(cls, (LocalFileSystem, CachingFileSystem, AbstractArchiveFileSystem, DirFileSystem,
+                            ReferenceFileSystem))
+
+
 def _uri_error(uri: str, exc: BaseException) -> StoreError:
     mapped = map_errors(uri, "read", uri, exc)
     return mapped if isinstance(mapped, StoreError) else StoreError(f"cannot read '{uri}': {exc}", url=uri)

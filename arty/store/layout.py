@@ -23,11 +23,15 @@ def seq_name(seq: int) -> str:
 
 
 def parse_seq(name: str) -> int | None:
-    """The sequence number of a log record's file name, or None for other names."""
+    """The sequence number of a log record's file name, or None for other names.
+
+    Only ASCII digits count: ``str.isdigit`` (and ``int``) also accept other
+    scripts' digits, which would make ``٣.json`` read as record 3 (``00000003.json``).
+    """
     if not name.endswith(".json"):
         return None
     stem = name[:-5]
-    return int(stem) if stem.isdigit() else None
+    return int(stem) if stem.isascii() and stem.isdigit() else None
 
 
 def project(project: str) -> str:

@@ -272,7 +272,12 @@ class Store:
 
     def rehash_blob(self, digest: Digest) -> Digest:
         """Hash the stored bytes of a blob (for verify); NotFound if absent."""
+        return self.measure_blob(digest)[0]
+
+    def measure_blob(self, digest: Digest) -> tuple[Digest, int]:
+        """The digest of a blob's stored bytes and their number, in one read; NotFound if absent."""
         h = new_hasher(digest.algorithm)
+        size = 0
         try:
             with self.backend.open_read(layout.blob(digest)) as src:
                 while True:
@@ -280,9 +285,10 @@ class Store:
                     if not chunk:
                         break
                     h.update(chunk)
+                    size += len(chunk)
         except FileNotFoundError:
             raise NotFound(f"object '{digest}' is missing from store '{self.url}'") from None
-        return Digest(digest.algorithm, h.hexdigest())
+        return Digest(digest.algorithm, h.hexdigest()), size
 
     def iter_blobs(self) -> Iterable[Digest]:
         """Every blob in the store (lists ``objects/``)."""

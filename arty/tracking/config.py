@@ -41,9 +41,37 @@ def load_config(source: Any) -> dict[str, Any]:
     raise UsageError(f"cannot use a {type(source).__name__} as config", hint="pass a dict, a Namespace or a YAML path")
 
 
+#: How deep a config value may nest dicts and lists. W&B-style configs nest a few levels;
+#: far deeper values cannot be stored as JSON or shown, so they are refused.
+MAX_CONFIG_DEPTH = 100
+
+
+def nesting_depth(value: Any, limit: int) -> int:
+    """How many dicts, lists and tuples ``value`` nests, counting no further than ``limit + 1``
+    (no recursion, so any depth is measured safely)."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list, tuple)):
+            deepest = max(deepest, depth)
+            if depth > limit:
+                break
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
 def _jsonable(key: str, value: Any) -> Any:
+    if nesting_depth(value, MAX_CONFIG_DEPTH) > MAX_CONFIG_DEPTH:
+        raise UsageError(f"config key '{key}' is nested more than {MAX_CONFIG_DEPTH} levels deep",
+                         hint="flatten it, or store it as a file (an artifact) and put its name in the config")
+    return _clean_nested(key, value)
+
+
+def _clean_nested(key: str, value: Any) -> Any:
     if isinstance(value, dict):
-        return {str(k): _jsonable(f"{key}.{k}", v) for k, v in value.items()}
+        return {str(k): _clean_nested(f"{key}.{k}", v) for k, v in value.items()}
     ok, v = clean(key, value)
     return v if ok else repr(value)
 
@@ -64,8 +92,7 @@ class Config(MutableMapping[str, Any]):
     def update(self, other: Any = None, allow_val_change: bool = True, **kwargs: Any) -> None:  # type: ignore[override]
         data = load_config(other) if other is not None else {}
         data.update(kwargs)
-        for k, v in data.items():
-            self._data[str(k)] = _jsonable(str(k), v)
+        self._data.update({str(k): _jsonable(str(k), v) for k, v in data.items()})  # all or nothing
         if data and self._on_change:
             self._on_change()
 
