@@ -17,7 +17,8 @@ hint. The CLI turns them into ``error: <message>`` and the class's
     │   ├── UnsupportedStore       a newer store format, or a backend with no atomic create
     │   └── MissingExtra           the fsspec implementation for a URL is not installed
     ├── IntegrityError             bytes that do not match their digest
-    │   └── ReferenceChanged       a referenced object changed since it was recorded
+    │   ├── ReferenceChanged       a referenced object changed since it was recorded
+    │   └── BadRecord              a record that is not a JSON object with the fields its readers need
     └── ConflictError              a create-if-absent lost its race too many times
 """
 
@@ -93,6 +94,18 @@ class IntegrityError(ArtyError):
 
 class ReferenceChanged(IntegrityError):
     """An object added by reference changed since it was recorded."""
+
+
+class BadRecord(IntegrityError):
+    """A record that is not valid JSON, not an object, or lacks a field its readers need.
+
+    ``path`` is the record's path in the store. Readers of many records skip
+    such a record with a warning; ``art verify --repair`` moves it aside.
+    """
+
+    def __init__(self, message: str, hint: str | None = None, path: str = "") -> None:
+        self.path = path
+        super().__init__(message, hint)
 
 
 class ConflictError(ArtyError):

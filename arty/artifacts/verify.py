@@ -13,6 +13,7 @@ from typing import Callable, Iterable
 
 from arty.artifacts.download import safe_target
 from arty.artifacts.manifest import Entry, TreeReader, ref_identity
+from arty.artifacts.repair import KIND, find_bad_records
 from arty.errors import ArtyError, IntegrityError, NotFound
 from arty.hashing import Digest, hash_file
 from arty.store import Store, UriReader, layout
@@ -20,7 +21,7 @@ from arty.store import Store, UriReader, layout
 
 @dataclass(frozen=True)
 class Problem:
-    """One thing that failed a check: ``kind`` is missing, corrupt, changed or malformed."""
+    """One thing that failed a check: ``kind`` is missing, corrupt, changed, malformed or bad-record."""
 
     kind: str
     subject: str
@@ -141,17 +142,23 @@ def iter_versions(store: Store) -> Iterable[tuple[str, str, int]]:
 
 def verify_store(store: Store, progress: Callable[[int], None] | None = None,
                  versions: Iterable[tuple[str, str, int]] | None = None) -> list[Problem]:
-    """Re-hash every object; check every version record and its tree.
+    """Check every record (:func:`arty.artifacts.repair.find_bad_records`: kind ``bad-record``,
+    the record's path as subject); re-hash every object; check every version's tree.
 
-    With ``versions``, only those versions (and their objects) are checked.
+    With ``versions``, only those versions (and their objects), and the records of their artifacts.
     """
     trees = TreeReader(store)
-    problems: list[Problem] = []
+    selected = versions is not None
+    chosen = list(versions) if versions is not None else None
+    bad = find_bad_records(store, None if chosen is None else {(p, name) for p, name, _ in chosen})
+    problems = [Problem(KIND, f.path, f.message) for f in bad]
+    bad_paths = {f.path for f in bad}
     referenced: set[Digest] = set()
     node_set: set[Digest] = set()
-    selected = versions is not None
-    for project, name, n in (versions if versions is not None else iter_versions(store)):
+    for project, name, n in (chosen if chosen is not None else iter_versions(store)):
         where = f"'{project}/{name}:v{n}'"
+        if f"{layout.versions(project, name)}/{layout.seq_name(n)}" in bad_paths:
+            continue  # reported above
         try:
             rec = store.log_read(layout.versions(project, name), n)
             root = Digest.parse(rec["digest"])
