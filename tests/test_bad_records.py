@@ -9,6 +9,7 @@ warning naming its path; ``art verify`` reports it and ``art verify --repair`` m
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import subprocess
@@ -83,10 +84,11 @@ def test_a_run_given_an_undecodable_path_is_stored_as_valid_unicode_with_a_warni
     run_id = proc.stdout.decode().split()[-1]
     assert "not valid Unicode" in stderr and "'config.data'" in stderr and "run.json" in stderr
     base = f"projects/p/runs/{run_id}"
-    for rel in ("run.json", "final.json"):
+    for rel in ("run.json", "final.json", "history/00000000.json.gz"):
         raw = store.backend.read(f"{base}/{rel}")
+        raw = gzip.decompress(raw) if rel.endswith(".gz") else raw
         raw.decode("utf-8")  # strict: valid UTF-8
-        assert b"\\ud" not in raw.lower()
+        assert b"\\ud" not in raw.lower() and "\ufffd".encode() in raw, rel
     run_json = json.loads(store.backend.read(f"{base}/run.json"))
     assert run_json["config"]["data"] == FFFD and run_json["name"] == "train " + FFFD
     rr.finished_run(store, "q", config={"a": 1})

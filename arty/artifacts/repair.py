@@ -99,8 +99,12 @@ def find_bad_records(store: Store, artifacts: Iterable[tuple[str, str]] | None =
             plain += [(p, None) for p in _run_records(store, project, run_id)]
         steps = f"{layout.project(project)}/steps"
         plain += [(f"{steps}/{rel}", None) for rel in store.walk(steps) if rel.endswith(".json")]
-    with ThreadPoolExecutor(1 if store.is_local else 8) as pool:
-        found = [f for f in pool.map(lambda item: _check(store, *item), plain) if f is not None]
+    if store.is_local:
+        checked = [_check(store, *item) for item in plain]
+    else:
+        with ThreadPoolExecutor(8) as pool:
+            checked = list(pool.map(lambda item: _check(store, *item), plain))
+    found = [f for f in checked if f is not None]
     bad_paths = {f.path for f in found}
     found += [f for f in (_check_by_digest(store, *item, bad_paths) for item in by_digest) if f is not None]
     return sorted(found, key=lambda f: f.path)

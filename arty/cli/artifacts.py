@@ -182,7 +182,7 @@ def ls_cmd(ctx: Context, name: str | None, as_json: bool) -> None:
     versions = [v for v in map(lambda n: _listed_version(sub, ref.name, n), numbers) if v is not None]
     rows = []
     for v in versions:
-        al = (["latest"] if v.number == numbers[-1] else []) + sorted(by_version.get(v.number, []))
+        al = (["latest"] if v is versions[-1] else []) + sorted(by_version.get(v.number, []))
         rows.append({"version": v.number, "qualified_name": v.qualified_name, "aliases": al, "size": v.size, "files": v.file_count,
                      "created": v.created_at, "digest": str(v.digest), "created_by": v.created_by})
     if as_json:
