@@ -80,7 +80,7 @@ def find_bad_records(store: Store, artifacts: Iterable[tuple[str, str]] | None =
     ``by-digest`` records, runs' records and pipeline step records. With ``artifacts``
     (``(project, name)`` pairs), only the records of those artifacts."""
     plain: list[tuple[str, Fields | None]] = []
-    by_digest: list[tuple[str, str, str]] = []  # (project, artifact, file name)
+    by_digest: list[tuple[str, str, str, set[int | None]]] = []  # (project, artifact, file name, deleted)
     projects = store.list(layout.PROJECTS) if artifacts is None else sorted({p for p, _ in artifacts})
     for project in projects:
         names = store.list(layout.artifacts(project)) if artifacts is None else \
@@ -92,7 +92,7 @@ def find_bad_records(store: Store, artifacts: Iterable[tuple[str, str]] | None =
             for alias in store.list(layout.aliases(project, name)):
                 folder = layout.alias(project, name, alias)
                 plain += [(f"{folder}/{layout.seq_name(n)}", ALIAS) for n in store.log_seqs(folder)]
-            by_digest += [(project, name, f) for f in store.list(f"{layout.artifact(project, name)}/by-digest")]
+            by_digest += [(project, name, f, gone) for f in store.list(f"{layout.artifact(project, name)}/by-digest")]
         if artifacts is not None:
             continue
         for run_id in store.list(layout.runs(project)):
@@ -110,20 +110,20 @@ def find_bad_records(store: Store, artifacts: Iterable[tuple[str, str]] | None =
     return sorted(found, key=lambda f: f.path)
 
 
-def _check_by_digest(store: Store, project: str, name: str, fname: str, bad_paths: set[str]) -> Found | None:
-    """A ``by-digest`` record: well formed, and naming a version that holds its digest."""
+def _check_by_digest(store: Store, project: str, name: str, fname: str, gone: set[int | None],
+                     bad_paths: set[str]) -> Found | None:
+    """A ``by-digest`` record: well formed, and naming a version that holds its digest (unless
+    that version is deleted, or its own record is bad and so reported already)."""
     path = f"{layout.artifact(project, name)}/by-digest/{fname}"
     digest = _digest_named(fname)
     if digest is None:
         return Found(path, f"record '{path}' in store '{store.url}' is not named after a digest")
     try:
         rec = store.read_record(path, BY_DIGEST)
-        registry = Registry(store, project)
-        if rec["version"] in registry.deleted(name):
+        if rec["version"] in gone or \
+                f"{layout.versions(project, name)}/{layout.seq_name(rec['version'])}" in bad_paths:
             return None
-        if f"{layout.versions(project, name)}/{layout.seq_name(rec['version'])}" in bad_paths:
-            return None  # its version record is reported; this one may be right
-        check_by_digest(registry, name, digest, rec)
+        check_by_digest(Registry(store, project), name, digest, rec)
     except FileNotFoundError:
         return None
     except BadRecord as exc:

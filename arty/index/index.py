@@ -610,17 +610,36 @@ def _insert(conn: sqlite3.Connection, table: str, columns: dict[str, type], rows
     names = list(columns)
     sql = (f"INSERT OR REPLACE INTO {table} ({', '.join(names)}) "
            f"VALUES ({', '.join('?' for _ in names)})")
+    values = [tuple(r.get(n) for n in names) for r in rows]
     try:
-        conn.executemany(sql, [tuple(r.get(n) for n in names) for r in rows])
+        conn.executemany(sql, values)
         return
-    except (OverflowError, UnicodeError, ValueError, sqlite3.InterfaceError, sqlite3.ProgrammingError):
+    except (OverflowError, UnicodeError, sqlite3.InterfaceError, sqlite3.ProgrammingError):
         pass
-    for r in rows:  # INSERT OR REPLACE: rows already inserted by the failed batch are written again, unchanged
+    good = []
+    for r, row_values in zip(rows, values):
+        bad = next((n for n, v in zip(names, row_values) if not _storable(v)), None)
+        if bad is None:
+            good.append(row_values)
+        else:
+            warnings.warn(f"arty: {_row_name(table, r)} left out of the index: its '{bad}' is a value SQLite "
+                          "cannot hold", RuntimeWarning, stacklevel=2)
+    conn.executemany(sql, good)  # INSERT OR REPLACE: rows the failed batch wrote are written again, unchanged
+
+
+def _storable(value: Any) -> bool:
+    """Whether SQLite can hold ``value`` as a column value."""
+    if value is None or isinstance(value, (float, bytes)):
+        return True
+    if isinstance(value, int):
+        return -(2 ** 63) <= value < 2 ** 63
+    if isinstance(value, str):
         try:
-            conn.execute(sql, tuple(r.get(n) for n in names))
-        except (OverflowError, UnicodeError, ValueError, sqlite3.InterfaceError, sqlite3.ProgrammingError) as exc:
-            warnings.warn(f"arty: {_row_name(table, r)} left out of the index: a value SQLite cannot hold "
-                          f"({type(exc).__name__}: {exc})", RuntimeWarning, stacklevel=2)
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    return False
 
 
 def _row_name(table: str, row: dict[str, Any]) -> str:
