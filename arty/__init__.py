@@ -22,11 +22,12 @@ from typing import Any, Iterable
 from arty.artifacts import Artifact, ArtifactVersion, Diff, Entry, LogResult, Registry
 from arty.errors import (
     ArtyError,
+    BadRecord,
     ConflictError,
     IntegrityError,
     InvalidName,
     InvalidPath,
-    InvalidRecord,
+    BadRecord,
     MissingExtra,
     NotFound,
     ReferenceChanged,
@@ -47,8 +48,8 @@ from arty.tracking.run import current as _current_run
 __version__ = "0.1.0"
 
 __all__ = [
-    "Artifact", "ArtifactVersion", "ArtyError", "ConflictError", "Diff", "Digest", "Entry", "IntegrityError",
-    "InvalidName", "InvalidPath", "InvalidRecord", "LogResult", "MissingExtra", "NotFound", "ReferenceChanged",
+    "Artifact", "ArtifactVersion", "ArtyError", "BadRecord", "ConflictError", "Diff", "Digest", "Entry",
+    "IntegrityError", "InvalidName", "InvalidPath", "LogResult", "MissingExtra", "NotFound", "ReferenceChanged",
     "Registry", "Store",
     "StoreError", "StoreFull", "StorePermissionDenied", "StoreUnreachable", "UnsupportedStore", "UsageError",
     "__version__", "init_store", "log_artifact", "open_store", "registry", "use_artifact",

@@ -17,8 +17,9 @@ hint. The CLI turns them into ``error: <message>`` and the class's
     │   ├── UnsupportedStore       a newer store format, or a backend with no atomic create
     │   └── MissingExtra           the fsspec implementation for a URL is not installed
     ├── IntegrityError             bytes that do not match their digest
-    │   ├── InvalidRecord          a record that breaks the format or lies about itself
-    │   └── ReferenceChanged       a referenced object changed since it was recorded
+    │   ├── ReferenceChanged       a referenced object changed since it was recorded
+    │   └── BadRecord              a record that is not a JSON object with the fields its readers
+    │                              need, or that contradicts where it is stored
     └── ConflictError              a create-if-absent lost its race too many times
 """
 
@@ -92,17 +93,22 @@ class IntegrityError(ArtyError):
     exit_code = 5
 
 
-class InvalidRecord(IntegrityError):
-    """A record read from the store breaks the format or contradicts where it is stored
-    (a version record whose name, project or number is not its folder's)."""
-
-    def __init__(self, message: str, hint: str | None = None, path: str | None = None) -> None:
-        self.path = path
-        super().__init__(message, hint)
-
-
 class ReferenceChanged(IntegrityError):
     """An object added by reference changed since it was recorded."""
+
+
+class BadRecord(IntegrityError):
+    """A record that is not valid JSON, not an object, lacks a field its readers need, or
+    contradicts where it is stored (a version record whose name, project or number is not
+    its folder's).
+
+    ``path`` is the record's path in the store. Readers of many records skip
+    such a record with a warning; ``art verify --repair`` moves it aside.
+    """
+
+    def __init__(self, message: str, hint: str | None = None, path: str = "") -> None:
+        self.path = path
+        super().__init__(message, hint)
 
 
 class ConflictError(ArtyError):

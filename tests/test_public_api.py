@@ -27,9 +27,8 @@ EXPECTED_ALL = {
     "init", "log", "define_metric", "finish", "Run", "Config", "Summary", "Api",
     "Histogram", "Image", "Table", "watch", "unwatch",
     # errors
-    "ArtyError", "ConflictError", "IntegrityError", "InvalidName", "InvalidPath", "InvalidRecord", "MissingExtra",
-    "NotFound",
-    "ReferenceChanged", "StoreError", "StoreFull", "StorePermissionDenied", "StoreUnreachable",
+    "ArtyError", "BadRecord", "ConflictError", "IntegrityError", "InvalidName", "InvalidPath", "MissingExtra",
+    "NotFound", "ReferenceChanged", "StoreError", "StoreFull", "StorePermissionDenied", "StoreUnreachable",
     "UnsupportedStore", "UsageError",
     "__version__",
 }

@@ -9,7 +9,7 @@ import os
 import pytest
 
 import arty
-from arty.errors import IntegrityError, InvalidName, UsageError
+from arty.errors import IntegrityError, InvalidName, NotFound, UsageError
 from arty.store import encode_json, layout, open_store
 from conftest import make_tree, read, run_art
 
@@ -65,7 +65,11 @@ def test_crafted_record_name_cannot_steer_the_default_download_folder(tmp_path):
     work = tmp_path / "w" / "x" / "y"
     os.makedirs(work / "artifacts")
     before = files_under(tmp_path)
-    r = run_art("--store", str(tmp_path / ".arty"), "get", "data", cwd=work)
+    r = run_art("--store", str(tmp_path / ".arty"), "get", "data", cwd=work)  # latest: the bad one is skipped
+    assert r.returncode == NotFound.exit_code, r.stderr
+    assert f"warning: skipped a bad record: version record '{VERSION_0}'" in r.stderr
+    assert "error: artifact 'data' has no readable version" in r.stderr
+    r = run_art("--store", str(tmp_path / ".arty"), "get", "data:v0", cwd=work)  # asked for by number
     assert r.returncode == IntegrityError.exit_code, r.stderr
     assert f"error: version record '{VERSION_0}'" in r.stderr
     assert "'../../../escaped'" in r.stderr and "hint:" in r.stderr
@@ -77,17 +81,17 @@ def test_crafted_record_name_cannot_steer_the_default_download_folder(tmp_path):
     ("name", "other", "name 'other' is not the artifact's name 'data'"),
     ("project", "elsewhere", "project 'elsewhere' is not the project 'default'"),
     ("version", 7, "version 7 is not its sequence number 0"),
-    ("version", "0", "version '0' is not its sequence number 0"),
+    ("version", "0", "field 'version' of the wrong type (a string, not an integer)"),
     ("size", -1, "size -1 is not a whole number of bytes"),
-    ("files", 2.5, "file count 2.5 is not a whole number"),
+    ("files", 2.5, "field 'files' of the wrong type (a number, not an integer)"),
 ], ids=["escape", "other-name", "project", "version", "version-str", "size", "files"])
 def test_version_record_that_lies_about_itself_is_refused_and_reported(tmp_path, field, value, says):
     add_data(tmp_path)
     rewrite_record(tmp_path, VERSION_0, **{field: value})
-    for args in (["get", "data", "-o", "out"], ["show", "data:v0"]):
+    for args in (["get", "data:v0", "-o", "out"], ["show", "data:v0"]):
         r = run_art(*args, cwd=tmp_path)
         assert r.returncode == IntegrityError.exit_code, (args, r.stdout, r.stderr)
-        assert r.stderr.startswith(f"error: version record '{VERSION_0}' in store"), r.stderr
+        assert r.stderr.startswith("error: ") and f"record '{VERSION_0}' in store" in r.stderr, r.stderr
         assert says in r.stderr, r.stderr
     assert not (tmp_path / "out").exists()
     r = run_art("verify", cwd=tmp_path)
@@ -98,7 +102,7 @@ def test_version_record_that_lies_about_itself_is_refused_and_reported(tmp_path,
 def test_version_record_digest_that_does_not_parse_names_the_record(tmp_path):
     add_data(tmp_path)
     rewrite_record(tmp_path, VERSION_0, digest="md5:not-hex")
-    r = run_art("get", "data", "-o", "out", cwd=tmp_path)
+    r = run_art("get", "data:v0", "-o", "out", cwd=tmp_path)
     assert r.returncode == IntegrityError.exit_code
     assert f"version record '{VERSION_0}'" in r.stderr and "digest 'md5:not-hex'" in r.stderr, r.stderr
 
@@ -117,9 +121,11 @@ def test_python_api_refuses_a_lying_record_too(tmp_path):
     add_data(tmp_path)
     rewrite_record(tmp_path, VERSION_0, version=7)
     reg = arty.registry(str(tmp_path / ".arty"))
-    for call in (lambda: reg.resolve("data"), lambda: reg.version("data", 0), lambda: reg.latest("data")):
+    for call in (lambda: reg.resolve("data:v0"), lambda: reg.version("data", 0)):
         with pytest.raises(IntegrityError, match="is not its sequence number 0"):
             call()
+    with pytest.warns(RuntimeWarning, match="is not its sequence number 0"):  # latest skips it, named
+        assert reg.latest("data") is None
 
 
 # -- item 5: entry sizes are checked against the blob ---------------------------------------------
@@ -349,6 +355,6 @@ def test_alias_record_pointing_at_a_non_number_is_refused(tmp_path):
     run_art("alias", "data:v0", "prod", cwd=tmp_path, check=True)
     rel = "projects/default/artifacts/data/aliases/prod/00000000.json"
     rewrite_record(tmp_path, rel, version="../../x")
-    r = run_art("get", "data:prod", "-o", "out", cwd=tmp_path)
-    assert r.returncode == IntegrityError.exit_code, r.stderr
-    assert f"alias record '{rel}'" in r.stderr and "version '../../x'" in r.stderr, r.stderr
+    r = run_art("get", "data:prod", "-o", "out", cwd=tmp_path)  # the bad move is skipped, named
+    assert r.returncode == NotFound.exit_code, r.stderr
+    assert f"warning: skipped a bad record: record '{rel}'" in r.stderr and "'version'" in r.stderr, r.stderr

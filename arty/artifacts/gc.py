@@ -19,7 +19,7 @@ from arty.artifacts.manifest import TreeReader
 from arty.artifacts.verify import iter_versions
 from arty.errors import ArtyError, UsageError
 from arty.hashing import Digest
-from arty.store import Store, layout, segments
+from arty.store import Store, layout, records, segments
 from arty.store.backends import TMP_PREFIX
 
 #: Default grace period in seconds (``art gc --grace``).
@@ -68,7 +68,7 @@ def plan_gc(store: Store, now: float | None = None, grace: float = DEFAULT_GRACE
     referenced: set[Digest] = set()
     trees = TreeReader(store)
     for project, name, n in iter_versions(store):
-        rec = store.log_read(layout.versions(project, name), n)
+        rec = store.log_read(layout.versions(project, name), n, records.VERSION)  # BadRecord: refuse
         root = Digest.parse(rec["digest"])
         for node in trees.node_digests(root):
             referenced.add(node)

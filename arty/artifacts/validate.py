@@ -7,7 +7,7 @@ version record passes :func:`check_version_record` on its way in: it must be
 the record of the folder it is stored in (same project, same name, its
 ``version`` equal to its sequence number), with names that follow the rules
 for names typed by users, a digest that parses, and whole, non-negative sizes.
-A record that fails is an :class:`~arty.errors.InvalidRecord` naming its path
+A record that fails is an :class:`~arty.errors.BadRecord` naming its path
 (docs/store-format.md, "What readers check").
 """
 
@@ -17,7 +17,7 @@ import json
 from typing import Any
 
 from arty.artifacts.names import is_name
-from arty.errors import ArtyError, InvalidRecord
+from arty.errors import ArtyError, BadRecord
 from arty.hashing import Digest
 from arty.store import Store, layout
 
@@ -75,17 +75,17 @@ def version_record_problems(rec: Any, project: str, name: str, number: int) -> l
 
 def check_version_record(store: Store, rec: Any, project: str, name: str, number: int) -> dict[str, Any]:
     """Return ``rec`` if it is a valid record for version ``number`` of ``project/name``,
-    else raise :class:`InvalidRecord` naming the record and every problem."""
+    else raise :class:`BadRecord` naming the record and every problem."""
     problems = version_record_problems(rec, project, name, number)
     if problems:
         path = f"{layout.versions(project, name)}/{layout.seq_name(number)}"
-        raise InvalidRecord(f"version record '{path}' in store '{store.url}' is invalid: {'; '.join(problems)}",
+        raise BadRecord(f"version record '{path}' in store '{store.url}' is invalid: {'; '.join(problems)}",
                             hint=_HINT, path=path)
     return rec
 
 
 def check_alias_target(store: Store, rec: Any, path: str) -> int | None:
-    """The version an alias record points at (None: deleted), or :class:`InvalidRecord`."""
+    """The version an alias record points at (None: deleted), or :class:`BadRecord`."""
     if not isinstance(rec, dict):
         problem = f"it is a JSON {type(rec).__name__}, not an object"
     else:
@@ -93,4 +93,4 @@ def check_alias_target(store: Store, rec: Any, path: str) -> int | None:
         if target is None or is_whole(target):
             return target
         problem = f"its version {show(target)} is not a version number"
-    raise InvalidRecord(f"alias record '{path}' in store '{store.url}' is invalid: {problem}", hint=_HINT, path=path)
+    raise BadRecord(f"alias record '{path}' in store '{store.url}' is invalid: {problem}", hint=_HINT, path=path)

@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from arty.artifacts.download import safe_target
 from arty.artifacts.manifest import Entry, TreeReader, ref_identity, run_nested
-from arty.artifacts.validate import version_record_problems
+from arty.artifacts.repair import KIND, find_bad_records
 from arty.errors import ArtyError, IntegrityError, NotFound
 from arty.hashing import Digest, hash_file
 from arty.store import Store, UriReader, layout
@@ -21,7 +21,7 @@ from arty.store import Store, UriReader, layout
 
 @dataclass(frozen=True)
 class Problem:
-    """One thing that failed a check: ``kind`` is missing, corrupt, changed or malformed."""
+    """One thing that failed a check: ``kind`` is missing, corrupt, changed, malformed or bad-record."""
 
     kind: str
     subject: str
@@ -184,33 +184,30 @@ def iter_versions(store: Store) -> Iterable[tuple[str, str, int]]:
 
 def verify_store(store: Store, progress: Callable[[int], None] | None = None,
                  versions: Iterable[tuple[str, str, int]] | None = None) -> list[Problem]:
-    """Re-hash every object; check every version record and its tree.
+    """Check every record (:func:`arty.artifacts.repair.find_bad_records`: kind ``bad-record``,
+    the record's path as subject); re-hash every object; check every version's tree.
 
-    With ``versions``, only those versions (and their objects) are checked.
+    With ``versions``, only those versions (and their objects), and the records of their artifacts.
     """
     trees = TreeReader(store)
-    problems: list[Problem] = []
+    selected = versions is not None
+    chosen = list(versions) if versions is not None else None
+    bad = find_bad_records(store, None if chosen is None else {(p, name) for p, name, _ in chosen})
+    problems = [Problem(KIND, f.path, f.message) for f in bad]
+    bad_paths = {f.path for f in bad}
     referenced: set[Digest] = set()
     node_set: set[Digest] = set()
     claims = Claims()
-    selected = versions is not None
-    for project, name, n in (versions if versions is not None else iter_versions(store)):
+    for project, name, n in (chosen if chosen is not None else iter_versions(store)):
         where = f"'{project}/{name}:v{n}'"
-        path = f"{layout.versions(project, name)}/{layout.seq_name(n)}"
+        if f"{layout.versions(project, name)}/{layout.seq_name(n)}" in bad_paths:
+            continue  # reported above (find_bad_records also applies the checks of arty.artifacts.validate)
         try:
             rec = store.log_read(layout.versions(project, name), n)
         except IntegrityError as exc:
             problems.append(Problem("malformed", where, f"version record {where} is unreadable: {exc}"))
             continue
-        wrong = version_record_problems(rec, project, name, n)
-        if wrong:
-            problems.append(Problem("malformed", path, f"version record '{path}' is invalid: {'; '.join(wrong)}"))
-            try:
-                root = Digest.parse(rec["digest"])  # its tree is still checked where it can be read
-            except (ArtyError, KeyError, TypeError):
-                continue
-        else:
-            root = Digest.parse(rec["digest"])
+        root = Digest.parse(rec["digest"])
         nodes, entries, found = _walk_tree(trees, root, where)
         problems += found
         referenced.update(nodes)
@@ -223,7 +220,7 @@ def verify_store(store: Store, progress: Callable[[int], None] | None = None,
                     problems.append(p)
             elif e.digest is not None:
                 referenced.add(e.digest)
-        if not found and not wrong and (sum(e.size for e in entries), len(entries)) != (rec["size"], rec["files"]):
+        if not found and (sum(e.size for e in entries), len(entries)) != (rec["size"], rec["files"]):
             problems.append(Problem("malformed", where, f"version record {where} disagrees with its tree "
                                                         "about size or file count"))
     if selected:

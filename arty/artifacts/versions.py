@@ -20,9 +20,9 @@ from arty.artifacts.draft import Artifact
 from arty.artifacts.manifest import Diff, Entry, Tree, TreeReader, build
 from arty.artifacts.names import ArtifactRef, check_alias, check_name, parse_version
 from arty.artifacts.validate import check_alias_target, check_version_record
-from arty.errors import ConflictError, NotFound, UsageError
+from arty.errors import BadRecord, ConflictError, NotFound, UsageError
 from arty.hashing import Digest, StatCache
-from arty.store import Store, layout, now_iso
+from arty.store import Store, layout, now_iso, records
 
 
 def _who() -> str:
@@ -99,13 +99,15 @@ class Registry:
         return {s for s in seqs if s is not None}
 
     def version(self, name: str, number: int) -> "ArtifactVersion":
+        """Version ``number``; NotFound when absent or deleted, BadRecord when its record is bad."""
         check_name(name)
+        folder = layout.versions(self.project, name)
+        if number in self.deleted(name) and self.store.exists(f"{folder}/{layout.seq_name(number)}"):
+            raise self.deleted_error(name, number)
         try:
-            rec = self.store.log_read(layout.versions(self.project, name), number)
+            rec = self.store.log_read(folder, number, records.VERSION)
         except FileNotFoundError:
             raise self.not_found(name, f"v{number}") from None
-        if number in self.deleted(name):
-            raise self.deleted_error(name, number)
         return ArtifactVersion(self, check_version_record(self.store, rec, self.project, name, number))
 
     def deleted_error(self, name: str, number: int, alias: str | None = None) -> NotFound:
@@ -116,13 +118,18 @@ class Registry:
                         hint=f"'art ls {name}' lists the versions that remain")
 
     def latest(self, name: str) -> "ArtifactVersion | None":
-        """The highest version that is not deleted, or None."""
+        """The highest version that is not deleted and whose record is good (bad ones warned of), or None."""
         check_name(name)
-        numbers = self.versions(name)
-        if not numbers:
-            return None
-        rec = self.store.log_read(layout.versions(self.project, name), numbers[-1])
-        return ArtifactVersion(self, check_version_record(self.store, rec, self.project, name, numbers[-1]))
+        folder = layout.versions(self.project, name)
+        for number in reversed(self.versions(name)):
+            rec = self.store.try_record(f"{folder}/{layout.seq_name(number)}", records.VERSION)
+            if rec is None:
+                continue
+            try:
+                return ArtifactVersion(self, check_version_record(self.store, rec, self.project, name, number))
+            except BadRecord as exc:
+                records.warn_skipped(exc)
+        return None
 
     def delete(self, name: str, number: int) -> bool:
         """Delete version ``number`` of ``name``: a record ``deleted/<N>.json``, created if absent.
@@ -146,7 +153,10 @@ class Registry:
             listing = ", ".join(names) if names else "none yet"
             return NotFound(f"artifact '{name}' not found in project '{self.project}' (artifacts: {listing})",
                             hint="'art ls' lists artifacts; '--project' picks another project")
-        if selector is not None and parse_version(selector) is not None:
+        if selector in (None, "latest"):  # every version's record is bad (each was warned of)
+            return NotFound(f"artifact '{name}' has no readable version (versions: {_span(versions)})",
+                            hint=records.REPAIR_HINT)
+        if parse_version(selector) is not None:
             return NotFound(f"artifact '{name}:{selector}' not found (versions: {_span(versions)})",
                             hint=f"'art ls {name}' lists its versions")
         aliases = sorted(self.aliases(name))
@@ -177,8 +187,9 @@ class Registry:
     # -- aliases -------------------------------------------------------------
 
     def alias_target(self, name: str, alias: str) -> int | None:
+        """The version ``alias`` points at: its highest good record's (bad ones skipped with a warning)."""
         folder = layout.alias(self.project, name, alias)
-        got = self.store.log_latest(folder)
+        got = self.store.log_latest(folder, records.ALIAS)
         return None if got is None else check_alias_target(self.store, got[1], f"{folder}/{layout.seq_name(got[0])}")
 
     def aliases(self, name: str) -> dict[str, int]:
@@ -192,8 +203,7 @@ class Registry:
 
     def alias_history(self, name: str, alias: str) -> list[dict[str, Any]]:
         """Every move of ``alias``, oldest first."""
-        folder = layout.alias(self.project, name, alias)
-        return [self.store.log_read(folder, s) for s in self.store.log_seqs(folder)]
+        return [rec for _, rec in self.store.log_records(layout.alias(self.project, name, alias), records.ALIAS)]
 
     def set_alias(self, name: str, number: int, alias: str, created_by: str | None = None) -> None:
         """Point ``alias`` at version ``number`` (a no-op if it already does)."""
@@ -220,14 +230,32 @@ class Registry:
     # -- writing -------------------------------------------------------------
 
     def find_by_digest(self, name: str, digest: Digest) -> "ArtifactVersion | None":
+        """The version of ``name`` holding ``digest``: ``by-digest``'s, else the latest if it has it.
+
+        A bad ``by-digest`` record (see :func:`check_by_digest`) is warned of, and
+        the versions are searched instead, oldest first.
+        """
+        path = layout.by_digest(self.project, name, digest)
         try:
-            rec = self.store.read_record(layout.by_digest(self.project, name, digest))
+            rec = self.store.read_record(path, records.BY_DIGEST)
+            if rec["version"] not in self.deleted(name):
+                return check_by_digest(self, name, digest, rec)
         except FileNotFoundError:
-            rec = None
-        if rec is not None and rec["version"] not in self.deleted(name):
-            return self.version(name, rec["version"])
+            pass
+        except BadRecord as exc:
+            records.warn_skipped(exc)
+            return self.first_with_digest(name, digest)
         latest = self.latest(name)
         return latest if latest is not None and latest.digest == digest else None
+
+    def first_with_digest(self, name: str, digest: Digest) -> "ArtifactVersion | None":
+        """The oldest version of ``name`` (not deleted, record good) holding ``digest``: reads every one."""
+        folder = layout.versions(self.project, name)
+        for number in self.versions(name):
+            rec = self.store.try_record(f"{folder}/{layout.seq_name(number)}", records.VERSION)
+            if rec is not None and rec["digest"] == str(digest):
+                return ArtifactVersion(self, rec)
+        return None
 
     def log(self, draft: Artifact, aliases: Iterable[str] = (), created_by: str | None = None,
             progress: staging.Progress | None = None) -> LogResult:
@@ -278,6 +306,21 @@ class Registry:
                            digest=str(tree.digest))
         diff = self.trees.diff(previous.digest, tree.digest) if previous is not None else None
         return LogResult(version, True, diff, staged.hashed)
+
+
+def check_by_digest(registry: Registry, name: str, digest: Digest, rec: dict[str, Any]) -> "ArtifactVersion":
+    """The version that the ``by-digest`` record ``rec`` of ``digest`` names (not a deleted one);
+    :class:`BadRecord` unless that version exists, its record is good and it holds ``digest``."""
+    path = layout.by_digest(registry.project, name, digest)
+    try:
+        version = registry.version(name, rec["version"])
+    except NotFound:
+        version = None
+    if version is None or version.record.get("digest") != str(digest):
+        raise BadRecord(f"record '{path}' in store '{registry.store.url}' names v{rec['version']}, which "
+                        + ("does not exist" if version is None else f"holds other content ('{version.digest}')"),
+                        records.REPAIR_HINT, path=path)
+    return version
 
 
 class ArtifactVersion:

@@ -7,6 +7,8 @@ hint) on stderr and the class's exit code.
 from __future__ import annotations
 
 import sys
+import warnings
+from typing import TextIO
 
 import click
 
@@ -54,8 +56,22 @@ def _register() -> None:
 _register()
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: TextIO | None = None, line: str | None = None) -> None:
+    """Arty's own warnings (``arty: ...``) as ``warning: ...`` lines, like git; others as Python shows them."""
+    text = str(message)
+    if text.startswith("arty: "):
+        click.echo(f"warning: {text[len('arty: '):]}", err=True)
+    else:
+        _python_show_warning(message, category, filename, lineno, file, line)
+
+
+_python_show_warning = warnings.showwarning
+
+
 def main() -> None:
     """Console entry point for ``art``."""
+    warnings.showwarning = _show_warning
     cli.main(prog_name="art", standalone_mode=True)
 
 

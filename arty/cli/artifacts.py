@@ -9,13 +9,16 @@ from typing import Any
 
 import click
 
-from arty.artifacts import Artifact, ArtifactRef
+from arty.artifacts import Artifact, ArtifactRef, ArtifactVersion, Registry
+from arty.artifacts.repair import KIND as BAD_RECORD
+from arty.artifacts.repair import repair as repair_records
 from arty.artifacts.verify import iter_versions, verify_store
 from arty.cli.context import Context, json_option, pass_ctx
 from arty.cli.render import echo_json, human_size, plural, progress_bar, table
-from arty.errors import IntegrityError, NotFound, UsageError
+from arty.errors import BadRecord, IntegrityError, NotFound, UsageError
 from arty.settings import DOT_DIR, POINTER
 from arty.store import init_store, layout, now_iso
+from arty.store.records import warn_skipped
 from arty.tracking.run import new_run_id, record_finished_run
 
 
@@ -176,10 +179,10 @@ def ls_cmd(ctx: Context, name: str | None, as_json: bool) -> None:
     by_version: dict[int, list[str]] = {}
     for a, n in aliases.items():
         by_version.setdefault(n, []).append(a)
-    versions = [sub.version(ref.name, n) for n in numbers]
+    versions = [v for v in map(lambda n: _listed_version(sub, ref.name, n), numbers) if v is not None]
     rows = []
     for v in versions:
-        al = (["latest"] if v.number == numbers[-1] else []) + sorted(by_version.get(v.number, []))
+        al = (["latest"] if v is versions[-1] else []) + sorted(by_version.get(v.number, []))
         rows.append({"version": v.number, "qualified_name": v.qualified_name, "aliases": al, "size": v.size, "files": v.file_count,
                      "created": v.created_at, "digest": str(v.digest), "created_by": v.created_by})
     if as_json:
@@ -188,6 +191,15 @@ def ls_cmd(ctx: Context, name: str | None, as_json: bool) -> None:
     table([[f"v{r['version']}", ",".join(r["aliases"]), human_size(r["size"]), r["files"], r["created"],
             r["digest"].split(":")[1][:12]] for r in rows],
           ["VERSION", "ALIASES", "SIZE", "FILES", "CREATED", "DIGEST"])
+
+
+def _listed_version(reg: Registry, name: str, number: int) -> ArtifactVersion | None:
+    """A version to list, or None when its record is bad (skipped with a warning naming it)."""
+    try:
+        return reg.version(name, number)
+    except BadRecord as exc:
+        warn_skipped(exc)
+        return None
 
 
 @click.command("show")
@@ -312,10 +324,13 @@ def diff_cmd(ctx: Context, a: str, b: str, as_json: bool) -> None:
 
 @click.command("verify")
 @click.argument("ref", required=False)
+@click.option("--repair", is_flag=True,
+              help="Move bad records aside to quarantine/ (a bad version record: mark the version deleted).")
 @json_option
 @pass_ctx
-def verify_cmd(ctx: Context, ref: str | None, as_json: bool) -> None:
-    """Re-hash objects: of REF (NAME or NAME:VERSION), else of the whole store. Exit 5 on any problem."""
+def verify_cmd(ctx: Context, ref: str | None, repair: bool, as_json: bool) -> None:
+    """Re-hash objects and check records: of REF (NAME or NAME:VERSION), else of the whole store.
+    Exit 5 on any problem (with --repair: on any problem left)."""
     store = ctx.store
     if ref is None:
         selected = None
@@ -335,14 +350,21 @@ def verify_cmd(ctx: Context, ref: str | None, as_json: bool) -> None:
     with progress_bar(f"verifying {what}") as bar:
         problems = verify_store(store, progress=lambda n: bar(n, 0), versions=selected)
     checked = len(selected) if selected is not None else sum(1 for _ in iter_versions(store))
+    repaired = repair_records(store, [p.subject for p in problems if p.kind == BAD_RECORD]) if repair else []
+    left = [p for p in problems if p.subject not in {r.path for r in repaired}]
     if as_json:
-        echo_json({"ok": not problems, "versions": checked, "problems": [p.to_json() for p in problems]})
+        out = {"ok": not left, "versions": checked, "problems": [p.to_json() for p in problems]}
+        echo_json(out | {"repaired": [r.to_json() for r in repaired]} if repair else out)
     else:
         for p in problems:
             click.echo(f"bad: {p.message}")
+        for r in repaired:
+            click.echo(f"repaired: {r.path}: {r.action}" + (f" -> {r.moved_to}" if r.moved_to else ""))
         if not problems:
             click.echo(f"ok: {plural(checked, 'version')} verified in {what}")
-    if problems:
+        elif repair and not left:
+            click.echo(f"ok: every problem repaired in {what}")
+    if left:
         raise click.exceptions.Exit(IntegrityError.exit_code)
 
 

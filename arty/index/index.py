@@ -251,9 +251,7 @@ class Index:
             return row, _edges(reader, key, row)
 
         def load_art(key: tuple[str, str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-            gone = self._deleted(*key)
-            return ([v for v in records.load_versions(reader, *key) if v["version"] not in gone],
-                    records.load_aliases(reader, *key))
+            return records.load_versions(reader, *key, known=self._deleted(*key)), records.load_aliases(reader, *key)
 
         runs = self._map(load, run_keys)
         arts = self._map(load_art, art_keys)
@@ -329,7 +327,7 @@ class Index:
             self._journal_listing = listing
             return {"entries": 0, "runs": 0, "artifacts": 0}
         reader = self._reader()
-        entries = reader.records([f"{layout.JOURNAL}/{n}" for n in new], skip_damaged=True)
+        entries = reader.records([f"{layout.JOURNAL}/{n}" for n in new], quiet=True)
         runs: set[tuple[str, str]] = set()
         arts: set[tuple[str, str]] = set()
         for e in entries:
@@ -585,13 +583,16 @@ class Index:
 
 def _load_run(reader: records.Reader, key: tuple[str, str], prev: dict[str, Any] | None
               ) -> dict[str, Any] | None:
-    """A run's row; a run whose records cannot be read is left out of the index, with a warning."""
+    """A run's row; a run whose ``run.json`` (or a segment) cannot be read is left out of the index,
+    with a warning. A record of unexpected shape is bad data too, not a reason to fail the index."""
     try:
         return records.load_run(reader, key[0], key[1], prev)
     except IntegrityError as exc:
-        warnings.warn(f"arty: run '{key[0]}/{key[1]}' left out of the index: {exc.message}", RuntimeWarning,
-                      stacklevel=2)
-        return None
+        problem = exc.message
+    except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
+        problem = f"a record has an unexpected shape ({type(exc).__name__}: {exc})"
+    warnings.warn(f"arty: run '{key[0]}/{key[1]}' left out of the index: {problem}", RuntimeWarning, stacklevel=2)
+    return None
 
 
 def _edges(reader: records.Reader, key: tuple[str, str], row: dict[str, Any] | None
@@ -602,9 +603,54 @@ def _edges(reader: records.Reader, key: tuple[str, str], row: dict[str, Any] | N
 
 
 def _insert(conn: sqlite3.Connection, table: str, columns: dict[str, type], rows: list[dict[str, Any]]) -> None:
+    """Insert (or replace) ``rows``; a row SQLite cannot hold (an integer beyond 64 bits, text that
+    is not valid Unicode, a nested value) is left out with a warning naming it, not the others."""
     if not rows:
         return
     names = list(columns)
     sql = (f"INSERT OR REPLACE INTO {table} ({', '.join(names)}) "
            f"VALUES ({', '.join('?' for _ in names)})")
-    conn.executemany(sql, [tuple(r.get(n) for n in names) for r in rows])
+    values = [tuple(r.get(n) for n in names) for r in rows]
+    try:
+        conn.executemany(sql, values)
+        return
+    except (OverflowError, UnicodeError, sqlite3.InterfaceError, sqlite3.ProgrammingError):
+        pass
+    good = []
+    for r, row_values in zip(rows, values):
+        bad = next((n for n, v in zip(names, row_values) if not _storable(v)), None)
+        if bad is None:
+            good.append(row_values)
+        else:
+            warnings.warn(f"arty: {_row_name(table, r)} left out of the index: its '{bad}' is a value SQLite "
+                          "cannot hold", RuntimeWarning, stacklevel=2)
+    conn.executemany(sql, good)  # INSERT OR REPLACE: rows the failed batch wrote are written again, unchanged
+
+
+def _storable(value: Any) -> bool:
+    """Whether SQLite can hold ``value`` as a column value."""
+    if value is None or isinstance(value, (float, bytes)):
+        return True
+    if isinstance(value, int):
+        return -(2 ** 63) <= value < 2 ** 63
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    return False
+
+
+def _row_name(table: str, row: dict[str, Any]) -> str:
+    """How a warning names an index row: ``run 'p/id'``, ``version 'p/name:v3'``, ..."""
+    if table == "runs":
+        return f"run '{row.get('project')}/{row.get('id')}'"
+    if table == "artifact_versions":
+        return f"version '{row.get('project')}/{row.get('name')}:v{row.get('version')}'"
+    if table == "aliases":
+        return f"alias '{row.get('alias')}' of '{row.get('project')}/{row.get('name')}'"
+    if table in records.EDGES:
+        return (f"{table[:-1]} edge of run '{row.get('project')}/{row.get('run')}' "
+                f"('{row.get('artifact_project')}/{row.get('artifact')}:v{row.get('version')}')")
+    return f"a row of '{table}'"

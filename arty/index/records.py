@@ -24,9 +24,10 @@ import socket
 import time
 from typing import Any, Callable, Iterable
 
-from arty.errors import IntegrityError
+from arty.errors import BadRecord, IntegrityError
 from arty.index import segments
 from arty.store import Store, layout
+from arty.store.records import ALIAS, VERSION, Fields
 
 #: A run that is not finished and was silent this long is shown as crashed.
 CRASH_AFTER_S = 600.0
@@ -172,22 +173,24 @@ class Reader:
         self.map = map_fn or map
 
     def record(self, path: str) -> dict[str, Any] | None:
-        """A JSON record (None when absent or not an object); IntegrityError when not JSON."""
+        """A record (None when absent); :class:`BadRecord` when it is not a JSON object."""
         try:
-            rec = self.store.read_record(path)
+            return self.store.read_record(path)
         except FileNotFoundError:
             return None
-        return rec if isinstance(rec, dict) else None
 
-    def _record_or_none(self, path: str) -> dict[str, Any] | None:
+    def _quiet(self, path: str) -> dict[str, Any] | None:
         try:
             return self.record(path)
-        except IntegrityError:
+        except BadRecord:
             return None
 
-    def records(self, paths: list[str], skip_damaged: bool = False) -> list[dict[str, Any] | None]:
-        """Several records, in order; with ``skip_damaged`` one that is not JSON reads as None."""
-        fn = self._record_or_none if skip_damaged else self.record
+    def records(self, paths: list[str], fields: Fields | None = None, quiet: bool = False
+                ) -> list[dict[str, Any] | None]:
+        """Several records, in order; None for one that is absent, or bad (skipped with a warning
+        naming it; silently with ``quiet``, for hints such as journal entries)."""
+        fn: Callable[[str], dict[str, Any] | None] = \
+            self._quiet if quiet else (lambda p: self.store.try_record(p, fields))
         if len(paths) <= 1 or self.map is map:
             return [fn(p) for p in paths]
         return list(self.map(fn, paths))
@@ -221,7 +224,7 @@ def load_run(reader: Reader, project: str, run_id: str, prev: dict[str, Any] | N
             return None
 
     if not row["final"]:
-        final = reader.record(f"{base}/final.json")
+        final = reader.records([f"{base}/final.json"])[0]
         if final is not None:
             _apply_final(row, final)
 
@@ -314,6 +317,8 @@ def _apply_events(reader: Reader, base: str, row: dict[str, Any]) -> None:
             if newest_at is None and at is not None:
                 newest_at = at
             kind = ev.get("kind")
+            if not isinstance(kind, str):
+                continue
             if kind == "heartbeat" and not heartbeat_seen:
                 heartbeat_seen = True
                 _apply_event(row, kind, ev, at)
@@ -364,7 +369,7 @@ def _apply_edits(reader: Reader, base: str, row: dict[str, Any]) -> None:
         return
     latest: dict[str, tuple[Any, int]] = {}  # field -> (value, after_event; -1 for none)
     for s in reversed(seqs):
-        rec = reader.records([f"{base}/edits/{layout.seq_name(s)}"], skip_damaged=True)[0]
+        rec = reader.records([f"{base}/edits/{layout.seq_name(s)}"])[0]
         if rec is None:
             continue
         after = rec.get("after_event")
@@ -380,7 +385,7 @@ def _apply_edits(reader: Reader, base: str, row: dict[str, Any]) -> None:
     later = [s for s in store.log_seqs(f"{base}/events") if s > low]
     overridden = set()
     if later:
-        events = reader.records([f"{base}/events/{layout.seq_name(s)}" for s in later], skip_damaged=True)
+        events = reader.records([f"{base}/events/{layout.seq_name(s)}" for s in later])
         for s, ev in zip(later, events):
             kind = ev.get("kind") if ev else None
             if kind in latest and s > latest[kind][1]:
@@ -430,7 +435,8 @@ def load_edges(reader: Reader, project: str, run_id: str, kind: str = "inputs") 
     recs = reader.records([p[3] for p in paths])
     out = []
     for (proj, art, n, _), rec in zip(paths, recs):
-        rec = rec or {}
+        if rec is None:  # bad (warned of): the edge is left out
+            continue
         out.append({"project": project, "run": run_id, "artifact_project": proj, "artifact": art, "version": n,
                     "digest": _text_or_none(rec.get("digest")), "at": _text_or_none(rec.get("at"))})
     return out
@@ -458,7 +464,7 @@ def load_versions(reader: Reader, project: str, name: str, known: set[int] = fro
     """Rows of the versions of an artifact not in ``known``."""
     folder = layout.versions(project, name)
     seqs = [s for s in reader.store.log_seqs(folder) if s not in known]
-    recs = reader.records([f"{folder}/{layout.seq_name(s)}" for s in seqs])
+    recs = reader.records([f"{folder}/{layout.seq_name(s)}" for s in seqs], VERSION)
     return [version_row(r, project, name, s) for s, r in zip(seqs, recs) if r is not None]
 
 
@@ -466,8 +472,8 @@ def load_aliases(reader: Reader, project: str, name: str) -> list[dict[str, Any]
     """Rows of the current aliases of an artifact (deleted ones left out)."""
     out = []
     for alias in reader.store.list(layout.aliases(project, name)):
-        got = reader.store.log_latest(layout.alias(project, name, alias))
-        if got is None or got[1].get("version") is None:
+        got = reader.store.log_latest(layout.alias(project, name, alias), ALIAS)
+        if got is None or got[1]["version"] is None:
             continue
         seq, rec = got
         out.append({"project": project, "name": name, "alias": alias, "version": rec["version"], "seq": seq,

@@ -88,9 +88,8 @@ def fingerprint(step: Step, inputs: dict[str, tuple[str, str]], deps: dict[str, 
 
 def find(registry: Registry, key: str) -> tuple[CacheHit | None, str | None]:
     """The cached run for ``key``: ``(hit, None)``, or ``(None, why it cannot be used)``."""
-    try:
-        rec = registry.store.read_record(layout.step_cache(registry.project, key))
-    except FileNotFoundError:
+    rec = registry.store.try_record(layout.step_cache(registry.project, key))  # a bad one: warned, a miss
+    if rec is None:
         return None, None
     outputs: dict[str, ArtifactVersion] = {}
     for name, out in rec.get("outputs", {}).items():

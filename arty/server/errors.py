@@ -3,8 +3,8 @@
 Statuses: :class:`arty.errors.NotFound` is 404; a bad argument
 (:class:`arty.errors.UsageError` and its subclasses, a malformed digest) 400;
 a request the framework cannot validate 422; a body over :data:`MAX_BODY`
-bytes 413; a write without the server's token 401; a store that cannot be
-reached 503. Anything unexpected is 500, still as JSON.
+bytes 413; a write without the server's token 401; a bad record in the store
+(:class:`arty.errors.BadRecord`) 409; a store that cannot be reached 503. Anything unexpected is 500, still as JSON.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from arty.errors import ArtyError, ConflictError, IntegrityError, NotFound, StoreError, UsageError
+from arty.errors import ArtyError, BadRecord, ConflictError, IntegrityError, NotFound, StoreError, UsageError
 
 #: The largest request body accepted (bytes).
 MAX_BODY = 1024 * 1024
@@ -71,8 +71,8 @@ def status_of(exc: ArtyError) -> int:
     """The HTTP status for an Arty error."""
     if isinstance(exc, NotFound):
         return 404
-    if isinstance(exc, ConflictError):
-        return 409
+    if isinstance(exc, (ConflictError, BadRecord)):
+        return 409  # a bad record: the store's state prevents the answer ('art verify --repair')
     if isinstance(exc, StoreError):
         return 503
     if isinstance(exc, IntegrityError):

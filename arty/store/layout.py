@@ -9,6 +9,8 @@ STORE_JSON = "store.json"
 OBJECTS = "objects"
 JOURNAL = "journal"
 PROJECTS = "projects"
+#: Bad records moved aside by ``art verify --repair``: ``quarantine/<batch>/<original path>``.
+QUARANTINE = "quarantine"
 #: Width of the zero padding of a log's sequence numbers, so names sort.
 SEQ_WIDTH = 8
 
@@ -87,3 +89,17 @@ def step_cache(project: str, key: str) -> str:
 def step_log(project: str, step: str) -> str:
     """``steps/log/<step>/``: one record per successful run of a pipeline step, in order."""
     return f"{PROJECTS}/{project}/steps/log/{step}"
+
+
+def owner(path: str) -> dict[str, str]:
+    """What a record path belongs to: ``{"project", "artifact"}``, ``{"project", "run"}``,
+    ``{"project"}`` or ``{}``, as journal entries name it."""
+    parts = path.split("/")
+    if len(parts) < 2 or parts[0] != PROJECTS:
+        return {}
+    out = {"project": parts[1]}
+    if len(parts) >= 4 and parts[2] == "artifacts":
+        out["artifact"] = parts[3]
+    elif len(parts) >= 4 and parts[2] == "runs":
+        out["run"] = parts[3]
+    return out

@@ -22,6 +22,8 @@ import sys
 from array import array
 from typing import Any, Iterable
 
+from arty.store import text
+
 FORMAT = 1
 _I8_MIN, _I8_MAX = -(2 ** 63), 2 ** 63 - 1
 
@@ -76,7 +78,9 @@ def encode_rows(rows: list[dict[str, Any]]) -> bytes:
 
 
 def encode(obj: dict[str, Any]) -> bytes:
-    return gzip.compress(json.dumps(obj, separators=(",", ":"), default=repr).encode(), compresslevel=1)
+    """Gzipped JSON; text that is not valid Unicode is stored as U+FFFD, with a warning (:mod:`arty.store.text`)."""
+    return gzip.compress(text.dumps(obj, "history segment", sort_keys=False, allow_nan=True, default=repr),
+                         compresslevel=1)
 
 
 def decode(data: bytes) -> dict[str, Any]:

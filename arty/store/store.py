@@ -19,9 +19,10 @@ from typing import Any, Callable, Iterable
 
 import xxhash
 
-from arty.errors import ConflictError, IntegrityError, NotFound, StoreError, UnsupportedStore, UsageError
+from arty.errors import BadRecord, ConflictError, IntegrityError, NotFound, StoreError, UnsupportedStore, UsageError
 from arty.hashing import CHUNK, DEFAULT_ALGORITHM, HEX_LENGTHS, Digest, hash_bytes, new_hasher
-from arty.store import layout
+from arty.store import layout, text
+from arty.store.records import REPAIR_HINT, Fields, check_fields, json_type, warn_skipped
 from arty.store.backends import Backend, LocalBackend, open_backend, write_all
 from arty.store.cache import BlobCache, materialise
 
@@ -52,8 +53,16 @@ def journal_id(ms: int | None = None) -> str:
     return head + tail
 
 
-def encode_json(obj: Any) -> bytes:
-    """Canonical JSON: sorted keys, no spaces, UTF-8."""
+def encode_json(obj: Any, where: str | None = None) -> bytes:
+    """Canonical JSON: sorted keys, no spaces, UTF-8.
+
+    With ``where`` (the path of the record being written), text that is not
+    valid Unicode is stored with U+FFFD in its place and a warning naming the
+    fields (:mod:`arty.store.text`); without, it is a UnicodeEncodeError: tree
+    nodes must be stored exactly.
+    """
+    if where is not None:
+        return text.dumps(obj, f"record '{where}'")
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
 
@@ -305,20 +314,42 @@ class Store:
 
     # -- records -------------------------------------------------------------
 
-    def read_record(self, path: str) -> dict[str, Any]:
-        """An immutable JSON record; FileNotFoundError when absent. Cached."""
+    def read_record(self, path: str, fields: Fields | None = None) -> dict[str, Any]:
+        """An immutable JSON record; FileNotFoundError when absent. Cached.
+
+        Raises :class:`BadRecord` (naming ``path``) when it is not valid JSON,
+        not an object, or lacks one of ``fields`` (see :mod:`arty.store.records`).
+        Text that is not valid Unicode reads as U+FFFD, with a warning.
+        """
         rec = self._records.get(path)
-        if rec is not None:
-            return rec
-        raw = self.backend.read(path)
+        if rec is None:
+            rec = self._parse_record(path, self.backend.read(path))
+            with self._records_lock:
+                self._records[path] = rec
+        if fields:
+            check_fields(rec, fields, path, self.url)
+        return rec
+
+    def _parse_record(self, path: str, raw: bytes) -> dict[str, Any]:
         try:
             rec = json.loads(raw)
-        except ValueError as exc:
-            raise IntegrityError(f"record '{path}' in store '{self.url}' is not valid JSON: {exc}",
-                                 hint="a partial write? 'art verify' checks every record") from None
-        with self._records_lock:
-            self._records[path] = rec
-        return rec
+        except (ValueError, RecursionError) as exc:
+            raise BadRecord(f"record '{path}' in store '{self.url}' is not valid JSON: {exc}", REPAIR_HINT,
+                            path=path) from None
+        if not isinstance(rec, dict):
+            raise BadRecord(f"record '{path}' in store '{self.url}' is not an object (it is {json_type(rec)})",
+                            REPAIR_HINT, path=path)
+        return text.loaded(rec, raw, f"record '{path}'")
+
+    def try_record(self, path: str, fields: Fields | None = None) -> dict[str, Any] | None:
+        """:meth:`read_record`, or None when the record is absent or bad (a bad one with a warning)."""
+        try:
+            return self.read_record(path, fields)
+        except FileNotFoundError:
+            return None
+        except BadRecord as exc:
+            warn_skipped(exc)
+            return None
 
     def create_record(self, path: str, record: dict[str, Any]) -> bool:
         """Create ``path`` holding ``record`` if absent.
@@ -331,19 +362,17 @@ class Store:
         record = dict(record)
         nonce = uuid.uuid4().hex
         record["nonce"] = nonce
-        data = encode_json(record)
+        data = encode_json(record, where=path)
         try:
             self.backend.create(path, data)
         except FileExistsError:
             try:
                 existing = json.loads(self.backend.read(path))
-            except (FileNotFoundError, ValueError):
+            except (FileNotFoundError, ValueError, RecursionError):
                 return False
-            if existing.get("nonce") == nonce:
-                return True
-            return False
+            return isinstance(existing, dict) and existing.get("nonce") == nonce
         with self._records_lock:
-            self._records[path] = record
+            self._records[path] = json.loads(data)  # as a reader will see it (text made valid)
         return True
 
     def put_once(self, path: str, data: bytes) -> str:
@@ -380,15 +409,29 @@ class Store:
         seqs = (layout.parse_seq(n) for n in self.backend.list(folder))
         return sorted(s for s in seqs if s is not None)
 
-    def log_read(self, folder: str, seq: int) -> dict[str, Any]:
-        return self.read_record(f"{folder}/{layout.seq_name(seq)}")
+    def log_read(self, folder: str, seq: int, fields: Fields | None = None) -> dict[str, Any]:
+        return self.read_record(f"{folder}/{layout.seq_name(seq)}", fields)
 
-    def log_latest(self, folder: str) -> tuple[int, dict[str, Any]] | None:
-        """The highest record of a log, or None if it is empty."""
-        seqs = self.log_seqs(folder)
-        if not seqs:
-            return None
-        return seqs[-1], self.log_read(folder, seqs[-1])
+    def log_latest(self, folder: str, fields: Fields | None = None) -> tuple[int, dict[str, Any]] | None:
+        """The highest good record of a log, or None if it has none.
+
+        A bad record (:class:`BadRecord`) is skipped with a warning, so the one
+        below it counts; appending a record supersedes it.
+        """
+        for seq in reversed(self.log_seqs(folder)):
+            rec = self.try_record(f"{folder}/{layout.seq_name(seq)}", fields)
+            if rec is not None:
+                return seq, rec
+        return None
+
+    def log_records(self, folder: str, fields: Fields | None = None) -> list[tuple[int, dict[str, Any]]]:
+        """Every good record of a log as ``(seq, record)``, ascending; bad ones skipped with a warning."""
+        out = []
+        for seq in self.log_seqs(folder):
+            rec = self.try_record(f"{folder}/{layout.seq_name(seq)}", fields)
+            if rec is not None:
+                out.append((seq, rec))
+        return out
 
     def log_append(self, folder: str, build: Callable[[int], dict[str, Any]]) -> tuple[int, dict[str, Any]]:
         """Append the record ``build(seq)`` to a log and return ``(seq, record)``.
@@ -410,6 +453,24 @@ class Store:
             seq = max(seq + 1, seqs[-1] + 1 if seqs else 0)
         raise ConflictError(f"could not append to log '{folder}' in store '{self.url}' "
                             f"after {MAX_APPEND_ATTEMPTS} attempts", hint="too many concurrent writers; retry")
+
+    def quarantine_record(self, path: str, batch: str) -> str:
+        """Move the record at ``path`` aside, to ``quarantine/<batch>/<path>``; returns that path.
+
+        Its bytes are kept there (created if absent, never overwritten), then the
+        record is removed and a ``record_quarantined`` journal entry names it,
+        so that indexes re-read what it belonged to. For ``art verify --repair``.
+        """
+        data = self.backend.read(path)
+        target = f"{layout.QUARANTINE}/{batch}/{path}"
+        if self.put_once(target, data) == "different":
+            raise ConflictError(f"cannot move record '{path}' aside: '{target}' holds something else",
+                                hint="run the repair again")
+        self.backend.delete(path)
+        with self._records_lock:
+            self._records.pop(path, None)
+        self.journal("record_quarantined", path=path, moved_to=target, **layout.owner(path))
+        return target
 
     # -- journal -------------------------------------------------------------
 

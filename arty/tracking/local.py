@@ -21,7 +21,7 @@ from typing import Any
 
 from arty.errors import StoreError
 from arty.hashing import Digest
-from arty.store import Store, layout
+from arty.store import Store, layout, text
 
 SYNCED = ".synced"
 META = ".meta.json"
@@ -55,7 +55,8 @@ class RunFolder:
         os.replace(tmp, full)
 
     def write_json(self, rel: str, obj: dict[str, Any]) -> None:
-        self.write(rel, json.dumps(obj, sort_keys=True, separators=(",", ":")).encode())
+        """Write a record; text that is not valid Unicode is stored as U+FFFD, with a warning naming it."""
+        self.write(rel, text.dumps(obj, f"run record '{rel}'", allow_nan=True))
 
     def read(self, rel: str) -> bytes:
         with open(self.path(rel), "rb") as f:
