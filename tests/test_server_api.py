@@ -576,6 +576,9 @@ def test_lineage(client, world):
     nodes = {n["id"] for n in body["nodes"]}
     assert f"run:{P}/{world['main']}" in nodes and f"artifact:{P}/data:v1" in nodes
     assert body["graph"]["direction"] == "both"
+    # versions as everywhere in the API: "v1", like the node id says
+    assert {n["id"]: n["version"] for n in body["nodes"] if n["kind"] == "artifact"} == {
+        f"artifact:{P}/data:v0": "v0", f"artifact:{P}/data:v1": "v1"}
     up = client.get(f"/api/projects/{P}/lineage", params={"ref": world["main"], "direction": "upstream"}).json()
     assert f"artifact:{P}/data:v1" not in {n["id"] for n in up["nodes"]}
     error_of(client.get(f"/api/projects/{P}/lineage", params={"ref": "data:v0", "direction": "sideways"}), 400)
