@@ -7,7 +7,7 @@ which holds every run's ``inputs/`` and ``outputs/`` records and every version's
 * ``run:<project>/<run_id>``, attributes ``kind="run"``, ``project``, ``id``, ``name``,
   ``state``, ``job_type``, ``created_at``;
 * ``artifact:<project>/<name>:v<N>``, attributes ``kind="artifact"``, ``project``,
-  ``name``, ``version`` (the number), ``type``, ``digest``, ``aliases`` (a list,
+  ``name``, ``version`` (``"v3"``), ``type``, ``digest``, ``aliases`` (a list,
   ``latest`` included for the highest version), ``created_at``;
 
 and two kinds of edge, each with a ``label`` attribute:
@@ -70,7 +70,7 @@ def _missing_run(graph: nx.DiGraph, project: str, run_id: str) -> str:
 def _missing_version(graph: nx.DiGraph, project: str, name: str, version: int, digest: str | None = None) -> str:
     node = artifact_node(project, name, version)
     if node not in graph:
-        graph.add_node(node, kind="artifact", project=project, name=name, version=int(version), type=None,
+        graph.add_node(node, kind="artifact", project=project, name=name, version=f"v{int(version)}", type=None,
                        digest=digest, aliases=[], created_at=None, missing=True)
     return node
 
@@ -98,7 +98,7 @@ def build_graph(index: Index, sync: bool = True) -> nx.DiGraph:
         if highest[(v["project"], v["name"])] == v["version"]:
             names.insert(0, "latest")
         graph.add_node(artifact_node(v["project"], v["name"], v["version"]), kind="artifact",
-                       project=v["project"], name=v["name"], version=int(v["version"]), type=v["type"],
+                       project=v["project"], name=v["name"], version=f"v{int(v['version'])}", type=v["type"],
                        digest=v["digest"], aliases=names, created_at=v["created_at"], created_by=v["created_by"])
     runs = index.runs(None, order="created_at")
     for r in runs:
@@ -254,7 +254,7 @@ class Lineage:
         d = self.graph.nodes[node]
         prefix = "" if d.get("project") == self.project else f"{d.get('project')}/"
         if d.get("kind") == "artifact":
-            return f"{prefix}{d['name']}:v{d['version']}"
+            return f"{prefix}{d['name']}:{d['version']}"
         name, rid = d.get("name"), d.get("id")
         return f"run {prefix}{name} ({rid})" if name and name != rid else f"run {prefix}{rid}"
 

@@ -50,7 +50,7 @@ def server_client(store):
 
     from arty.server import create_app
 
-    return TestClient(create_app(store.url))  # a store of its own: nothing read before is cached
+    return TestClient(create_app(store.url), base_url="http://127.0.0.1:8080")  # a store of its own: nothing read before is cached
 
 
 # -- item 2: text that is not valid Unicode -----------------------------------------------------
@@ -170,11 +170,11 @@ def test_a_truncated_alias_record_is_skipped_reported_and_repaired(local_store, 
 
     proc = art(store, "ls", "d", "--json")
     rows = {r["version"]: r["aliases"] for r in json.loads(proc.stdout)}
-    assert rows == {0: ["stable"], 1: ["latest"]}
+    assert rows == {"v0": ["stable"], "v1": ["latest"]}
     assert ALIAS in proc.stderr and "not valid JSON" in proc.stderr
     art(store, "alias", "d:v1", "prod")  # a superseding record repairs the alias at once
     rows = {r["version"]: r["aliases"] for r in json.loads(art(store, "ls", "d", "--json").stdout)}
-    assert rows == {0: ["stable"], 1: ["latest", "prod"]}
+    assert rows == {"v0": ["stable"], "v1": ["latest", "prod"]}
     assert "2 artifact versions" in art(store, "index", "rebuild").stdout
     with server_client(store) as client:
         resp = client.get("/api/projects/default/artifacts/d")
@@ -202,7 +202,7 @@ def test_a_version_record_that_is_not_an_object_is_skipped_not_a_traceback(local
     write_raw(store, V0, b"[1, 2]")
 
     proc = art(store, "ls", "d", "--json")
-    assert [r["version"] for r in json.loads(proc.stdout)] == [1]
+    assert [r["version"] for r in json.loads(proc.stdout)] == ["v1"]
     assert V0 in proc.stderr and "not an object" in proc.stderr
     proc = art(store, "ls")
     assert "d " in proc.stdout
@@ -229,7 +229,7 @@ def test_a_version_record_that_is_not_an_object_is_skipped_not_a_traceback(local
     assert "ok:" in art(store, "verify").stdout
     assert "warning" not in art(store, "ls", "d").stderr
     added = json.loads(art(store, "add", data["f0"], "--type", "data", "--name", "d", "--json").stdout)
-    assert added["version"] in ("v2", 2)
+    assert added["version"] == "v2"
 
 
 def test_a_missing_field_in_a_version_record_is_reported(local_store, data):
@@ -238,7 +238,7 @@ def test_a_missing_field_in_a_version_record_is_reported(local_store, data):
     del rec["digest"]
     write_raw(store, V0, json.dumps(rec).encode())
     proc = art(store, "ls", "d", "--json")
-    assert [r["version"] for r in json.loads(proc.stdout)] == [1] and "'digest'" in proc.stderr
+    assert [r["version"] for r in json.loads(proc.stdout)] == ["v1"] and "'digest'" in proc.stderr
     proc = art(store, "verify", "--json", ok=False)
     assert [(p["kind"], p["subject"]) for p in json.loads(proc.stdout)["problems"]] == [("bad-record", V0)]
 
@@ -255,7 +255,7 @@ def test_a_bad_by_digest_record_does_not_block_add_and_verify_finds_it(local_sto
     write_raw(store, path, content)
 
     proc = art(store, "add", data["f0"], "--type", "data", "--name", "d", "--json")
-    assert json.loads(proc.stdout)["version"] in ("v0", 0)  # still the same content as v0
+    assert json.loads(proc.stdout)["version"] == "v0"  # still the same content as v0
     assert path in proc.stderr
 
     proc = art(store, "verify", "--json", ok=False)
@@ -266,7 +266,7 @@ def test_a_bad_by_digest_record_does_not_block_add_and_verify_finds_it(local_sto
     assert json.loads(store.backend.read(path))["version"] == 0  # a correct record in its place
     assert "ok:" in art(store, "verify").stdout
     proc = art(store, "add", data["f0"], "--type", "data", "--name", "d", "--json")
-    assert json.loads(proc.stdout)["version"] in ("v0", 0) and "warning" not in proc.stderr
+    assert json.loads(proc.stdout)["version"] == "v0" and "warning" not in proc.stderr
 
 
 def test_bad_run_records_are_skipped_one_by_one(local_store, data):

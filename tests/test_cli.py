@@ -336,7 +336,7 @@ def test_ls(tmp_path, two_versions):
     assert lines[2].split()[:6] == ["net", "model", "v0", "1", "7", "B"]
     rows = js("ls")
     assert [(r["name"], r["type"], r["latest"], r["versions"], r["files"], r["size"]) for r in rows] == [
-        ("data", "dataset", 1, 2, 5, DATA_SIZE + 2), ("net", "model", 0, 1, 1, 7)]
+        ("data", "dataset", "v1", 2, 5, DATA_SIZE + 2), ("net", "model", "v0", 1, 1, 7)]
     assert all(r["updated"] for r in rows)
 
 
@@ -361,7 +361,7 @@ def test_ls_name_lists_versions_with_aliases(two_versions):
     assert lines[2].split()[:2] == ["v1", "latest"]
     rows = js("ls", "data")
     assert [(r["version"], r["qualified_name"], r["aliases"], r["files"]) for r in rows] == [
-        (0, "data:v0", ["prod"], 4), (1, "data:v1", ["latest"], 5)]
+        ("v0", "data:v0", ["prod"], 4), ("v1", "data:v1", ["latest"], 5)]
     assert all(re.fullmatch(DIGEST, r["digest"]) and r["created"] and "size" in r for r in rows)
     r = art("ls", "nope")
     assert r.exit_code == 3
@@ -377,7 +377,7 @@ def test_show(two_versions):
     assert "  aliases:     prod" in text
     assert any(line.startswith("    train/1.png  4 B  ") for line in text)
     shown = js("show", "data")
-    assert shown["qualified_name"] == "data:v1" and shown["version"] == 1
+    assert shown["qualified_name"] == "data:v1" and shown["version"] == "v1"
     assert shown["aliases"] == ["latest"]
     assert (shown["files"], shown["files_total"], shown["offset"]) == (5, 5, 0)
     assert {f["path"] for f in shown["file_list"]} == set(DATA) | {"extra.txt"}
@@ -443,7 +443,7 @@ def test_alias_set_move_delete_history(two_versions):
     assert lines[0].split() == ["SEQ", "TARGET", "AT", "BY"]
     assert [line.split()[:2] for line in lines[1:]] == [["0", "v0"], ["1", "v1"], ["2", "v0"], ["3", "deleted"]]
     history = js("alias", "--history", "data", "prod")
-    assert [(h["seq"], h["version"]) for h in history] == [(0, 0), (1, 1), (2, 0), (3, None)]
+    assert [(h["seq"], h["version"]) for h in history] == [(0, "v0"), (1, "v1"), (2, "v0"), (3, None)]
     assert all(set(h) >= {"alias", "at", "by", "version"} for h in history)
 
     ok("alias", "data:latest", "prod")
@@ -451,6 +451,39 @@ def test_alias_set_move_delete_history(two_versions):
                                                        "was": "v1"}
     r = art("alias", "--delete", "data", "prod")
     assert r.exit_code == 3 and "alias 'prod' of artifact 'data' not found" in r.stderr
+
+
+def test_every_json_output_gives_a_version_as_v_and_its_number(tmp_path, two_versions):
+    # one form everywhere, as the Python API's ArtifactVersion.version and W&B's artifact.version
+    ok("alias", "data:v0", "stable")
+    ok("alias", "--delete", "data", "stable")
+    make_tree(tmp_path / "more", {"new.txt": "n"})
+    outputs = {
+        "add": js("add", "more", "--type", "dataset", "--name", "data"),
+        "ls": js("ls"), "ls NAME": js("ls", "data"), "show": js("show", "data:v1"),
+        "alias": js("alias", "data:v1", "best"), "alias --history": js("alias", "--history", "data", "stable"),
+        "lineage": js("lineage", "data:v0"),
+    }
+    seen = []
+
+    def walk(where: str, value) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                if k in ("version", "latest", "was"):
+                    seen.append((where, k, v))
+                walk(where, v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(where, v)
+
+    for where, value in outputs.items():
+        walk(where, value)
+    assert {where for where, _, _ in seen} == set(outputs)  # each output has a version somewhere
+    bad = [(where, k, v) for where, k, v in seen if not (isinstance(v, str) and re.fullmatch(r"v\d+", v))
+           and not (where == "alias --history" and v is None)]
+    assert bad == []
+    assert outputs["add"]["version"] == "v2" and outputs["ls"][0]["latest"] == "v2"
+    assert [h["version"] for h in outputs["alias --history"]] == ["v0", None]
 
 
 def test_alias_errors(two_versions):

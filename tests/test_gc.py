@@ -238,7 +238,7 @@ def test_cli_rm_ls_gc_verify(tmp_path):
     out = run_art(*base, "rm", "data:prod", check=True)
     assert "deleted data:v1" in out.stdout
     rows = json.loads(run_art(*base, "ls", "data", "--json", check=True).stdout)
-    assert [r["version"] for r in rows] == [0] and rows[0]["aliases"] == ["latest"]
+    assert [r["version"] for r in rows] == ["v0"] and rows[0]["aliases"] == ["latest"]
     gone = run_art(*base, "show", "data:v1")
     assert gone.returncode == NotFound.exit_code and "was deleted" in gone.stderr
     gone = run_art(*base, "get", "data:prod")

@@ -91,7 +91,7 @@ def test_graph_nodes_and_edges(api, world):
     g = build_graph(api.index)
     m0 = g.nodes[A("model", 0)]
     assert {k: m0[k] for k in ("kind", "type", "version", "aliases")} == {
-        "kind": "artifact", "type": "model", "version": 0, "aliases": ["prod"]}
+        "kind": "artifact", "type": "model", "version": "v0", "aliases": ["prod"]}
     assert g.nodes[A("model", 1)]["aliases"] == ["latest"]
     assert g.nodes[A("data", 0)]["digest"].startswith("xxh128:")
     run = g.nodes[R(ids, "A")]
@@ -218,7 +218,7 @@ def test_graphml_parses(lin):
     g = nx.parse_graphml(lin.to_graphml())
     assert set(g.nodes) == set(lin.graph.nodes) and set(g.edges) == set(lin.graph.edges)
     assert g.nodes[A("model", 0)]["aliases"] == "prod"
-    assert g.nodes[A("model", 0)]["version"] == 0
+    assert g.nodes[A("model", 0)]["version"] == "v0"
     assert {d["label"] for _, _, d in g.edges(data=True)} == {"used", "produced"}
 
 

@@ -480,6 +480,47 @@ def test_log_flattens_nested_dicts(store):
         {"train/loss": 0.5, "train/acc": 0.9, "val/loss": 0.7, "val/inner/x": 1, "lr": 0.1}
 
 
+def test_log_keys_that_become_one_key_warn_naming_both(store):
+    # W&B keeps {"a/b": ...} and a nested {"a": {"b": ...}} apart; flattened with "/", they are
+    # one key here, so one value is kept (the later) and the warning says which was dropped.
+    run = start(store)
+    with pytest.warns(RuntimeWarning) as caught:
+        run.log({"a/b": 1, "a": {"b": 2}, "c": 3})
+    run.finish()
+    messages = [str(w.message) for w in caught]
+    assert messages == ["arty: ['a/b'] and ['a']['b'] both become key 'a/b'; the value of ['a']['b'] is kept "
+                        "and that of ['a/b'] dropped"]
+    rec = read_run(store, PROJECT, run.id)
+    assert {k: v for k, v in rec.history[0].items() if not k.startswith("_")} == {"a/b": 2, "c": 3}
+    assert rec.final["summary"]["a/b"] == 2
+
+
+def test_the_non_string_key_warning_says_the_value_is_logged(store):
+    run = start(store)
+    with pytest.warns(RuntimeWarning) as caught:
+        run.log({1: 0.5, "ok": 1.0})
+    run.finish()
+    assert [str(w.message) for w in caught] == ["arty: non-string key 1 stored as '1'"]
+    row = read_run(store, PROJECT, run.id).history[0]
+    assert row["1"] == 0.5 and row["ok"] == 1.0
+
+
+def test_a_dict_that_contains_itself_is_left_out_of_the_row(store):
+    run = start(store)
+    loop: dict = {"x": 1.0}
+    loop["again"] = loop
+    deep = leaf = {}
+    for _ in range(3000):  # deeper than Python's recursion limit
+        leaf["d"] = leaf = {}
+    leaf["v"] = 7
+    with pytest.warns(RuntimeWarning, match="a dict that contains itself for key 'loop/again'; value not logged"):
+        run.log({"loop": loop, "deep": deep, "ok": 2.0})
+    run.finish()
+    row = read_run(store, PROJECT, run.id).history[0]
+    assert row["loop/x"] == 1.0 and row["ok"] == 2.0 and "loop/again" not in row
+    assert row["deep/" + "d/" * 3000 + "v"] == 7
+
+
 def test_log_accepts_numpy_scalars(store):
     np = pytest.importorskip("numpy")
     run = start(store)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import os
 import socket
 import subprocess
@@ -80,15 +81,19 @@ def world(store, tmp_path):
             "png": png, "image": image}
 
 
+#: What the in-process clients send as ``Host`` (TestClient's own "testserver" is refused).
+BASE = "http://127.0.0.1:8080"
+
+
 @pytest.fixture
 def client(store):
-    with TestClient(create_app(store)) as c:
+    with TestClient(create_app(store), base_url=BASE) as c:
         yield c
 
 
 @pytest.fixture
 def locked(store):
-    with TestClient(create_app(store, token=TOKEN)) as c:
+    with TestClient(create_app(store, token=TOKEN), base_url=BASE) as c:
         yield c
 
 
@@ -573,6 +578,9 @@ def test_lineage(client, world):
     nodes = {n["id"] for n in body["nodes"]}
     assert f"run:{P}/{world['main']}" in nodes and f"artifact:{P}/data:v1" in nodes
     assert body["graph"]["direction"] == "both"
+    # versions as everywhere in the API: "v1", like the node id says
+    assert {n["id"]: n["version"] for n in body["nodes"] if n["kind"] == "artifact"} == {
+        f"artifact:{P}/data:v0": "v0", f"artifact:{P}/data:v1": "v1"}
     up = client.get(f"/api/projects/{P}/lineage", params={"ref": world["main"], "direction": "upstream"}).json()
     assert f"artifact:{P}/data:v1" not in {n["id"] for n in up["nodes"]}
     error_of(client.get(f"/api/projects/{P}/lineage", params={"ref": "data:v0", "direction": "sideways"}), 400)
@@ -602,6 +610,103 @@ def test_pages_spec_and_plotly(client):
         assert resp.content == client.get("/").content  # one page; the browser routes
     for escape in ("/static/..%2Fapp.py", "/static/%2e%2e/app.py", "/static/..%2F..%2Fstore.json"):
         error_of(client.get(escape), 404)
+
+
+# -- hosts, origins and headers -------------------------------------------------------------------
+
+def _edits(store, world) -> list[int]:
+    return store.log_seqs(f"projects/{P}/runs/{world['main']}/edits")
+
+
+def test_a_rebound_host_is_refused_for_reads_and_writes(client, store, world):
+    # DNS rebinding: a page of evil.example whose name now resolves to 127.0.0.1 sends its own
+    # name as Host; no token is set, so only the Host check stands between it and the store.
+    evil = {"Host": "evil.example:8080"}
+    url = f"/api/projects/{P}/runs/{world['main']}"
+    for resp in (client.get("/api/projects", headers=evil), client.get(url, headers=evil),
+                 client.get("/", headers=evil), client.get("/static/app.js", headers=evil)):
+        message = error_of(resp, 400)
+        assert message == "host 'evil.example' is not allowed"
+        assert "--allowed-host" in resp.json()["hint"] and "127.0.0.1" in resp.json()["hint"]
+    error_of(client.patch(url, json={"notes": "pwned"}, headers=evil), 400)
+    error_of(client.post(f"/api/projects/{P}/artifacts/data/aliases", json={"alias": "x", "version": "v1"},
+                         headers=evil), 400)
+    error_of(client.delete(f"/api/projects/{P}/artifacts/data/aliases/prod", headers=evil), 400)
+    assert _edits(store, world) == [] and Registry(store, P).aliases("data") == {"prod": 0}
+    for bad in ("evil.example", "localhost.evil.example", "127.0.0.1.nip.io", "a b", "[::1", "host:port", ""):
+        error_of(client.get("/api/projects", headers={"Host": bad}), 400)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.1:8080", "localhost", "LOCALHOST:1", "localhost.",
+                                  "[::1]:8080", "[::1]"])
+def test_a_loopback_server_answers_its_loopback_names(client, world, host):
+    assert client.get("/api/projects", headers={"Host": host}).status_code == 200
+
+
+@pytest.mark.parametrize("address, allowed, answered, refused", [
+    ("0.0.0.0", (), ["10.1.2.3:8080", "[fe80::1]", "localhost", "127.0.0.1"], ["evil.example", "myhost"]),
+    ("0.0.0.0", ("myhost", "arty.example.com"), ["myhost:8080", "arty.example.com"], ["evil.example"]),
+    ("192.168.5.9", (), ["192.168.5.9:8080"], ["localhost", "10.1.2.3", "evil.example"]),
+    ("127.0.0.1", ("*.arty.internal",), ["a.arty.internal", "b.c.arty.internal:9"], ["arty.internal", "evil.example"]),
+    ("::1", (), ["[::1]:8080", "localhost"], ["10.1.2.3"]),
+    ("127.0.0.1", ("*",), ["evil.example", "anything:1"], []),
+])
+def test_configured_hosts(store, world, address, allowed, answered, refused):
+    with TestClient(create_app(store, host=address, allowed_hosts=allowed), base_url=BASE) as c:
+        for host in answered:
+            assert c.get("/api/projects", headers={"Host": host}).status_code == 200, host
+        for host in refused:
+            error_of(c.get("/api/projects", headers={"Host": host}), 400)
+
+
+@pytest.mark.parametrize("bad", ["a b", "*x.example", "http://x", "x/y", "*.", "*.x:80", "[::1"])
+def test_an_invalid_allowed_host_is_a_usage_error(store, bad):
+    from arty.errors import UsageError
+
+    with pytest.raises(UsageError, match=re.escape(f"invalid allowed host '{bad}'")):
+        create_app(store, allowed_hosts=["ok.example", bad])
+
+
+def test_changes_from_another_site_are_refused(client, locked, store, world):
+    url = f"/api/projects/{P}/runs/{world['main']}"
+    aliases = f"/api/projects/{P}/artifacts/data/aliases"
+    for headers in ({"Origin": "http://evil.example"}, {"Origin": "http://127.0.0.1:9999"},
+                    {"Origin": "http://localhost:8080"}, {"Origin": "null"}, {"Sec-Fetch-Site": "cross-site"}):
+        assert "another site" in error_of(client.patch(url, json={"notes": "x"}, headers=headers), 403)
+        error_of(client.post(aliases, json={"alias": "x", "version": "v1"}, headers=headers), 403)
+        error_of(client.delete(f"{aliases}/prod", headers=headers), 403)
+        # the token does not make a foreign page's request acceptable
+        error_of(locked.patch(url, json={"notes": "x"}, headers={**headers, "X-Arty-Token": TOKEN}), 403)
+        assert client.get(url, headers=headers).status_code == 200  # reads: the browser keeps them from the page
+    assert _edits(store, world) == [] and Registry(store, P).aliases("data") == {"prod": 0}
+    # the server's own pages, and clients that send no Origin (scripts, curl)
+    same = client.patch(url, json={"notes": "ui"}, headers={"Origin": BASE, "Sec-Fetch-Site": "same-origin"})
+    assert same.status_code == 200 and same.json()["notes"] == "ui"
+    assert client.patch(url, json={"notes": "script"}).status_code == 200
+    assert _edits(store, world) == [0, 1]
+
+
+def test_pages_carry_a_strict_content_security_policy(client, world):
+    for path in ("/", f"/p/{P}/runs/{world['main']}", "/static/app.js", "/api/projects", "/vendor/plotly.min.js"):
+        resp = client.get(path)
+        assert resp.status_code == 200, path
+        csp = {d.split()[0]: d.split()[1:] for d in resp.headers["content-security-policy"].split("; ")}
+        assert csp["default-src"] == ["'self'"] and csp["script-src"] == ["'self'"], path  # no inline, no eval
+        assert csp["frame-ancestors"] == ["'none'"] and csp["base-uri"] == ["'none'"]
+        assert csp["object-src"] == ["'none'"]
+        assert resp.headers["x-frame-options"] == "DENY"
+        assert resp.headers["x-content-type-options"] == "nosniff"
+        assert resp.headers["referrer-policy"] == "no-referrer"
+    # downloads keep their own sandbox; the errors carry the headers too
+    f = client.get(f"/api/projects/{P}/runs/{world['main']}/files/evil.html")
+    assert f.headers.get_list("content-security-policy") == ["sandbox; default-src 'none'"]
+    missing = client.get("/api/nothing")
+    assert missing.status_code == 404 and "frame-ancestors 'none'" in missing.headers["content-security-policy"]
+    # the API docs load Swagger UI from its CDN: only framing and <base> are restricted there
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and docs.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in docs.headers["content-security-policy"]
+    assert "script-src" not in docs.headers["content-security-policy"]
 
 
 # -- live updates ---------------------------------------------------------------------------------
@@ -649,12 +754,18 @@ def test_art_server_serves_the_store_on_localhost_with_a_token(store, world, tmp
 
     port = _free_port()
     env = dict(os.environ, ARTY_SERVER_TOKEN=TOKEN)
-    proc = subprocess.Popen([sys.executable, "-m", "arty", "server", "--store", store.url, "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "arty", "server", "--store", store.url, "--port", str(port),
+                             "--allowed-host", "arty.test"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         base = f"http://127.0.0.1:{port}"
         resp = _wait_for(f"{base}/api/projects", proc)
         assert resp.status_code == 200 and {p["name"] for p in resp.json()} == {P, "other"}
+        assert resp.headers["x-frame-options"] == "DENY"
+        evil = requests.get(f"{base}/api/projects", headers={"Host": f"evil.example:{port}"}, timeout=10)
+        assert evil.status_code == 400 and evil.json()["error"] == "host 'evil.example' is not allowed"
+        named = requests.get(f"{base}/api/projects", headers={"Host": f"arty.test:{port}"}, timeout=10)
+        assert named.status_code == 200
         url = f"{base}/api/projects/{P}/runs/{world['main']}"
         assert requests.patch(url, json={"notes": "x"}, timeout=10).status_code == 401
         ok = requests.patch(url, json={"notes": "x"}, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
@@ -666,6 +777,40 @@ def test_art_server_serves_the_store_on_localhost_with_a_token(store, world, tmp
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_art_server_warns_when_anyone_on_the_network_can_write(store, world):
+    # the real command, listening on every interface without a token: it says so before serving
+    env = {k: v for k, v in os.environ.items() if k != "ARTY_SERVER_TOKEN"}
+    env["ARTY_SERVER_ALLOWED_HOSTS"] = "arty.test, *.arty.internal"
+    proc = subprocess.Popen([sys.executable, "-m", "arty", "server", "--store", store.url, "--host", "0.0.0.0",
+                             "--port", str(_free_port())], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = [proc.stderr.readline() for _ in range(3)]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert "(writes open; answering to localhost, 127.0.0.1, ::1, arty.test, *.arty.internal, any IP address)" \
+        in lines[0], lines
+    assert lines[1].startswith("warning: the server listens on 0.0.0.0 without a token: anyone on the network")
+    assert lines[2].startswith("hint: set --token")
+
+
+@pytest.mark.parametrize("host, token, warned", [
+    ("0.0.0.0", None, True), ("::", None, True), ("192.168.1.5", None, True), ("0.0.0.0", "t", False),
+    ("127.0.0.1", None, False), ("127.0.0.2", None, False), ("::1", None, False), ("localhost", None, False),
+])
+def test_which_servers_warn(host, token, warned):
+    from arty.cli.server import exposure_warning
+
+    assert (exposure_warning(host, token, 8080) is not None) is warned
+
+
+def test_art_server_refuses_an_invalid_allowed_host(store):
+    from conftest import run_art
+
+    proc = run_art("server", "--store", store.url, "--port", str(_free_port()), "--allowed-host", "http://arty.test")
+    assert proc.returncode == 2 and "error: invalid allowed host 'http://arty.test'" in proc.stderr, proc.stderr
 
 
 def test_art_server_needs_an_existing_store(tmp_path):

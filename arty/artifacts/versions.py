@@ -409,7 +409,10 @@ class ArtifactVersion:
         return hash((self.project, self.name, self.number))
 
     def to_json(self) -> dict[str, Any]:
+        """The version record (without its nonce), ``version`` as ``"v3"`` like everywhere Arty
+        prints one, plus ``aliases`` and ``qualified_name``."""
         out = {k: v for k, v in self.record.items() if k != "nonce"}
+        out["version"] = self.version
         out["aliases"] = self.aliases
         out["qualified_name"] = self.qualified_name
         return out

@@ -159,7 +159,7 @@ def ls_cmd(ctx: Context, name: str | None, as_json: bool) -> None:
             latest = reg.latest(n)
             if latest is None:
                 continue
-            rows.append({"name": n, "type": latest.type, "latest": latest.number, "versions": len(reg.versions(n)),
+            rows.append({"name": n, "type": latest.type, "latest": latest.version, "versions": len(reg.versions(n)),
                          "size": latest.size, "files": latest.file_count, "updated": latest.created_at})
         if as_json:
             echo_json(rows)
@@ -167,7 +167,7 @@ def ls_cmd(ctx: Context, name: str | None, as_json: bool) -> None:
         if not rows:
             click.echo(f"no artifacts in project '{reg.project}' of store {reg.store.url}")
             return
-        table([[r["name"], r["type"], f"v{r['latest']}", r["versions"], human_size(r["size"]), r["files"], r["updated"]]
+        table([[r["name"], r["type"], r["latest"], r["versions"], human_size(r["size"]), r["files"], r["updated"]]
                for r in rows], ["NAME", "TYPE", "LATEST", "VERSIONS", "SIZE", "FILES", "UPDATED"])
         return
     ref = ArtifactRef.parse(name)
@@ -183,12 +183,12 @@ def ls_cmd(ctx: Context, name: str | None, as_json: bool) -> None:
     rows = []
     for v in versions:
         al = (["latest"] if v is versions[-1] else []) + sorted(by_version.get(v.number, []))
-        rows.append({"version": v.number, "qualified_name": v.qualified_name, "aliases": al, "size": v.size, "files": v.file_count,
+        rows.append({"version": v.version, "qualified_name": v.qualified_name, "aliases": al, "size": v.size, "files": v.file_count,
                      "created": v.created_at, "digest": str(v.digest), "created_by": v.created_by})
     if as_json:
         echo_json(rows)
         return
-    table([[f"v{r['version']}", ",".join(r["aliases"]), human_size(r["size"]), r["files"], r["created"],
+    table([[r["version"], ",".join(r["aliases"]), human_size(r["size"]), r["files"], r["created"],
             r["digest"].split(":")[1][:12]] for r in rows],
           ["VERSION", "ALIASES", "SIZE", "FILES", "CREATED", "DIGEST"])
 
@@ -276,8 +276,9 @@ def alias_cmd(ctx: Context, target: str, alias: str, delete: bool, history: bool
         moves = sub.alias_history(ref.name, alias)
         if not moves:
             raise sub.not_found(ref.name, alias)
-        if as_json:
-            echo_json([{k: v for k, v in m.items() if k != "nonce"} for m in moves])
+        if as_json:  # version as everywhere else: "v3" (null: deleted)
+            echo_json([{k: v for k, v in m.items() if k != "nonce"}
+                       | {"version": None if m["version"] is None else f"v{m['version']}"} for m in moves])
             return
         table([[m["seq"], "deleted" if m["version"] is None else f"v{m['version']}", m["at"], m["by"]]
                for m in moves], ["SEQ", "TARGET", "AT", "BY"])

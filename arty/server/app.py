@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 from importlib import util as _importlib_util
-from typing import AsyncIterator
+from typing import AsyncIterator, Iterable
 
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import FileResponse, Response
@@ -25,6 +25,7 @@ from fastapi.staticfiles import StaticFiles
 
 from arty.errors import ArtyError
 from arty.server import errors, routes_artifacts, routes_runs, routes_store
+from arty.server.guard import Guard, HostPolicy
 from arty.server.state import ServerState
 from arty.settings import resolve_store
 from arty.store import Store
@@ -47,13 +48,23 @@ def plotly_js_path() -> str | None:
     return None
 
 
-def create_app(store: str | Store, *, token: str | None = None, index_path: str | None = None) -> FastAPI:
+def create_app(store: str | Store, *, token: str | None = None, index_path: str | None = None,
+               host: str = "127.0.0.1", allowed_hosts: Iterable[str] = ()) -> FastAPI:
     """The ASGI app serving ``store`` (a :class:`arty.Store` or a URL of an existing store).
 
     With ``token``, every endpoint that changes the store (editing a run, moving an alias)
     requires it (``Authorization: Bearer <token>`` or ``X-Arty-Token``); reads never do.
     ``index_path`` puts the SQLite index elsewhere (default: the store's cache folder).
+
+    ``host`` is the address the app is served on and ``allowed_hosts`` the other names it
+    may be reached by: requests whose ``Host`` header names anything else are refused
+    (400), against DNS rebinding (see :mod:`arty.server.guard`). A loopback ``host`` also
+    answers ``localhost``, ``127.0.0.1`` and ``[::1]``; ``0.0.0.0`` answers those and any IP
+    address; ``"*"`` in ``allowed_hosts`` answers any name. Changes from another site's
+    pages (a foreign ``Origin``) are refused (403), and every page carries a strict
+    Content-Security-Policy.
     """
+    policy = HostPolicy.for_address(host, allowed_hosts)
     opened = store if isinstance(store, Store) else resolve_store(store, create=False)
     state = ServerState(opened, token=token, index_path=index_path)
 
@@ -74,6 +85,7 @@ def create_app(store: str | Store, *, token: str | None = None, index_path: str 
                   description="The JSON API of an Arty store: projects, runs, metrics, artifacts, lineage.")
     app.state.arty = state
     errors.install(app)
+    app.add_middleware(Guard, policy=policy)  # outermost: nothing runs for a refused host
 
     api = APIRouter(prefix="/api")
     for module in (routes_store, routes_runs, routes_artifacts):

@@ -4,7 +4,9 @@ Statuses: :class:`arty.errors.NotFound` is 404; a bad argument
 (:class:`arty.errors.UsageError` and its subclasses, a malformed digest) 400;
 a request the framework cannot validate 422; a body over :data:`MAX_BODY`
 bytes 413; a write without the server's token 401; a bad record in the store
-(:class:`arty.errors.BadRecord`) 409; a store that cannot be reached 503. Anything unexpected is 500, still as JSON.
+(:class:`arty.errors.BadRecord`) 409; a store that cannot be reached 503.
+Anything unexpected is 500, still as JSON. A ``Host`` the server does not
+answer to is 400 and a change from another site 403 (:mod:`arty.server.guard`).
 """
 
 from __future__ import annotations

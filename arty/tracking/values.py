@@ -1,6 +1,7 @@
 """Turning what a training script logs into values Arty can store.
 
-``flatten`` makes nested dicts flat (``{"train": {"loss": 1}}`` -> ``{"train/loss": 1}``);
+``flatten`` makes nested dicts flat (``{"train": {"loss": 1}}`` -> ``{"train/loss": 1}``,
+warning when two entries become one key);
 ``clean`` turns numpy/torch scalars into Python numbers and refuses, with one clear
 warning per key, what cannot be stored. Nothing here raises into a training loop.
 """
@@ -20,26 +21,51 @@ MEDIA = (Image, Table, Histogram)
 _warned: set[tuple[str, str]] = set()
 
 
-def warn_once(key: str, problem: str) -> None:
-    """Warn about ``key`` once per process and problem."""
-    if (key, problem) in _warned:
+def note_once(key: str, kind: str, message: str, stacklevel: int = 4) -> None:
+    """Warn ``arty: <message>`` once per process for ``key`` and ``kind`` of problem."""
+    if (key, kind) in _warned:
         return
-    _warned.add((key, problem))
-    warnings.warn(f"arty: {problem} for key '{key}'; value not logged", RuntimeWarning, stacklevel=4)
+    _warned.add((key, kind))
+    warnings.warn(f"arty: {message}", RuntimeWarning, stacklevel=stacklevel)
+
+
+def warn_once(key: str, problem: str) -> None:
+    """Warn, once per process and problem, that the value of ``key`` is not logged."""
+    note_once(key, problem, f"{problem} for key '{key}'; value not logged", stacklevel=5)
 
 
 def flatten(data: dict[Any, Any], prefix: str = "", sep: str = "/") -> dict[str, Any]:
-    """Flatten nested dicts with ``sep``; non-string keys become strings (with a warning)."""
+    """Flatten nested dicts with ``sep``: ``{"a": {"b": 1}}`` -> ``{"a/b": 1}``.
+
+    A non-string key becomes its ``str()`` (with a warning that says so). Two entries that
+    become the same key (``{"a/b": 1, "a": {"b": 2}}``) cannot both be kept: the later one
+    is, with a warning naming both. A dict that contains itself is left out, with a warning.
+    Iterative, so any depth of nesting is fine.
+    """
     out: dict[str, Any] = {}
-    for k, v in data.items():
-        if not isinstance(k, str):
-            warn_once(str(k), f"non-string key {k!r} stored as '{k}'")
-            k = str(k)
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(flatten(v, key + sep, sep))
-        else:
+    origin: dict[str, str] = {}  # key -> where it came from, as subscripts: ['a']['b']
+    stack = [(prefix, "", iter(data.items()), id(data))]
+    while stack:
+        pre, path, items, _ = stack[-1]
+        for k, v in items:
+            here = f"{path}[{k!r}]"
+            if not isinstance(k, str):
+                note_once(str(k), "non-string key", f"non-string key {k!r} stored as '{k}'")
+                k = str(k)
+            key = f"{pre}{k}"
+            if isinstance(v, dict):
+                if any(id(v) == frame[3] for frame in stack):
+                    warn_once(key, "a dict that contains itself")
+                    continue
+                stack.append((key + sep, here, iter(v.items()), id(v)))
+                break
+            if key in out:
+                note_once(key, "same key twice", f"{origin[key]} and {here} both become key '{key}'; the value "
+                                                 f"of {here} is kept and that of {origin[key]} dropped")
             out[key] = v
+            origin[key] = here
+        else:
+            stack.pop()
     return out
 
 
