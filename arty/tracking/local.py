@@ -167,6 +167,14 @@ def find_local_runs(store: Store) -> list[RunFolder]:
     return out
 
 
+def unsynced_records(store: Store, project: str, run_id: str) -> int:
+    """How many records of this machine's run ``project/run_id`` are not in ``store`` yet."""
+    folder = RunFolder(os.path.join(local_runs_root(store), project, run_id), create=False)
+    if not os.path.isdir(folder.root) or folder.fully_synced():
+        return 0
+    return len(folder.pending())
+
+
 def unsynced_runs(store: Store, project: str | None = None) -> dict[tuple[str, str], int]:
     """``{(project, run id): records not yet in the store}`` for this machine's runs of ``store``.
 

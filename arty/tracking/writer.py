@@ -208,7 +208,11 @@ class Writer:
             if self._upload_stop.is_set():
                 return
             final = self._final_requested
-            ok = self.upload()
+            try:
+                ok = self.upload()
+            except Exception as exc:  # noqa: BLE001 - the uploader must never die: close() waits for it
+                warnings.warn(f"arty: background upload failed: {exc}", RuntimeWarning, stacklevel=1)
+                ok = False
             if final:
                 self._final_ok = ok and not self.folder.pending()
                 self._final_done.set()
