@@ -72,20 +72,29 @@ def kill_add(args: argparse.Namespace, work: str) -> dict[str, Any]:
     init_store(store)
     data = os.path.join(work, "data")
     os.makedirs(os.path.join(data, "many"))
-    for i in range(300):  # many small files and two large ones: kills land in every phase of an add
+    for i in range(1000):  # many small files and two large ones: kills land in every phase of an add
         with open(os.path.join(data, "many", f"{i:03d}.bin"), "wb") as f:
             f.write(os.urandom(rng.randint(1, 64) * 1024))
     add = ("--store", store, "add", data, "--name", "ds", "--type", "dataset")
+
+    def change(k: int) -> None:  # new content in every round: each add that completes is a new version
+        for name in ("big-a.bin", "big-b.bin"):
+            with open(os.path.join(data, name), "wb") as f:
+                f.write(os.urandom(24 * 1024 * 1024))
+        with open(os.path.join(data, "many", f"{k % 1000:03d}.bin"), "wb") as f:
+            f.write(os.urandom(4096))
+
+    art(*add, timeout=600)
+    change(-1)
     started = time.monotonic()
-    art(*add, timeout=600)  # one whole add, to know how long one takes
+    art(*add, timeout=600)  # one add of a round's change, to know how long one takes
     full = time.monotonic() - started
     killed = completed = verify_failures = 0
     for k in range(rounds):
-        with open(os.path.join(data, f"big-{k % 2}.bin"), "wb") as f:  # new content: each add is a new version
-            f.write(os.urandom(8 * 1024 * 1024))
+        change(k)
         proc = art_popen(*add)
         try:
-            proc.wait(timeout=rng.uniform(0.05, 1.0) * full)
+            proc.wait(timeout=rng.uniform(0.2, 1.1) * full)  # from start-up to just after the end
             completed += 1
         except subprocess.TimeoutExpired:
             proc.kill()
