@@ -135,32 +135,72 @@ class StatCache:
     :data:`RACY_WINDOW_NS` older than the moment hashing started is never
     returned: the file could have changed again within the same clock tick.
     ``path=":memory:"`` keeps the cache in memory (tests).
+
+    A cache that cannot be written (a read-only folder or file, a read-only
+    store) is read as it is when SQLite can open it read-only (:meth:`store`
+    then remembers nothing), else replaced by an empty one in memory for this
+    process. Either way the cache only saves hashing: nothing fails for want of it.
     """
 
     def __init__(self, path: str | os.PathLike[str] = ":memory:") -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-        self._use_wal()
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS stat_cache (path TEXT NOT NULL, algorithm TEXT NOT NULL,"
-            " ino INTEGER, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER, hex TEXT,"
-            " hashed_at_ns INTEGER, PRIMARY KEY (path, algorithm)) WITHOUT ROWID"
-        )
+        #: True when the file is open read-only (see the class docstring).
+        self.read_only = False
+        try:
+            self._db = self._open(self.path)
+        except (OSError, sqlite3.OperationalError) as exc:
+            if self.path == ":memory:" or _busy(exc):
+                raise
+            ro = self._open_read_only(self.path)
+            self.read_only = ro is not None
+            self._db = ro if ro is not None else self._open(":memory:")
 
-    def _use_wal(self) -> None:
+    def _open(self, path: str) -> sqlite3.Connection:
+        if path != ":memory:":
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        try:
+            self._use_wal(db)
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS stat_cache (path TEXT NOT NULL, algorithm TEXT NOT NULL,"
+                " ino INTEGER, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER, hex TEXT,"
+                " hashed_at_ns INTEGER, PRIMARY KEY (path, algorithm)) WITHOUT ROWID"
+            )
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    @staticmethod
+    def _open_read_only(path: str) -> sqlite3.Connection | None:
+        """The existing file, opened read-only, if it has the cache's table; else None."""
+        if not os.path.isfile(path):
+            return None
+        try:
+            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30, isolation_level=None,
+                                 check_same_thread=False)
+        except sqlite3.Error:
+            return None
+        try:
+            db.execute("SELECT count(*) FROM stat_cache WHERE 0").fetchone()
+            return db
+        except sqlite3.Error:
+            db.close()
+            return None
+
+    @staticmethod
+    def _use_wal(db: sqlite3.Connection) -> None:
         """Switch the file to WAL once. Two processes opening a new cache at the same moment can
         get "database is locked" from the switch (SQLite does not wait on the busy timeout for
         it), so the one that loses retries for up to ~5 s; the mode is kept in the file after."""
         for attempt in range(60):
             try:
-                if self._db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                    self._db.execute("PRAGMA journal_mode=WAL")
+                if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    db.execute("PRAGMA journal_mode=WAL")
                 return
             except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc) or attempt == 59:
+                if not _busy(exc) or attempt == 59:
                     raise
                 time.sleep(min(0.2, 0.005 * (attempt + 1)))
 
@@ -186,11 +226,22 @@ class StatCache:
         """Record ``(path, stat, digest)`` triples hashed at ``hashed_at_ns``."""
         when = time.time_ns() if hashed_at_ns is None else hashed_at_ns
         rows = [(p, d.algorithm, s.ino, s.size, s.mtime_ns, s.ctime_ns, d.hex, when) for p, s, d in entries]
-        if not rows:
+        if not rows or self.read_only:
             return
-        with self._db:
-            self._db.execute("BEGIN")
-            self._db.executemany("INSERT OR REPLACE INTO stat_cache VALUES (?,?,?,?,?,?,?,?)", rows)
+        try:
+            with self._db:
+                self._db.execute("BEGIN")
+                self._db.executemany("INSERT OR REPLACE INTO stat_cache VALUES (?,?,?,?,?,?,?,?)", rows)
+        except sqlite3.OperationalError as exc:
+            if _busy(exc) or "readonly" not in str(exc):
+                raise
+            self.read_only = True  # the file became read-only since it was opened: remember nothing more
 
     def close(self) -> None:
         self._db.close()
+
+
+def _busy(exc: BaseException) -> bool:
+    """Whether an SQLite error is another process holding a lock (worth waiting for, not a fallback)."""
+    text = str(exc)
+    return "locked" in text or "busy" in text

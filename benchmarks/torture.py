@@ -59,6 +59,220 @@ def art_popen(*args: str, cwd: str | None = None, env: dict[str, str] | None = N
 # (each helper of the hardening work adds its own below, as one function each)
 
 
+@scenario("kill-add", "SIGKILL 'art add' at random moments; count corrupt objects, version gaps, verify failures")
+def kill_add(args: argparse.Namespace, work: str) -> dict[str, Any]:
+    import random
+
+    from arty.hashing import hash_file
+    from arty.store import init_store
+
+    rounds = args.rounds or 20
+    rng = random.Random(10)
+    store = os.path.join(work, "store")
+    init_store(store)
+    data = os.path.join(work, "data")
+    os.makedirs(os.path.join(data, "many"))
+    for i in range(1000):  # many small files and two large ones: kills land in every phase of an add
+        with open(os.path.join(data, "many", f"{i:03d}.bin"), "wb") as f:
+            f.write(os.urandom(rng.randint(1, 64) * 1024))
+    add = ("--store", store, "add", data, "--name", "ds", "--type", "dataset")
+
+    def change(k: int) -> None:  # new content in every round: each add that completes is a new version
+        for name in ("big-a.bin", "big-b.bin"):
+            with open(os.path.join(data, name), "wb") as f:
+                f.write(os.urandom(24 * 1024 * 1024))
+        with open(os.path.join(data, "many", f"{k % 1000:03d}.bin"), "wb") as f:
+            f.write(os.urandom(4096))
+
+    art(*add, timeout=600)
+    change(-1)
+    started = time.monotonic()
+    art(*add, timeout=600)  # one add of a round's change, to know how long one takes
+    full = time.monotonic() - started
+    killed = completed = verify_failures = 0
+    for k in range(rounds):
+        change(k)
+        proc = art_popen(*add)
+        try:
+            proc.wait(timeout=rng.uniform(0.2, 1.1) * full)  # from start-up to just after the end
+            completed += 1
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            killed += 1
+        if art("--store", store, "verify", timeout=600).returncode != 0:
+            verify_failures += 1
+    corrupt = temps = 0
+    algorithm = json.load(open(os.path.join(store, "store.json")))["hash"]
+    for here, _dirs, names in os.walk(os.path.join(store, "objects")):
+        for name in names:
+            if ".tmp-" in name or name.startswith(".tmp"):
+                temps += 1
+                continue
+            digest = hash_file(os.path.join(here, name), algorithm)
+            if digest.hex != os.path.basename(here) + name:
+                corrupt += 1
+    versions = sorted(int(n.split(".")[0]) for n in os.listdir(os.path.join(
+        store, "projects", "default", "artifacts", "ds", "versions")) if n.endswith(".json"))
+    gaps = sum(1 for a, b in zip(versions, versions[1:]) if b != a + 1) + (1 if versions and versions[0] != 0 else 0)
+    final = art("--store", store, "verify", timeout=600)
+    return {"rounds": rounds, "one add (s)": round(full, 2), "killed mid-add": killed,
+            "completed before the kill": completed, "versions": len(versions), "version gaps": gaps,
+            "corrupt objects": corrupt, "leftover temp files": temps,
+            "verify failures (after each round)": verify_failures,
+            "verify at the end": "ok" if final.returncode == 0 else final.stderr.strip()[:200]}
+
+
+_LOG_FAST = """
+import mmap, struct, sys, time
+import arty
+store, run_id, counter, steady = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "steady"
+f = open(counter, "r+b")
+mm = mmap.mmap(f.fileno(), 16)
+pack = struct.Struct("<qd").pack_into
+run = arty.init(project="p", store=store, id=run_id, console=False, system_metrics=False, code=False)
+log = run.log
+i = 0
+while True:                                  # until SIGKILL
+    log({"i": i, "loss": 1.0 / (i + 1), "acc": i * 1e-6})
+    i += 1
+    pack(mm, 0, i, time.time())
+    if steady and i % 10 == 0:
+        time.sleep(0.002)                    # a training loop: a few thousand rows a second
+"""
+
+
+@scenario("kill-log", "SIGKILL a process logging rows at random moments; rows and seconds lost, unsynced runs")
+def kill_log(args: argparse.Namespace, work: str) -> dict[str, Any]:
+    import random
+    import struct
+
+    from arty.store import init_store, open_store, segments
+    from arty.tracking.writer import MAX_BUFFERED_ROWS
+
+    rounds = args.rounds or 12
+    rng = random.Random(11)
+    store_url = os.path.join(work, "store")
+    init_store(store_url)
+    script = os.path.join(work, "log_fast.py")
+    with open(script, "w") as f:
+        f.write(_LOG_FAST)
+    counter = struct.Struct("<qd")
+    kills = []
+    for k in range(rounds):
+        mode = "fast" if k % 2 == 0 else "steady"
+        count_path = os.path.join(work, f"count-{k}")
+        with open(count_path, "wb") as f:
+            f.write(b"\0" * counter.size)
+        proc = subprocess.Popen([sys.executable, script, store_url, f"k{k}", count_path, mode],
+                                stderr=subprocess.DEVNULL)
+        while counter.unpack(open(count_path, "rb").read(counter.size))[0] == 0:
+            if proc.poll() is not None:
+                raise RuntimeError("the logging process exited before logging")
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.5, 12.0))  # default flush interval (5 s): kill anywhere in 2 intervals
+        proc.kill()
+        proc.wait()
+        logged, last_at = counter.unpack(open(count_path, "rb").read(counter.size))
+        kills.append({"run": f"k{k}", "mode": mode, "logged": logged, "last_at": last_at})
+    listed = json.loads(art("--store", store_url, "runs", "p", "--json", "--limit", "0").stdout)
+    unsynced_before = sum(1 for r in listed if r.get("unsynced"))
+    sync = art("--store", store_url, "sync", timeout=600)
+    listed = json.loads(art("--store", store_url, "runs", "p", "--json", "--limit", "0").stdout)
+    unsynced_after = sum(1 for r in listed if r.get("unsynced"))
+    store = open_store(store_url)
+    lost_rows, lost_s, worst = [], [], {}
+    for kill in kills:
+        base = f"projects/p/runs/{kill['run']}/history"
+        rows = [r for n in sorted(store.backend.list(base)) for r in segments.rows_of(store.backend.read(f"{base}/{n}"))]
+        n_lost = kill["logged"] - len(rows)
+        s_lost = kill["last_at"] - rows[-1]["_timestamp"] if rows else float("inf")
+        lost_rows.append(n_lost)
+        lost_s.append(round(s_lost, 2))
+        if not worst or s_lost > worst["seconds"]:
+            worst = {"run": kill["run"], "mode": kill["mode"], "seconds": round(s_lost, 2), "rows": n_lost,
+                     "share": f"{n_lost / max(kill['logged'], 1):.1%}"}
+    return {"kills": rounds, "flush interval (s)": 5.0, "row bound": 2 * MAX_BUFFERED_ROWS,
+            "rows lost per kill": lost_rows, "seconds lost per kill": lost_s,
+            "worst (by seconds)": worst, "most rows lost": max(lost_rows),
+            "kills over 5 s lost": sum(1 for s in lost_s if s > 5.0),
+            "kills over the row bound": sum(1 for n in lost_rows if n > 2 * MAX_BUFFERED_ROWS),
+            "runs unsynced before 'art sync'": unsynced_before, "runs unsynced after": unsynced_after,
+            "art sync exit code": sync.returncode}
+
+
+_FINISH_AFTER_HANG = """
+import json, os, sys, time
+import arty
+t0 = time.monotonic()
+run = arty.init(project="p", store=sys.argv[1], flush_interval=0.5, console=False, system_metrics=False, code=False)
+init_s = time.monotonic() - t0
+for i in range(200):
+    run.log({"i": i})
+while not run.store.list(f"projects/p/runs/{run.id}/history"):
+    time.sleep(0.05)                         # until the first segment is in the store
+print("hang", flush=True)
+sys.stdin.readline()                         # the endpoint hangs now
+for i in range(200, 400):
+    run.log({"i": i})
+t1 = time.monotonic()
+run.finish(quiet=True)
+print(json.dumps({"run": run.id, "init": round(init_s, 2), "finish": round(time.monotonic() - t1, 2)}), flush=True)
+"""
+
+
+@scenario("hung-endpoint", "finish() and 'art runs' against an S3 endpoint that accepts connections and never answers")
+def hung_endpoint(args: argparse.Namespace, work: str) -> dict[str, Any]:
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
+    from servers import HungEndpoint, S3Server  # the test suite's servers: moto's S3 and a hung socket
+
+    from arty.store import init_store
+
+    out: dict[str, Any] = {}
+    s3 = S3Server().start()
+    try:
+        url = f"s3://{s3.make_bucket()}/store"
+        env = s3.env()
+        init_store(url, storage_options=s3.storage_options())
+        for timeout in (None, "2"):
+            label = f"ARTY_STORE_TIMEOUT={timeout or 'default (10)'}"
+            with HungEndpoint() as hung:
+                run_env = dict(env, AWS_ENDPOINT_URL=hung.endpoint)
+                if timeout:
+                    run_env["ARTY_STORE_TIMEOUT"] = timeout
+                t = time.monotonic()
+                proc = art("--store", url, "runs", env=run_env, timeout=900)
+                out[f"art runs, {label} (s)"] = round(time.monotonic() - t, 1)
+                out[f"art runs, {label}: exit, connections"] = (proc.returncode, hung.connections)
+        out["art runs error"] = proc.stderr.splitlines()[0] if proc.stderr else ""
+        for _ in range(args.rounds or 1):
+            with HungEndpoint(upstream=s3.endpoint) as proxy:  # works, then hangs mid-run
+                script = os.path.join(work, "finish_after_hang.py")
+                with open(script, "w") as f:
+                    f.write(_FINISH_AFTER_HANG)
+                full = {**os.environ, **env, "AWS_ENDPOINT_URL": proxy.endpoint}
+                t = time.monotonic()
+                proc = subprocess.Popen([sys.executable, script, url], env=full, stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                assert proc.stdout.readline().strip() == "hang"
+                proxy.hang()
+                proc.stdin.write("\n")
+                proc.stdin.flush()
+                figures = json.loads(proc.stdout.readline())
+                proc.wait(timeout=900)
+                out["init (s)"] = figures["init"]
+                out["finish() after the endpoint hung (s)"] = figures["finish"]
+                out["process exit after finish() (s)"] = round(time.monotonic() - t, 1)
+            sync = art("--store", url, "sync", env=env, timeout=900)
+            out["art sync against the working store"] = sync.stdout.strip().splitlines()[-1] if sync.stdout else sync.stderr
+            show = art("--store", url, "run", "show", f"p/{figures['run']}", "--json", env=env)
+            rec = json.loads(show.stdout) if show.returncode == 0 else {}
+            out["run after art sync: state, steps"] = (rec.get("state"), rec.get("steps"))
+    finally:
+        s3.stop()
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("names", nargs="*", help="scenarios to run (default: all)")

@@ -173,6 +173,101 @@ def _readline_within(proc: "subprocess.Popen[str]", timeout: float) -> str:
     return got[0] if got else f"no answer within {timeout} s (exit code {proc.poll()})"
 
 
+# -- a hung endpoint -------------------------------------------------------------------
+
+class HungEndpoint:
+    """A TCP endpoint on 127.0.0.1 that accepts connections and never answers, in threads.
+
+    That is what a hung server looks like to a client (a stuck load balancer, a
+    frozen process, a black-holing proxy): the connection succeeds, the request
+    is sent, and no byte ever comes back. Only timeouts end the wait.
+
+    With ``upstream`` (an ``http://host:port`` endpoint) it is a transparent proxy
+    that relays bytes both ways until :meth:`hang`; from then on it relays nothing
+    on any connection, old or new, and answers nothing. :meth:`resume` relays again.
+    ``connections`` counts the connections accepted.
+    """
+
+    def __init__(self, upstream: str | None = None) -> None:
+        self.upstream = upstream
+        self.hung = threading.Event()
+        if upstream is None:
+            self.hung.set()
+        self.connections = 0
+        self._closed = threading.Event()
+        self._socks: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._server.bind(("127.0.0.1", 0))
+        self._server.listen(128)
+        self.endpoint = f"http://127.0.0.1:{self._server.getsockname()[1]}"
+        threading.Thread(target=self._accept_loop, name="hung-endpoint", daemon=True).start()
+
+    def hang(self) -> None:
+        self.hung.set()
+
+    def resume(self) -> None:
+        if self.upstream is not None:
+            self.hung.clear()
+
+    def _keep(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._socks.append(sock)
+
+    def _accept_loop(self) -> None:
+        while not self._closed.is_set():
+            try:
+                conn, _ = self._server.accept()
+            except OSError:
+                return
+            self.connections += 1
+            self._keep(conn)  # held open, never answered, until close()
+            if self.upstream is not None:
+                threading.Thread(target=self._relay, args=(conn,), daemon=True).start()
+
+    def _relay(self, conn: socket.socket) -> None:
+        import select
+
+        host, port = self.upstream.rsplit("://", 1)[-1].rsplit(":", 1)
+        try:
+            up = socket.create_connection((host, int(port)), timeout=10)
+        except OSError:
+            return
+        self._keep(up)
+        peers = {conn: up, up: conn}
+        while not self._closed.is_set():
+            if self.hung.is_set():  # stop relaying: the client hears nothing more
+                self._closed.wait(0.1)
+                continue
+            try:
+                ready, _, _ = select.select(list(peers), [], [], 0.1)
+                for src in ready:
+                    if self.hung.is_set():
+                        break
+                    data = src.recv(65536)
+                    if not data:
+                        return
+                    peers[src].sendall(data)
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self._closed.set()
+        with self._lock:
+            socks, self._socks = self._socks, []
+        for sock in [self._server, *socks]:
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+    def __enter__(self) -> "HungEndpoint":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 # -- GCS -------------------------------------------------------------------------------
 
 def _free_port() -> int:

@@ -13,6 +13,8 @@ from arty.cli import pipeline as pipeline_cli
 from arty.cli.context import Context, json_option, pass_ctx
 from arty.cli.render import echo_json, plural, table
 from arty.errors import UsageError
+from arty.store import layout
+from arty.tracking.local import unsynced_records, unsynced_runs
 
 if TYPE_CHECKING:  # arty.api (and SQLite) load only when a run command runs: other commands start faster
     from arty.api import Api, ApiRun
@@ -148,18 +150,28 @@ def runs_cmd(ctx: Context, project: str | None, filters: tuple[str, ...], sort: 
     api = _api(ctx)
     runs = api.runs(project, filters=parse_filters(filters), order=sort)
     shown = runs if limit == 0 else runs[:limit]
+    # Runs with records only on this machine; one still running here uploads as it goes.
+    running = {(r.project, r.id) for r in runs if r.state == "running"}
+    local = {k: n for k, n in unsynced_runs(api.store, project or api.project).items() if k not in running}
     if as_json:
-        echo_json([r.to_json() for r in shown])
+        echo_json([r.to_json() | {"unsynced": local.get((r.project, r.id), 0)} for r in shown])
         return
     if not runs:
         click.echo(f"no runs in project '{project or api.project}'" + (" match" if filters else ""))
-        return
-    keys = summary_columns(shown, sort)
-    rows = [[r.id, cell(r.name), r.state, short_time(r.created_at), human_runtime(r.runtime),
-             *(cell(r.summary.get(k)) for k in keys)] for r in shown]
-    table(rows, ["ID", "NAME", "STATE", "CREATED", "RUNTIME", *keys])
-    if len(shown) < len(runs):
-        click.echo(f"... {len(runs) - len(shown)} more (--limit 0 for all)")
+    else:
+        keys = summary_columns(shown, sort)
+        rows = [[r.id, cell(r.name), r.state + (" (unsynced)" if (r.project, r.id) in local else ""),
+                 short_time(r.created_at), human_runtime(r.runtime), *(cell(r.summary.get(k)) for k in keys)]
+                for r in shown]
+        table(rows, ["ID", "NAME", "STATE", "CREATED", "RUNTIME", *keys])
+        if len(shown) < len(runs):
+            click.echo(f"... {len(runs) - len(shown)} more (--limit 0 for all)")
+    if local:
+        only_here = sum(1 for p, r in local if not api.store.exists(f"{layout.run(p, r)}/run.json"))
+        extra = f", {only_here} of them not in the store at all" if only_here else ""
+        click.echo(f"note: {plural(len(local), 'run')} of this machine {'has' if len(local) == 1 else 'have'} "
+                   f"records that are not in the store yet (crashed, offline or unreachable store{extra}); "
+                   "upload them with 'art sync'", err=True)
 
 
 # -- art run show / logs ---------------------------------------------------------------------------
@@ -189,8 +201,9 @@ def run_show_cmd(ctx: Context, run_path: str, as_json: bool) -> None:
     api = _api(ctx)
     run = api.run(run_path)
     inputs, outputs = _io(run)
+    pending = unsynced_records(api.store, run.project, run.id)
     if as_json:
-        echo_json(run.to_json() | {"inputs": inputs, "outputs": outputs})
+        echo_json(run.to_json() | {"inputs": inputs, "outputs": outputs, "unsynced": pending})
         return
     state = run.state + (f" (exit {run.exit_code})" if run.exit_code is not None else "")
     click.echo(f"{run.path}  {run.name}  {state}")
@@ -223,6 +236,8 @@ def run_show_cmd(ctx: Context, run_path: str, as_json: bool) -> None:
         if git.get("is_dirty"):
             desc += ", uncommitted changes"
         lines.append(("git", desc))
+    if pending:
+        lines.append(("unsynced", f"{plural(pending, 'record')} only on this machine; upload with 'art sync'"))
     for label, value in lines:
         click.echo(f"  {label + ':':10} {value}".rstrip())
     from arty.api import flatten_dotted

@@ -15,7 +15,8 @@ can change with no journal entry at all: a process that dies leaves no record
 
 An index file that cannot be read, or that has another schema version, is
 deleted and rebuilt; if the file cannot even be created, the index lives in
-memory for the session. Neither is an error for the user.
+memory for the session, and so does a copy of one that cannot be written (a
+read-only cache or store). None of these is an error for the user.
 """
 
 from __future__ import annotations
@@ -61,7 +62,12 @@ def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
     name = getattr(exc, "sqlite_errorname", "")
     if name in ("SQLITE_BUSY", "SQLITE_LOCKED") or "locked" in str(exc) or "busy" in str(exc):
         return False
-    return True
+    return not _is_read_only(exc)
+
+
+def _is_read_only(exc: sqlite3.DatabaseError) -> bool:
+    """True for a write refused because the file (or its folder) cannot be written."""
+    return getattr(exc, "sqlite_errorname", "").startswith("SQLITE_READONLY") or "readonly database" in str(exc)
 
 
 class Index:
@@ -165,12 +171,34 @@ class Index:
         self.db = self._open()
         self._rebuild()
 
+    def _to_memory(self) -> None:
+        """Go on with a copy of the file in memory: it can be read but not written (a read-only
+        cache folder or store), and queries still need to catch up with the store."""
+        memory = self._connect(":memory:")
+        try:
+            self.db.conn.backup(memory.conn)
+        except sqlite3.Error:
+            memory.conn.close()
+            memory = None
+        with contextlib.suppress(Exception):
+            self.db.conn.close()
+        if memory is None:
+            self.db = self._memory()
+            self._rebuild()
+        else:
+            self.path = ":memory:"
+            self.db = memory
+
     def _guarded(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        """Run ``fn``; if the file turns out to be damaged, recreate it, rebuild and run again."""
+        """Run ``fn``; if the file turns out to be damaged, recreate it, rebuild and run again;
+        if it cannot be written, go on in memory from a copy of it."""
         with self._lock:
             try:
                 return fn(*args, **kwargs)
             except sqlite3.DatabaseError as exc:
+                if _is_read_only(exc) and self.path != ":memory:":
+                    self._to_memory()
+                    return fn(*args, **kwargs)
                 if not _is_corruption(exc):
                     raise ArtyError(f"the index '{self.path}' is locked by another process: {exc}",
                                     hint="try again; 'art index rebuild' if it persists") from None

@@ -35,6 +35,7 @@ from arty.errors import (
     StorePermissionDenied,
     StoreUnreachable,
     UnsupportedStore,
+    UsageError,
 )
 
 T = TypeVar("T")
@@ -496,10 +497,59 @@ def info_mtime(info: dict[str, Any]) -> float:
     raise FileNotFoundError(f"no modification time in {sorted(info)}")
 
 
+#: Seconds a request to a remote store may wait for the endpoint to answer (each read of the
+#: response), and to accept the connection, unless ``ARTY_STORE_TIMEOUT`` and
+#: ``ARTY_STORE_CONNECT_TIMEOUT`` say otherwise.
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_CONNECT_TIMEOUT = 5.0
+
+
+def env_seconds(name: str, default: float) -> float:
+    """A positive number of seconds from environment variable ``name``, else ``default``."""
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        raise UsageError(f"invalid {name} '{raw}'", hint="a number of seconds greater than 0")
+    return value
+
+
+def store_timeouts() -> tuple[float, float]:
+    """``(connect, read)`` timeouts in seconds for requests to a remote store.
+
+    ``ARTY_STORE_TIMEOUT`` (default 10) bounds how long a request waits for an
+    answer (each read from the connection); ``ARTY_STORE_CONNECT_TIMEOUT``
+    (default 5, never more than the read timeout) how long it waits to connect.
+    A request that gets no answer in time fails like a refused connection
+    (:class:`StoreUnreachable`), after the client's bounded retries.
+    """
+    read = env_seconds("ARTY_STORE_TIMEOUT", DEFAULT_TIMEOUT)
+    connect = env_seconds("ARTY_STORE_CONNECT_TIMEOUT", min(DEFAULT_CONNECT_TIMEOUT, read))
+    return connect, read
+
+
 def _fs_from_url(url: str, storage_options: dict[str, Any] | None = None) -> tuple[Any, str]:
-    """``fsspec.core.url_to_fs`` with missing extras turned into MissingExtra."""
+    """``fsspec.core.url_to_fs`` with missing extras turned into MissingExtra.
+
+    S3 and GCS clients get connect and read timeouts (:func:`store_timeouts`) and
+    bounded retries, so that an endpoint that accepts connections and never
+    answers fails within seconds instead of hanging: botocore's ``standard`` mode
+    (3 attempts in all) and no second retry loop in s3fs on top of it (s3fs'
+    own loop, 5 attempts of botocore's 3, made 15 requests of 15 s each);
+    gcsfs retries up to 6 times with its own back-off. ``storage_options`` win
+    (``config_kwargs={"read_timeout": ...}``, ``retries=N`` for s3fs,
+    ``requests_timeout=...`` for gcsfs), and so do ``AWS_RETRY_MODE`` and
+    ``AWS_MAX_ATTEMPTS``.
+    """
     protocol = url.split("://", 1)[0] if "://" in url else "file"
     opts = dict(storage_options or {})
+    s3_retries: int | None = None
+    if protocol in ("s3", "s3a", "gs", "gcs"):
+        connect_timeout, read_timeout = store_timeouts()
     if protocol in ("s3", "s3a"):
         opts.setdefault("use_listings_cache", False)
         opts.setdefault("skip_instance_cache", True)
@@ -508,26 +558,39 @@ def _fs_from_url(url: str, storage_options: dict[str, Any] | None = None) -> tup
         endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
         if endpoint and "endpoint_url" not in opts.get("client_kwargs", {}):
             opts.setdefault("endpoint_url", endpoint)
+        config = dict(opts.get("config_kwargs") or {})
+        config.setdefault("connect_timeout", connect_timeout)
+        config.setdefault("read_timeout", read_timeout)
         # botocore's default "legacy" retries back off for ~10 s before reporting an
         # unreachable endpoint; "standard" (AWS's recommended mode: 3 attempts, still
         # retrying throttling and transient errors) reports it within a few seconds.
         # AWS_RETRY_MODE / AWS_MAX_ATTEMPTS or config_kwargs={"retries": ...} win.
         if not os.environ.get("AWS_RETRY_MODE"):
-            config = dict(opts.get("config_kwargs") or {})
             config.setdefault("retries", {"mode": "standard"})
-            opts["config_kwargs"] = config
+        opts["config_kwargs"] = config
+        s3_retries = int(opts.pop("retries", 1))
     elif protocol in ("gs", "gcs"):
         # A custom endpoint (GCS emulator) comes from STORAGE_EMULATOR_HOST, read by gcsfs.
         os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
         # Listings must not be cached: other writers add records (see the s3 case).
         opts.setdefault("use_listings_cache", False)
         opts.setdefault("skip_instance_cache", True)
+        if "requests_timeout" not in opts:
+            try:
+                import aiohttp
+
+                # Per socket operation, not in total: a large upload or download that keeps
+                # moving is never cut, one that stalls is.
+                opts["requests_timeout"] = aiohttp.ClientTimeout(sock_connect=connect_timeout,
+                                                                 sock_read=read_timeout)
+            except ImportError:  # gcsfs needs aiohttp: the import below reports what is missing
+                pass
     try:
         import fsspec.core
     except ImportError as exc:  # pragma: no cover - fsspec is a base dependency
         raise MissingExtra("fsspec is not installed", hint="pip install arty") from exc
     try:
-        return fsspec.core.url_to_fs(url, **opts)
+        fs, root = fsspec.core.url_to_fs(url, **opts)
     except ImportError as exc:
         extra = _EXTRAS.get(protocol)
         hint = f'pip install "arty[{extra}]"' if extra else f"install the fsspec implementation for '{protocol}': {exc}"
@@ -535,6 +598,9 @@ def _fs_from_url(url: str, storage_options: dict[str, Any] | None = None) -> tup
                            hint=hint, url=url) from exc
     except ValueError as exc:
         raise StoreError(f"cannot open store '{url}': {exc}", hint="check the URL", url=url) from exc
+    if s3_retries is not None:
+        fs.retries = max(1, s3_retries)  # s3fs' own loop around botocore's retries
+    return fs, root
 
 
 def open_backend(url: str, storage_options: dict[str, Any] | None = None) -> Backend:

@@ -60,11 +60,21 @@ def materialise(src: str, dst: str, hardlink: bool | None = None) -> str:
     return "copy"
 
 
+class CacheUnwritable(Exception):
+    """The blob cache cannot take a new blob (read-only or full): fetch around it."""
+
+
 class BlobCache:
-    """Verified local copies of remote blobs, in ``root/objects``."""
+    """Verified local copies of remote blobs, in ``root/objects``.
+
+    A cache that cannot be written (a read-only folder, a full disk) is still
+    read; :meth:`put_stream` then raises :class:`CacheUnwritable` before it reads
+    anything from its source, and keeps raising it for this process.
+    """
 
     def __init__(self, root: str) -> None:
         self.root = root
+        self.writable = True
 
     def path(self, digest: Digest) -> str:
         return os.path.join(self.root, "objects", digest.hex[:2], digest.hex[2:])
@@ -75,7 +85,10 @@ class BlobCache:
         if not os.path.exists(p):
             return None
         if hash_file(p, digest.algorithm) != digest:
-            _unlink(p)
+            try:
+                _unlink(p)
+            except OSError:  # a read-only cache keeps its bad copy; it is never used
+                pass
             return None
         return p
 
@@ -83,11 +96,18 @@ class BlobCache:
         """Copy an open stream into the cache while hashing; return the path, or
         None if the bytes do not match ``digest`` (nothing is kept then)."""
         p = self.path(digest)
-        os.makedirs(os.path.dirname(p), exist_ok=True)
         tmp = f"{p}.tmp-{uuid.uuid4().hex}"
+        if not self.writable:
+            raise CacheUnwritable(self.root)
+        try:
+            os.makedirs(os.path.dirname(p), exist_ok=True)
+            out = open(tmp, "wb")
+        except OSError as exc:
+            self.writable = False
+            raise CacheUnwritable(f"{self.root}: {exc}") from exc
         h = new_hasher(digest.algorithm)
         try:
-            with open(tmp, "wb") as out:
+            with out:
                 while True:
                     chunk = src.read(CHUNK)
                     if not chunk:

@@ -24,7 +24,7 @@ from arty.hashing import CHUNK, DEFAULT_ALGORITHM, HEX_LENGTHS, Digest, hash_byt
 from arty.store import layout, text
 from arty.store.records import REPAIR_HINT, Fields, check_fields, json_type, warn_skipped
 from arty.store.backends import Backend, LocalBackend, open_backend, write_all
-from arty.store.cache import BlobCache, materialise
+from arty.store.cache import BlobCache, CacheUnwritable, materialise
 
 #: Appending to a log gives up after this many lost races in a row.
 MAX_APPEND_ATTEMPTS = 1000
@@ -218,8 +218,7 @@ class Store:
         ``size`` (when known) lets small blobs be read in one call. On a digest
         mismatch ``dest`` is removed and :class:`IntegrityError` raised.
         """
-        if self.blob_cache is not None:
-            self._blob_via_cache(digest, dest)
+        if self.blob_cache is not None and self._blob_via_cache(digest, dest):
             if progress:
                 progress(os.path.getsize(dest))
             return
@@ -257,18 +256,27 @@ class Store:
             raise IntegrityError(f"object '{digest}' is corrupt: its bytes hash to '{actual}'",
                                  hint="restore it from another copy of the store; 'art verify' lists every bad object")
 
-    def _blob_via_cache(self, digest: Digest, dest: str) -> None:
-        """Fetch a remote blob through the local blob cache, then materialise it at ``dest``."""
+    def _blob_via_cache(self, digest: Digest, dest: str) -> bool:
+        """Fetch a remote blob through the local blob cache, then materialise it at ``dest``.
+
+        False (nothing done) when the blob is not cached and the cache cannot take it
+        (read-only, full): the caller then fetches it straight to ``dest``.
+        """
         assert self.blob_cache is not None
         cached = self.blob_cache.get(digest)
         if cached is None:
+            if not self.blob_cache.writable:
+                return False
             try:
                 src = self.backend.open_read(layout.blob(digest))
             except FileNotFoundError:
                 raise NotFound(f"object '{digest}' is missing from store '{self.url}'",
                                hint="the store is incomplete: run 'art verify'") from None
-            with src:
-                cached = self.blob_cache.put_stream(digest, src)
+            try:
+                with src:
+                    cached = self.blob_cache.put_stream(digest, src)
+            except CacheUnwritable:
+                return False
             if cached is None:
                 raise IntegrityError(f"object '{digest}' is corrupt: its bytes do not match its digest",
                                      hint="restore it from another copy of the store; "
@@ -278,6 +286,7 @@ class Store:
         except FileExistsError:
             _remove(dest)
             materialise(cached, dest)
+        return True
 
     def rehash_blob(self, digest: Digest) -> Digest:
         """Hash the stored bytes of a blob (for verify); NotFound if absent."""

@@ -17,7 +17,7 @@ import json
 import os
 import threading
 import uuid
-from typing import Any
+from typing import Any, Callable
 
 from arty.errors import StoreError
 from arty.hashing import Digest
@@ -37,10 +37,11 @@ def local_runs_root(store: Store) -> str:
 class RunFolder:
     """The local folder of one run. Writes are atomic (temp file, then rename)."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, create: bool = True) -> None:
         self.root = root
         self._lock = threading.Lock()
-        os.makedirs(root, exist_ok=True)
+        if create:
+            os.makedirs(root, exist_ok=True)
         self._synced = self._read_synced()
 
     def path(self, rel: str) -> str:
@@ -101,16 +102,25 @@ class RunFolder:
         todo.sort(key=lambda f: (f != FIRST, f == LAST, f))
         return todo
 
-    def sync(self, store: Store, project: str, run_id: str, journal: bool = True) -> int:
+    def fully_synced(self) -> bool:
+        """Whether ``final.json`` reached the store, and so every record before it (cheap)."""
+        return LAST in self._synced
+
+    def sync(self, store: Store, project: str, run_id: str, journal: bool = True,
+             stop: Callable[[], bool] | None = None) -> int:
         """Upload pending records with create-if-absent; returns how many were uploaded.
 
         Raises :class:`StoreError` when the store fails; what was uploaded before
-        stays recorded, so the next call goes on from there.
+        stays recorded, so the next call goes on from there. ``stop`` is asked
+        before each record: when it says True, the upload ends there (the rest
+        stays pending).
         """
         with self._lock:
             base = layout.run(project, run_id)
             done = 0
             for rel in self.pending():  # final.json comes last: a failure before it stops the loop
+                if stop is not None and stop():
+                    break
                 data = self.read(rel)
                 if rel.startswith("blobs/"):  # media blobs (images, tables) go to the store's objects
                     _, algorithm, hexpart = rel.split("/")
@@ -152,9 +162,32 @@ def find_local_runs(store: Store) -> list[RunFolder]:
         if not os.path.isdir(pdir):
             continue
         for run_id in sorted(os.listdir(pdir)):
-            folder = RunFolder(os.path.join(pdir, run_id))
-            if folder.pending():
+            folder = RunFolder(os.path.join(pdir, run_id), create=False)
+            if not folder.fully_synced() and folder.pending():
                 out.append(folder)
+    return out
+
+
+def unsynced_records(store: Store, project: str, run_id: str) -> int:
+    """How many records of this machine's run ``project/run_id`` are not in ``store`` yet."""
+    folder = RunFolder(os.path.join(local_runs_root(store), project, run_id), create=False)
+    if not os.path.isdir(folder.root) or folder.fully_synced():
+        return 0
+    return len(folder.pending())
+
+
+def unsynced_runs(store: Store, project: str | None = None) -> dict[tuple[str, str], int]:
+    """``{(project, run id): records not yet in the store}`` for this machine's runs of ``store``.
+
+    A run killed before its last upload, or tracked while the store was down or
+    offline, has such records until ``art sync`` uploads them.
+    """
+    out = {}
+    for folder in find_local_runs(store):
+        meta = folder.meta()
+        proj, run_id = meta.get("project"), meta.get("run")
+        if proj and run_id and (project is None or proj == project):
+            out[(proj, run_id)] = len(folder.pending())
     return out
 
 

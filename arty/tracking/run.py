@@ -33,18 +33,34 @@ from arty.errors import ArtyError, MissingExtra, NotFound, StoreError, UsageErro
 from arty.settings import find_store_url, resolve_project, resolve_store
 from arty.store import Store, layout, now_iso, open_backend
 from arty.store import segments
+from arty.store.backends import env_seconds
 from arty.tracking.config import Config, load_config
 from arty.tracking.local import RunFolder, local_runs_root
 from arty.tracking.media import is_media
 from arty.tracking.summary import Summary
 from arty.tracking.values import clean, flatten
-from arty.tracking.writer import MAX_BUFFERED_ROWS, Writer
+from arty.tracking.writer import EARLY_LINES, MAX_BUFFERED_ROWS, MAX_BUFFERED_VALUES, Writer
 
 MODES = ("online", "offline", "disabled")
+#: ``finish()`` returns within this many seconds (``ARTY_FINISH_TIMEOUT``) whatever the store does.
+DEFAULT_FINISH_TIMEOUT = 30.0
+_EARLY_ROWS = MAX_BUFFERED_ROWS // 2
+_EARLY_VALUES = MAX_BUFFERED_VALUES // 2
 _FAST = (int, float, str, bool)
 _ID_CHARS = "0123456789abcdefghijklmnopqrstuvwxyz"
 _current: "Run | None" = None
 _current_lock = threading.Lock()
+
+
+def finish_timeout() -> float:
+    """Seconds ``finish()`` may take at most: ``ARTY_FINISH_TIMEOUT``, default 30."""
+    return env_seconds("ARTY_FINISH_TIMEOUT", DEFAULT_FINISH_TIMEOUT)
+
+
+def _left(deadline: float, cap: float | None = None) -> float:
+    """Seconds until ``deadline`` (a :func:`time.monotonic` value), at most ``cap``, never negative."""
+    left = max(0.0, deadline - time.monotonic())
+    return left if cap is None else min(cap, left)
 
 
 def new_run_id() -> str:
@@ -82,6 +98,7 @@ class Run:
     """One tracked run. Create it with :func:`init`."""
 
     _row_media = False  # the pending row holds media values (see arty.tracking.media)
+    _traceback: list[str] | None = None  # of the exception that ended the run, for its console
 
     def __init__(self, *, store: Store | None, store_url: str, project: str, run_id: str, name: str | None,
                  config: dict[str, Any], notes: str | None, tags: list[str], group: str | None,
@@ -231,7 +248,10 @@ class Run:
             warnings.warn(f"arty: code state not saved: {exc}", RuntimeWarning, stacklevel=1)
 
     def _on_console(self, ts: float, stream: str, line: str) -> None:
-        self._writer.console.append([ts, stream, line])
+        console = self._writer.console
+        console.append([ts, stream, line])
+        if len(console) >= EARLY_LINES:
+            self._writer.wake()
 
     def _on_system(self, ts: float, sample: dict[str, Any]) -> None:
         sample = dict(sample)
@@ -342,10 +362,13 @@ class Run:
         row["_runtime"] = now - self._start_wall
         w = self._writer
         w.history.append(row)
+        w.values_in += len(row)
         self._rows += 1
         self._step += 1
-        if len(w.history) >= MAX_BUFFERED_ROWS:
-            w.wake()
+        if len(w.history) >= _EARLY_ROWS or w.values_in - w.values_out >= _EARLY_VALUES:
+            w.wake()  # write a segment before the interval ends
+            if w.full():
+                w.wait_for_room()  # the writer is behind: backpressure bounds what a kill can lose
 
     # -- artifacts -------------------------------------------------------------
 
@@ -432,10 +455,14 @@ class Run:
         """Flush everything, write ``final.json`` and upload. Safe to call twice.
 
         ``error`` (a one-line message) is recorded as the run's error, e.g. why a command failed.
+        Returns within ``ARTY_FINISH_TIMEOUT`` seconds (default 30) whatever the store does
+        (plus the local disk writes of the last segments): what is not uploaded by then stays
+        in the run's local folder, and a message says to run ``art sync``.
         """
         global _current
         if self._finished:
             return
+        deadline = time.monotonic() + finish_timeout()
         if error:
             self._error = error
         if exit_code is None:
@@ -445,11 +472,15 @@ class Run:
         if self._pending is not None:
             self._commit()
         if self._monitor is not None:
-            self._monitor.stop()
+            self._monitor.stop(timeout=_left(deadline, 5.0))
         if self._console is not None:
-            self._console.stop()
+            self._console.stop(timeout=_left(deadline, 5.0))
+            if self._traceback:  # after the output that came before it, as the terminal shows it
+                now = time.time()
+                for line in "".join(self._traceback).rstrip("\n").split("\n"):
+                    self._writer.console.append([now, "stderr", line])
         if self._code_thread is not None:
-            self._code_thread.join(timeout=30)
+            self._code_thread.join(timeout=_left(deadline))
         self._finished = True
         self._exit_code = exit_code
         final = {
@@ -463,7 +494,7 @@ class Run:
             "last_step": self._step - 1 if self._rows else None,
         }
         self._summary_dirty = False
-        uploaded = self._writer.close(final)
+        uploaded = self._writer.close(final, deadline=deadline)
         if self.mode == "online" and not uploaded and not quiet:
             print(f"arty: run {self.path} is saved in {self.dir} but not yet in the store "
                   f"({self._writer.store_error or 'upload pending'}); run 'art sync' to upload it",
@@ -489,6 +520,7 @@ class Run:
             self.finish(exit_code=code)
             return
         self._error = "".join(traceback.format_exception_only(exc_type, exc)).strip()
+        self._traceback = traceback.format_exception(exc_type, exc, tb)
         code = 130 if issubclass(exc_type, KeyboardInterrupt) else 1
         self.finish(exit_code=code)
 
