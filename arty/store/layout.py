@@ -8,6 +8,7 @@ FORMAT = 1
 STORE_JSON = "store.json"
 OBJECTS = "objects"
 JOURNAL = "journal"
+LEASES = "leases"
 PROJECTS = "projects"
 #: Width of the zero padding of a log's sequence numbers, so names sort.
 SEQ_WIDTH = 8
@@ -16,6 +17,11 @@ SEQ_WIDTH = 8
 def blob(digest: Digest) -> str:
     """``objects/<2 hex>/<rest>``."""
     return f"{OBJECTS}/{digest.hex[:2]}/{digest.hex[2:]}"
+
+
+def lease(lease_id: str, kind: str, renewal: int) -> str:
+    """``leases/<id>-<kind>-<renewal>.json``: a writer's or a gc pass's work in progress."""
+    return f"{LEASES}/{lease_id}-{kind}-{renewal}.json"
 
 
 def seq_name(seq: int) -> str:
