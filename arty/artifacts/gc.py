@@ -12,8 +12,8 @@ at work: the gc lease first, then the blobs, then the leases, then the versions.
 from __future__ import annotations
 
 import os
-import uuid
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -121,7 +121,7 @@ def plan_gc(store: Store, now: float | None = None, grace: float = DEFAULT_GRACE
         rec = store.log_read(layout.versions(project, name), n)
         _tree_blobs(trees, Digest.parse(rec["digest"]), referenced)
     referenced |= run_media_digests(store)
-    leased, open_since = _leased_blobs(store, trees, plan.leases)
+    leased, open_since = _leased_blobs(trees, plan.leases)
     plan.cutoff = now - grace
     if open_since is not None:
         if store.is_local:  # new and reused blobs of an open lease have an mtime after it began
@@ -152,7 +152,7 @@ def plan_gc(store: Store, now: float | None = None, grace: float = DEFAULT_GRACE
     return plan
 
 
-def _leased_blobs(store: Store, trees: TreeReader, leases: list[LeaseInfo]) -> tuple[set[Digest], float | None]:
+def _leased_blobs(trees: TreeReader, leases: list[LeaseInfo]) -> tuple[set[Digest], float | None]:
     """The blobs live write leases name, and when the earliest open one began (None: none is open).
 
     A lease whose tree cannot be read whole yet (its writer is still uploading the nodes)
@@ -256,7 +256,8 @@ def apply_gc(store: Store, plan: GcPlan, progress: Callable[[int], None] | None 
     lease = plan.lease
     if lease is None or lease.kind != GC:
         raise UsageError("this gc plan was made without a gc lease, so it cannot be applied",
-                         hint="use arty.artifacts.gc.collect(store), or plan_gc(store, lease=Lease.take(store, GC, ...))")
+                         hint="use arty.artifacts.gc.collect(store), or "
+                              "plan_gc(store, lease=Lease.take(store, GC, ...))")
     removed = 0
     for d, _size_ in plan.blobs:
         if progress:

@@ -199,8 +199,12 @@ class Lease:
         lease = cls(store, kind, what, roots=roots, blobs=blobs, ttl=ttl)
         lease._write()
         if kind == WRITE:
-            now = time.time()
-            lease._gc_before = {g.id for g in read_leases(store, (GC,)) if g.live(now)}
+            try:
+                now = time.time()
+                lease._gc_before = {g.id for g in read_leases(store, (GC,)) if g.live(now)}
+            except BaseException:
+                lease.release()
+                raise
         lease._thread = threading.Thread(target=lease._renew_loop, name="arty-lease", daemon=True)
         lease._thread.start()
         return lease
