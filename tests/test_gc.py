@@ -548,3 +548,16 @@ def test_a_plan_without_a_gc_lease_cannot_be_applied_and_a_dry_run_writes_nothin
     assert plan.blobs and removed == 0 and tree_of(local_store.backend.local_path("")) == before
     assert collect(local_store, grace=0)[1] == len(plan.blobs)
     assert os.listdir(local_store.backend.local_path(layout.LEASES)) == []  # its own lease went too
+
+
+def test_a_lease_that_expired_is_never_renewed(local_store):
+    """A holder suspended past its lease's expiry (nothing renewed it) finds it lapsed, also if its
+    renewal thread wakes first: gc may have ignored it meanwhile, so the holder must start over."""
+    lease = Lease.take(local_store, WRITE, "w", ttl=0.3)
+    assert not lease.lapsed()
+    with lease._lock:  # the process is suspended: the renewal thread cannot run
+        time.sleep(0.4)
+    lease.renew()
+    assert lease.lapsed()
+    lease.release()
+    assert read_leases(local_store) == []

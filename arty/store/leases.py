@@ -180,6 +180,7 @@ class Lease:
         self._path: str | None = None
         self._lock = threading.Lock()
         self._released = threading.Event()
+        self._lapsed = False  # expired before it could be renewed: never renewed again
         self._thread: threading.Thread | None = None
         #: Ids of the gc passes that were live when this write lease was taken (see settle).
         self._gc_before: set[str] = set()
@@ -237,10 +238,17 @@ class Lease:
             _delete_quietly(self.store, previous)
 
     def renew(self) -> None:
-        """Extend the lease by ``ttl`` from now (a new record, then the old one goes)."""
+        """Extend the lease by ``ttl`` from now (a new record, then the old one goes).
+
+        A lease that already expired is not renewed: gc may have ignored it meanwhile (the
+        process was suspended, say), so it stays lapsed and its holder must start over."""
         with self._lock:
-            if not self._released.is_set():
-                self._write()
+            if self._released.is_set() or self._lapsed:
+                return
+            if time.time() >= self.expires:
+                self._lapsed = True
+                return
+            self._write()
 
     def _renew_loop(self) -> None:
         while not self._released.wait(self.ttl / 3):
@@ -272,11 +280,13 @@ class Lease:
         clock), so gc may already have ignored it. Renews it first when less than half its
         time is left, so the step that follows has at least ``ttl / 2`` seconds."""
         left = self.expires - time.time()
-        if left <= 0 or self._released.is_set():
+        if left <= 0:
+            self._lapsed = True
+        if self._lapsed or self._released.is_set():
             return True
         if left < self.ttl / 2:
             self.renew()
-        return False
+        return self._lapsed
 
     def settle(self) -> bool:
         """Wait until every gc pass that was live when this lease was taken has ended (or its
