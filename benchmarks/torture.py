@@ -65,7 +65,7 @@ def art_popen(*args: str, cwd: str | None = None, env: dict[str, str] | None = N
 def gc_during_adds(args: argparse.Namespace, work: str) -> dict[str, Any]:
     rounds = args.rounds or 40
     store = os.path.join(work, "store")
-    art("init", store).check_returncode()
+    art("init", store, cwd=work).check_returncode()  # cwd: init leaves a pointer to the store there
     stop = os.path.join(work, "stop")
     # One process running gc passes back to back until told to stop; it prints its totals.
     looper = subprocess.Popen([sys.executable, "-c", (
