@@ -114,7 +114,8 @@ def gc_during_adds(args: argparse.Namespace, work: str) -> dict[str, Any]:
     totals = json.loads(out.strip().splitlines()[-1]) if looper.returncode == 0 and out.strip() else {}
     broken = []
     listed = art("--store", store, "ls", "data", "--json")
-    present = [int(str(row["version"]).lstrip("v")) for row in json.loads(listed.stdout)] if listed.returncode == 0 else []
+    rows = json.loads(listed.stdout) if listed.returncode == 0 else []
+    present = [int(str(row["version"]).lstrip("v")) for row in rows]
     for number in sorted(set(present) | set(expected)):  # also versions whose add reported a failure
         files = expected.get(number, {})
         target = os.path.join(work, f"out{number}")

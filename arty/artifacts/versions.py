@@ -26,9 +26,6 @@ from arty.store.leases import WRITE, Lease, who
 MAX_STORE_ATTEMPTS = 6
 
 
-_who = who
-
-
 def _span(versions: list[int]) -> str:
     if not versions:
         return "none"
@@ -129,7 +126,7 @@ class Registry:
         """
         self.version(name, number)  # must exist and not be deleted yet
         created = self.store.create_record(f"{layout.deleted(self.project, name)}/{number}.json",
-                                           {"version": number, "at": now_iso(), "by": _who()})
+                                           {"version": number, "at": now_iso(), "by": who()})
         if created:
             self.store.journal("version_deleted", project=self.project, artifact=name, version=number)
         return created
@@ -208,7 +205,7 @@ class Registry:
         return target
 
     def _move_alias(self, name: str, alias: str, number: int | None, created_by: str | None) -> None:
-        rec = {"alias": alias, "version": number, "at": now_iso(), "by": _who(), "run": created_by}
+        rec = {"alias": alias, "version": number, "at": now_iso(), "by": who(), "run": created_by}
         seq, _ = self.store.log_append(layout.alias(self.project, name, alias), lambda s: rec | {"seq": s})
         self.store.journal("alias_moved", project=self.project, artifact=name, alias=alias, version=number, seq=seq)
 
@@ -257,7 +254,7 @@ class Registry:
                 "project": self.project, "name": draft.name, "type": draft.type,
                 "digest": str(tree.digest), "size": tree.size, "files": tree.files,
                 "description": draft.description, "metadata": draft.metadata,
-                "created_at": now_iso(), "created_by": created_by, "by": _who(),
+                "created_at": now_iso(), "created_by": created_by, "by": who(),
             }
             number, rec = self.store.log_append(folder, lambda n: base | {"version": n})
         finally:

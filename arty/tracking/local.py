@@ -5,10 +5,11 @@ to a local folder with the store's layout (``run.json``, ``events/``,
 ``history/``, ``system/``, ``console/``, ``files/``, ``inputs/``,
 ``final.json``), then uploaded with create-if-absent. ``blobs/<algorithm>/<hex>``
 holds logged images and tables; they are uploaded as store blobs, under a write
-lease, before the history segments that name them (see :meth:`RunFolder.sync`). ``.synced`` lists what
-reached the store, so an upload interrupted by a dead network or a killed
-process resumes where it stopped (``art sync``), with nothing lost or
-duplicated. ``.meta.json`` says which store and project the run belongs to.
+lease, before the history segments that name them (see :meth:`RunFolder.sync`).
+``.synced`` lists what reached the store, so an upload interrupted by a dead
+network or a killed process resumes where it stopped (``art sync``), with
+nothing lost or duplicated. ``.meta.json`` says which store and project the run
+belongs to.
 """
 
 from __future__ import annotations
