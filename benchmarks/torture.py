@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -271,6 +272,83 @@ def hung_endpoint(args: argparse.Namespace, work: str) -> dict[str, Any]:
     finally:
         s3.stop()
     return out
+
+@scenario("gc-during-adds", "art gc --grace 0 in a loop in one process while art add of changing folders runs in "
+                            "another (half the versions deleted, their blobs reused later); then every version checked")
+def gc_during_adds(args: argparse.Namespace, work: str) -> dict[str, Any]:
+    rounds = args.rounds or 40
+    store = os.path.join(work, "store")
+    art("init", store, cwd=work).check_returncode()  # cwd: init leaves a pointer to the store there
+    stop = os.path.join(work, "stop")
+    # One process running gc passes back to back until told to stop; it prints its totals.
+    looper = subprocess.Popen([sys.executable, "-c", (
+        "import json, os, sys\n"
+        "from arty.artifacts.gc import collect\n"
+        "from arty.errors import ArtyError\n"
+        "from arty.store import open_store\n"
+        "passes = removed = 0\n"
+        "errors = []\n"
+        "while not os.path.exists(sys.argv[2]):\n"
+        "    try:\n"
+        "        removed += collect(open_store(sys.argv[1]), grace=0)[1]\n"
+        "    except ArtyError as exc:\n"
+        "        errors.append(exc.message)\n"
+        "    passes += 1\n"
+        "print(json.dumps({'passes': passes, 'removed': removed, 'errors': errors}))\n"), store, stop],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    expected: dict[int, dict[str, bytes]] = {}
+    add_failures = 0
+    deleted = 0
+    rng = random.Random(10)
+    try:
+        for i in range(rounds):
+            files = {"same.txt": b"in every version", "cycle.txt": f"cycle {i % 3}".encode(),
+                     f"new/{i}.txt": f"new {i}\n".encode() * 200, f"sub{i % 2}/x.txt": f"x {i % 4}".encode(),
+                     "big.bin": rng.randbytes(256 * 1024) if i % 4 else b"every fourth version"}
+            folder = os.path.join(work, f"data{i}")
+            for rel, data in files.items():
+                os.makedirs(os.path.dirname(os.path.join(folder, rel)), exist_ok=True)
+                with open(os.path.join(folder, rel), "wb") as f:
+                    f.write(data)
+            res = art("--store", store, "add", folder, "--name", "data", "--type", "dataset", "--json")
+            if res.returncode != 0:
+                add_failures += 1
+                continue
+            number = int(str(json.loads(res.stdout)["version"]).lstrip("v"))
+            if i % 2:  # deleted at once: its blobs are garbage that later versions partly reuse
+                art("--store", store, "rm", f"data:v{number}").check_returncode()
+                deleted += 1
+            else:
+                expected[number] = files
+    finally:
+        with open(stop, "w"):
+            pass
+        out, err = looper.communicate(timeout=600)
+    totals = json.loads(out.strip().splitlines()[-1]) if looper.returncode == 0 and out.strip() else {}
+    broken = []
+    listed = art("--store", store, "ls", "data", "--json")
+    rows = json.loads(listed.stdout) if listed.returncode == 0 else []
+    present = [int(str(row["version"]).lstrip("v")) for row in rows]
+    for number in sorted(set(present) | set(expected)):  # also versions whose add reported a failure
+        files = expected.get(number, {})
+        target = os.path.join(work, f"out{number}")
+        got = art("--store", store, "get", f"data:v{number}", "--output", target)
+        ok = got.returncode == 0
+        for rel, data in files.items() if ok else ():
+            try:
+                with open(os.path.join(target, rel), "rb") as f:
+                    ok = ok and f.read() == data
+            except FileNotFoundError:
+                ok = False
+        if not ok:
+            broken.append(f"v{number}")
+    verify = art("--store", store, "verify")
+    problems = [line for line in verify.stdout.splitlines() if line.startswith("bad:")]
+    return {"versions added": len(expected) + deleted, "versions deleted at once": deleted,
+            "add failures": add_failures, "gc passes": totals.get("passes"),
+            "gc passes failed": len(totals.get("errors", [])) if looper.returncode == 0 else err.strip()[-300:],
+            "blobs removed": totals.get("removed"), "broken versions": len(broken),
+            "broken": broken, "art verify problems": len(problems)}
 
 
 def main(argv: list[str] | None = None) -> int:

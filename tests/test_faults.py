@@ -597,8 +597,10 @@ def test_killed_mid_write_leaves_only_temp_files(kill_setup, tmp_path):
     assert len(temps) == 1 and os.path.dirname(temps[0]) == os.path.join(url, "objects")
     assert os.path.getsize(temps[0]) == 1536 * 1024
     new = set(store_state(url)) - set(before)
+    # only blobs, and the writer's lease (it keeps them from 'art gc' until it expires); no records
     assert {p for p in new if not os.path.basename(p).startswith(TMP_PREFIX)} <= {
-        p for p in new if p.startswith("objects" + os.sep)}  # only blobs, no records
+        p for p in new if p.startswith("objects" + os.sep)} | {p for p in new if p.startswith("leases" + os.sep)}
+    assert len([p for p in new if p.startswith("leases" + os.sep)]) == 1
     store = open_store(url)
     assert TMP_PREFIX not in "".join(str(d) for d in store.iter_blobs())
     check_store_ok(url)
@@ -731,7 +733,8 @@ def test_store_error_at_every_write_point(v0_store, fault, cls, cause):
     url, data = v0_store
     pristine = url + "-v0"
     shutil.copytree(url, pristine)
-    points = write_points(url, data)
+    # Removing the writer's lease at the end may fail quietly (the version is complete; the lease expires).
+    points = [p for p in write_points(url, data) if not (p[1] == "delete" and p[2].startswith("leases/"))]
     assert len(points) >= 6
     for n, op, path in points:
         shutil.rmtree(url)
@@ -741,8 +744,10 @@ def test_store_error_at_every_write_point(v0_store, fault, cls, cause):
         where = f"{fault} at write {n} ({op} {path})"
         with pytest.raises(cls) as err:
             Registry(store, "default", StatCache(":memory:")).log(Artifact("data").add_dir(data), aliases=["prod"])
-        assert plan.failed == 1 and plan.calls[-1][:2] == (n, op), where
-        assert path.startswith("journal/") or plan.calls[-1][2] == path, where
+        # The failed write is the last, but for the removal of the writer's lease on the way out.
+        calls = [c for c in plan.calls if not (c[1] == "delete" and c[2].startswith("leases/"))]
+        assert plan.failed == 1 and calls[-1][:2] == (n, op), where
+        assert path.startswith(("journal/", "leases/")) or calls[-1][2] == path, where  # names with a random part
         assert err.value.url == url and f"store '{url}'" in err.value.message, (where, err.value.message)
         assert cause in err.value.message, (where, err.value.message)
         assert isinstance(err.value.__cause__, OSError), where
@@ -779,6 +784,11 @@ def test_store_error_at_every_write_point_on_remote_backends(kind, request, tmp_
         except StoreUnreachable as exc:
             assert plan.failed == 1 and exc.url == url and f"store '{url}'" in exc.message
         else:
+            failed = [c for c in plan.calls if c[0] == n]
+            if failed and failed[0][1] == "delete" and failed[0][2].startswith("leases/"):
+                # removing the writer's lease may fail quietly: the version is complete, the lease expires
+                assert plan.failed == 1 and reg.versions("data") == list(range(n))
+                continue
             assert plan.failed == 0 and n > 6, plan.calls  # past the last write point: done
             break
         where = f"{kind}: connection lost at write {n} ({' '.join(plan.calls[-1][1:])})"

@@ -396,7 +396,7 @@ def test_import_arty_does_not_import_numpy_or_pillow():
 
 
 def test_gc_keeps_the_blobs_that_runs_logged(local_store):
-    from arty.artifacts.gc import apply_gc, plan_gc
+    from arty.artifacts.gc import collect
 
     run = start(local_store)
     run.log({"img": arty.Image(np.full((3, 3), 1, np.uint8)), "t": arty.Table(columns=["a"], data=[[1]])})
@@ -406,9 +406,8 @@ def test_gc_keeps_the_blobs_that_runs_logged(local_store):
     stray = local_store.put_bytes(b"nothing names this")
     for d in local_store.iter_blobs():  # everything is older than the grace period
         os.utime(local_store.backend.local_path(f"objects/{d.hex[:2]}/{d.hex[2:]}"), (1, 1))
-    plan = plan_gc(local_store, grace=60)
+    plan, _ = collect(local_store, grace=60)
     assert {d for d, _ in plan.blobs} == {stray}
-    apply_gc(local_store, plan)
     assert all(local_store.has_blob(d) for d in logged) and not local_store.has_blob(stray)
 
 

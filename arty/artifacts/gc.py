@@ -1,10 +1,12 @@
 """Garbage collection: remove blobs that no version references.
 
-Two steps: :func:`plan_gc` lists what would go (pure: it removes nothing) and
-:func:`apply_gc` removes it. The rule (docs/store-format.md, "Garbage
-collection"): a blob goes only if no version that is not deleted references it
-AND it was last written longer ago than the grace period. Blobs are listed
-before versions are read, so a version created while gc marks is seen.
+Two steps: :func:`plan_gc` lists what would go (it removes nothing) and
+:func:`apply_gc` removes it; :func:`collect` does both under a gc lease. The
+rule (docs/store-format.md, "Garbage collection"): a blob goes only if no
+version that is not deleted and no run references it, no live write lease may
+own it (:mod:`arty.store.leases`), and it was last written longer ago than the
+grace period. The order of the reads is what makes this safe against writers
+at work: the gc lease first, then the blobs, then the leases, then the versions.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from typing import Any, Callable
 
 from arty.artifacts.manifest import TreeReader
 from arty.artifacts.verify import iter_versions
-from arty.errors import ArtyError, UsageError
+from arty.errors import ArtyError, ConflictError, UsageError
 from arty.hashing import Digest
 from arty.store import Store, layout, records, segments
 from arty.store.backends import TMP_PREFIX
+from arty.store.leases import CLOCK_SKEW, GC, WRITE, Lease, LeaseInfo, read_leases
 
 #: Default grace period in seconds (``art gc --grace``).
 DEFAULT_GRACE = 3600
@@ -28,14 +31,24 @@ DEFAULT_GRACE = 3600
 
 @dataclass
 class GcPlan:
-    """What gc would remove: unreferenced old blobs and (local stores) stale temp files."""
+    """What gc would remove: unreferenced old blobs, (local stores) stale temp files, expired leases."""
 
     blobs: list[tuple[Digest, int]] = field(default_factory=list)  # (digest, size)
     temp_files: list[tuple[str, int]] = field(default_factory=list)  # (path under the store, size)
     kept_young: int = 0  # unreferenced blobs kept because they are younger than the grace period
-    referenced: int = 0  # blobs referenced by a version
+    kept_leased: int = 0  # unreferenced blobs kept because a live write lease may own them
+    referenced: int = 0  # blobs referenced by a version or a run
     now: float = 0.0
     grace: float = DEFAULT_GRACE
+    #: Blobs (and temp files) modified at or after this time are kept: ``now - grace``, or earlier
+    #: while an open write lease is live on a local store (its start, less the clock skew).
+    cutoff: float = 0.0
+    leases: list[LeaseInfo] = field(default_factory=list)  # live write leases
+    expired_leases: list[LeaseInfo] = field(default_factory=list)  # to remove
+    #: Why every unreferenced blob is kept this time (an open lease on a bucket store), or None.
+    blocked: str | None = None
+    #: The gc lease the plan was made under; only such a plan can be applied.
+    lease: Lease | None = None
 
     @property
     def bytes(self) -> int:
@@ -43,7 +56,9 @@ class GcPlan:
 
     def to_json(self) -> dict[str, Any]:
         return {"blobs": len(self.blobs), "temp_files": len(self.temp_files), "bytes": self.bytes,
-                "kept_young": self.kept_young, "referenced": self.referenced, "grace": self.grace,
+                "kept_young": self.kept_young, "kept_leased": self.kept_leased, "referenced": self.referenced,
+                "grace": self.grace, "leases": [info.to_json() for info in self.leases],
+                "expired_leases": len(self.expired_leases), "blocked": self.blocked,
                 "removed": [str(d) for d, _ in self.blobs]}
 
 
@@ -54,8 +69,36 @@ def _size(store: Store, digest: Digest) -> int:
         return 0
 
 
-def plan_gc(store: Store, now: float | None = None, grace: float = DEFAULT_GRACE) -> GcPlan:
-    """The blobs gc would remove at time ``now`` (default: the current time). Removes nothing.
+def _tree_blobs(trees: TreeReader, root: Digest, into: set[Digest]) -> None:
+    """Add every node and stored file blob under ``root`` to ``into``."""
+    for node in trees.node_digests(root):
+        into.add(node)
+        for obj in trees.node(node).values():
+            if obj.get("type") != "dir" and obj.get("digest") and not obj.get("uri"):
+                into.add(Digest.parse(obj["digest"]))
+
+
+def collect(store: Store, grace: float = DEFAULT_GRACE, *, dry_run: bool = False,
+            progress: Callable[[int], None] | None = None) -> tuple[GcPlan, int]:
+    """Plan and (unless ``dry_run``) apply a gc pass under a gc lease; returns
+    ``(plan, blobs removed)``. A dry run writes nothing, not even a lease."""
+    if dry_run:
+        return plan_gc(store, grace=grace), 0
+    store.backend.ensure_writable()
+    with Lease.take(store, GC, "art gc") as lease:
+        plan = plan_gc(store, grace=grace, lease=lease)
+        return plan, apply_gc(store, plan, progress)
+
+
+def plan_gc(store: Store, now: float | None = None, grace: float = DEFAULT_GRACE, *,
+            lease: Lease | None = None) -> GcPlan:
+    """What a gc pass at time ``now`` (default: the current time) would remove. Removes nothing.
+
+    ``now`` is for tests: a pass "as of" a later time takes leases live now for expired.
+
+    ``lease`` is the gc lease the caller holds (see :func:`collect`), taken before
+    this call: only a plan made under one can be applied, because writers that
+    started before it wait for it to end. Without one the plan is a preview.
 
     Raises when a version's tree cannot be read: with part of the references
     unknown, nothing can safely be called unreferenced.
@@ -63,45 +106,88 @@ def plan_gc(store: Store, now: float | None = None, grace: float = DEFAULT_GRACE
     if grace < 0:
         raise UsageError(f"invalid grace period {grace}: must be 0 or more seconds")
     now = time.time() if now is None else now
-    plan = GcPlan(now=now, grace=grace)
-    blobs = list(store.iter_blobs())  # listed BEFORE the versions are read
-    referenced: set[Digest] = set()
+    plan = GcPlan(now=now, grace=grace, lease=lease)
+    blobs = list(store.iter_blobs())  # 1. the blobs, listed BEFORE the leases and the versions
+    for info in read_leases(store):  # 2. the leases, AFTER the blobs and BEFORE the versions
+        if lease is not None and info.id == lease.id:
+            continue  # this pass's own
+        if not info.live(now):
+            plan.expired_leases.append(info)
+        elif info.kind == WRITE:
+            plan.leases.append(info)
+    referenced: set[Digest] = set()  # 3. the versions and the runs
     trees = TreeReader(store)
     for project, name, n in iter_versions(store):
         rec = store.log_read(layout.versions(project, name), n, records.VERSION)  # BadRecord: refuse
-        root = Digest.parse(rec["digest"])
-        for node in trees.node_digests(root):
-            referenced.add(node)
-            for obj in trees.node(node).values():
-                if obj.get("type") != "dir" and obj.get("digest") and not obj.get("uri"):
-                    referenced.add(Digest.parse(obj["digest"]))
+        _tree_blobs(trees, Digest.parse(rec["digest"]), referenced)
     referenced |= run_media_digests(store)
+    leased, open_since = _leased_blobs(trees, plan.leases)
+    plan.cutoff = now - grace
+    if open_since is not None:
+        if store.is_local:  # new and reused blobs of an open lease have an mtime after it began
+            plan.cutoff = min(plan.cutoff, open_since - CLOCK_SKEW)
+        else:  # a bucket does not change a reused blob's mtime: any unreferenced blob may be in use
+            plan.blocked = "a writer at work does not name its blobs"
     for d in blobs:
         if d in referenced:
             plan.referenced += 1
             continue
+        if d in leased or plan.blocked:
+            plan.kept_leased += 1
+            continue
         try:
-            age = now - store.blob_mtime(d)
+            mtime = store.blob_mtime(d)
         except FileNotFoundError:
             continue
-        if age < grace:
-            plan.kept_young += 1
+        if mtime >= plan.cutoff:
+            if mtime >= now - grace:
+                plan.kept_young += 1
+            else:
+                plan.kept_leased += 1
             continue
         plan.blobs.append((d, _size(store, d)))
     if store.is_local:
-        root_dir = store.backend.local_path(layout.OBJECTS)
-        for here, _dirs, files in os.walk(root_dir):
-            for fname in files:
-                if fname.startswith(TMP_PREFIX):
-                    full = os.path.join(here, fname)
-                    try:
-                        st = os.stat(full)
-                    except FileNotFoundError:
-                        continue
-                    if now - st.st_mtime >= grace:
-                        rel = os.path.relpath(full, store.backend.local_path("")).replace(os.sep, "/")
-                        plan.temp_files.append((rel, st.st_size))
+        _plan_temp_files(store, plan, plan.cutoff if not plan.leases else
+                         min(plan.cutoff, min(i.started for i in plan.leases) - CLOCK_SKEW))
     return plan
+
+
+def _leased_blobs(trees: TreeReader, leases: list[LeaseInfo]) -> tuple[set[Digest], float | None]:
+    """The blobs live write leases name, and when the earliest open one began (None: none is open).
+
+    A lease whose tree cannot be read whole yet (its writer is still uploading the nodes)
+    counts as open: the part not yet readable may reuse any blob.
+    """
+    out: set[Digest] = set()
+    open_since: float | None = None
+    for info in leases:
+        is_open = info.open
+        out.update(info.blobs)
+        for root in info.roots:
+            try:
+                _tree_blobs(trees, root, out)
+            except ArtyError:
+                is_open = True
+        if is_open:
+            open_since = info.started if open_since is None else min(open_since, info.started)
+    return out, open_since
+
+
+def _plan_temp_files(store: Store, plan: GcPlan, cutoff: float) -> None:
+    """Temp files under ``objects/`` of a local store last modified before ``cutoff``: left by a
+    killed writer (a live writer's temp file is younger than its lease)."""
+    root_dir = store.backend.local_path(layout.OBJECTS)
+    for here, _dirs, files in os.walk(root_dir):
+        for fname in files:
+            if fname.startswith(TMP_PREFIX):
+                full = os.path.join(here, fname)
+                try:
+                    st = os.stat(full)
+                except FileNotFoundError:
+                    continue
+                if st.st_mtime < cutoff:
+                    rel = os.path.relpath(full, store.backend.local_path("")).replace(os.sep, "/")
+                    plan.temp_files.append((rel, st.st_size))
 
 
 def run_media_digests(store: Store) -> set[Digest]:
@@ -121,6 +207,24 @@ def media_digests_of_run(store: Store, project: str, run_id: str) -> set[Digest]
     the references unknown, no blob can safely be called unreferenced.
     """
     out: set[Digest] = set()
+    folder = f"{layout.run(project, run_id)}/history"
+    for name in store.list(folder):
+        if ".tmp-" in name:
+            continue
+        try:
+            out |= media_digests_of_segment(store.backend.read(f"{folder}/{name}"))
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError) as exc:
+            raise ArtyError(f"history segment '{folder}/{name}' is unreadable: {exc}",
+                            hint="the blobs it names are unknown; 'art verify' and a copy of the store may help") \
+                from None
+    return out
+
+
+def media_digests_of_segment(data: bytes) -> set[Digest]:
+    """The blobs one history segment's rows name; ValueError or OSError if it cannot be decoded."""
+    out: set[Digest] = set()
 
     def mark(v: Any) -> None:
         for item in (v if isinstance(v, list) else [v]):
@@ -130,66 +234,75 @@ def media_digests_of_run(store: Store, project: str, run_id: str) -> set[Digest]
                 except ArtyError:
                     pass
 
-    folder = f"{layout.run(project, run_id)}/history"
-    for name in store.list(folder):
-        if ".tmp-" in name:
-            continue
-        try:
-            columns = segments.decode(store.backend.read(f"{folder}/{name}")).get("columns", {})
-        except FileNotFoundError:
-            continue
-        except (OSError, ValueError) as exc:
-            raise ArtyError(f"history segment '{folder}/{name}' is unreadable: {exc}",
-                            hint="the blobs it names are unknown; 'art verify' and a copy of the store may help") \
-                from None
-        for column in columns.values():
-            if isinstance(column, list):
-                for v in column:
-                    if v is not None and type(v) in (dict, list):
-                        mark(v)
+    for column in segments.decode(data).get("columns", {}).values():
+        if isinstance(column, list):
+            for v in column:
+                if v is not None and type(v) in (dict, list):
+                    mark(v)
     return out
 
 
 def apply_gc(store: Store, plan: GcPlan, progress: Callable[[int], None] | None = None) -> int:
-    """Remove what ``plan`` lists; returns the number of blobs removed.
+    """Remove what ``plan`` lists, then the expired leases; returns the number of blobs removed.
 
-    Each blob's age is checked again just before it goes: a writer that reused
-    it since the plan was made has freshened it, and it stays. On a local store
-    the blob is first renamed aside, so a writer freshening it at that moment
-    either fails (and stores it again) or is seen and the blob is put back.
+    Only a plan made under a gc lease the caller still holds can be applied (see
+    :func:`collect`). Before each removal the lease is confirmed: a pass paused for
+    longer than its lease (writers stop waiting for it then) stops with
+    :class:`ConflictError` instead of removing anything more. On a local store each
+    blob is first renamed aside and its mtime checked again: a writer that freshened
+    it since the plan (a reuse) either finds it gone and stores it again, or is seen
+    and the blob is put back.
     """
+    lease = plan.lease
+    if lease is None or lease.kind != GC:
+        raise UsageError("this gc plan was made without a gc lease, so it cannot be applied",
+                         hint="use arty.artifacts.gc.collect(store), or "
+                              "plan_gc(store, lease=Lease.take(store, GC, ...))")
     removed = 0
     for d, _size_ in plan.blobs:
         if progress:
             progress(1)
-        if _remove_blob(store, d, plan.now, plan.grace):
+        _confirm(lease)
+        if _remove_blob(store, d, plan.cutoff):
             removed += 1
     for rel, _ in plan.temp_files:
+        _confirm(lease)
         try:
             os.unlink(store.backend.local_path(rel))
+        except FileNotFoundError:
+            pass
+    for info in plan.expired_leases:
+        try:
+            store.backend.delete(info.path)
         except FileNotFoundError:
             pass
     return removed
 
 
-def _remove_blob(store: Store, d: Digest, now: float, grace: float) -> bool:
-    cutoff = max(now, time.time()) - grace if grace > 0 else float("inf")
+def _confirm(lease: Lease) -> None:
+    if lease.lapsed():
+        raise ConflictError(f"the gc lease in store '{lease.store.url}' expired before the pass ended "
+                            "(was the process paused?); stopped before removing anything more",
+                            hint="run 'art gc' again")
+
+
+def _remove_blob(store: Store, d: Digest, cutoff: float) -> bool:
     if not store.is_local:
-        try:
-            if grace > 0 and store.blob_mtime(d) > cutoff:
-                return False
-        except FileNotFoundError:
-            return False
         store.delete_blob(d)
         return True
     path = store.backend.local_path(layout.blob(d))
+    try:
+        if os.stat(path).st_mtime >= cutoff:
+            return False  # freshened by a writer since the plan
+    except FileNotFoundError:
+        return False
     aside = os.path.join(os.path.dirname(path), f"{TMP_PREFIX}gc-{uuid.uuid4().hex}")
     try:
         os.rename(path, aside)
     except FileNotFoundError:
         return False
-    if grace > 0 and os.stat(aside).st_mtime > cutoff:
-        os.replace(aside, path)  # freshened by a writer: put it back (same content, same name)
+    if os.stat(aside).st_mtime >= cutoff:
+        os.replace(aside, path)  # freshened between the two checks: put it back (same content, same name)
         return False
     os.unlink(aside)
     return True

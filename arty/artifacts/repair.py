@@ -24,11 +24,12 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from arty.artifacts.validate import check_version_record
-from arty.artifacts.versions import Registry, _who, check_by_digest
+from arty.artifacts.versions import Registry, check_by_digest
 from arty.errors import ArtyError, BadRecord, IntegrityError, UsageError
 from arty.hashing import Digest
 from arty.store import Store, layout, now_iso
 from arty.store.records import ALIAS, BY_DIGEST, VERSION, Fields
+from arty.store.leases import who
 from arty.store.store import journal_id
 
 #: The ``kind`` of a verify problem that is a bad record (its ``subject`` is the record's path).
@@ -162,7 +163,7 @@ def _retire_version(store: Store, project: str, name: str, path: str) -> Repaire
     if number is None:
         raise ArtyError(f"'{path}' is not a version record")
     store.create_record(f"{layout.deleted(project, name)}/{number}.json",
-                        {"version": number, "at": now_iso(), "by": _who(), "reason": "bad record"})
+                        {"version": number, "at": now_iso(), "by": who(), "reason": "bad record"})
     store.journal("version_deleted", project=project, artifact=name, version=number)
     return Repaired(path, f"marked v{number} of '{project}/{name}' deleted (the record stays, so v{number} is "
                           "never reused)")

@@ -34,6 +34,7 @@ from arty.artifacts.names import check_name
 from arty.errors import ConflictError, IntegrityError, NotFound, UsageError
 from arty.hashing import Digest
 from arty.store import Store, layout
+from arty.store.leases import WRITE, Lease
 
 #: Blobs written to the target per batch (one ``write_many``) ...
 BATCH_FILES = 500
@@ -66,6 +67,10 @@ class TransferPlan:
     missing: set[Digest]
     #: run ids to copy (producers and users of the selected versions)
     runs: list[str]
+    #: the root nodes of the selected versions, and the media blobs of the runs (named by the
+    #: write lease :func:`apply` holds on the target)
+    roots: list[Digest] = field(default_factory=list)
+    media: set[Digest] = field(default_factory=set)
 
     @property
     def missing_bytes(self) -> int:
@@ -169,22 +174,51 @@ def plan_transfer(src: Store, dst: Store, project: str, name: str,
     runs = _runs_of(src, project, name, selected, records)
     from arty.artifacts.gc import media_digests_of_run
 
+    media: set[Digest] = set()
     for run_id in runs:  # the images and tables the runs logged go with them
-        for d in media_digests_of_run(src, project, run_id):
-            blobs.setdefault(d, None)
+        media |= media_digests_of_run(src, project, run_id)
+    for d in media:
+        blobs.setdefault(d, None)
     missing = dst.missing_blobs(blobs)
-    return TransferPlan(src, dst, project, name, selected, blobs, missing, runs)
+    roots = sorted({Digest.parse(records[n]["digest"]) for n in selected}, key=str)
+    return TransferPlan(src, dst, project, name, selected, blobs, missing, runs, roots, media)
 
 
 def apply(plan: TransferPlan, progress: Progress | None = None) -> TransferResult:
-    """Copy what ``plan`` names: missing blobs, one flush, then the records."""
+    """Copy what ``plan`` names: missing blobs, one flush, then the records, all under a
+    write lease on the target that names the versions' trees and the runs' media (so a
+    concurrent ``art gc`` there keeps them until the records name them)."""
+    src, dst = plan.src, plan.dst
+    what = f"copy {plan.project}/{plan.name}"
+    result = TransferResult(src.url, dst.url, plan.project, plan.name, list(plan.versions), runs=list(plan.runs))
+    lease = Lease.take(dst, WRITE, what, roots=plan.roots, blobs=sorted(plan.media, key=str))
+    try:
+        first = True
+        while True:
+            # Every blob is checked after the lease was taken (and on a local target freshened,
+            # marking it in use): one the plan found on the target may have been removed since
+            # by a gc pass, and a concurrent writer may have sent some.
+            missing = dst.freshen_blobs(plan.blobs) if plan.blobs else set()
+            if first:
+                result.blobs_present = len(plan.blobs) - len(missing)
+                first = False
+            _send_blobs(src, dst, sorted(missing, key=str), plan.blobs, result, progress)
+            dst.flush()  # every blob durable before any record can name it
+            if lease.settle():  # gc passes that began before the lease: check again after them
+                continue
+            if lease.lapsed():  # paused past its expiry: start over under a new lease
+                lease.release()
+                lease = Lease.take(dst, WRITE, what, roots=plan.roots, blobs=sorted(plan.media, key=str))
+                continue
+            break
+        return _copy_records(plan, result)
+    finally:
+        lease.release()
+
+
+def _copy_records(plan: TransferPlan, result: TransferResult) -> TransferResult:
+    """The records of :func:`apply`, once every blob they name is on the target."""
     src, dst, project, name = plan.src, plan.dst, plan.project, plan.name
-    result = TransferResult(src.url, dst.url, project, name, list(plan.versions), runs=list(plan.runs))
-    # Blobs missing now (a concurrent writer or an earlier attempt may have sent some since the plan).
-    missing = dst.missing_blobs(plan.missing) if plan.missing else set()
-    result.blobs_present = len(plan.blobs) - len(missing)
-    _send_blobs(src, dst, sorted(missing, key=str), plan.blobs, result, progress)
-    dst.flush()  # every blob durable before any record can name it
 
     def copy(path: str, what: str, data: bytes | None = None) -> bool:
         """Copy one record byte for byte and count it; True if this call created it."""

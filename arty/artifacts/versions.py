@@ -9,9 +9,7 @@ the highest version.
 
 from __future__ import annotations
 
-import getpass
 import os
-import socket
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
@@ -23,14 +21,10 @@ from arty.artifacts.validate import check_alias_target, check_version_record
 from arty.errors import BadRecord, ConflictError, NotFound, UsageError
 from arty.hashing import Digest, StatCache
 from arty.store import Store, layout, now_iso, records
+from arty.store.leases import WRITE, Lease, who
 
-
-def _who() -> str:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}"
+#: Rounds of upload and check before :meth:`Registry.log` gives up on blobs that keep vanishing.
+MAX_STORE_ATTEMPTS = 6
 
 
 def _span(versions: list[int]) -> str:
@@ -140,7 +134,7 @@ class Registry:
         """
         self.version(name, number)  # must exist and not be deleted yet
         created = self.store.create_record(f"{layout.deleted(self.project, name)}/{number}.json",
-                                           {"version": number, "at": now_iso(), "by": _who()})
+                                           {"version": number, "at": now_iso(), "by": who()})
         if created:
             self.store.journal("version_deleted", project=self.project, artifact=name, version=number)
         return created
@@ -223,7 +217,7 @@ class Registry:
         return target
 
     def _move_alias(self, name: str, alias: str, number: int | None, created_by: str | None) -> None:
-        rec = {"alias": alias, "version": number, "at": now_iso(), "by": _who(), "run": created_by}
+        rec = {"alias": alias, "version": number, "at": now_iso(), "by": who(), "run": created_by}
         seq, _ = self.store.log_append(layout.alias(self.project, name, alias), lambda s: rec | {"seq": s})
         self.store.journal("alias_moved", project=self.project, artifact=name, alias=alias, version=number, seq=seq)
 
@@ -261,43 +255,41 @@ class Registry:
             progress: staging.Progress | None = None) -> LogResult:
         """Store a draft as a new version, or return the version that already has its content.
 
-        Write order: blobs, tree nodes, one flush, the version record, ``by-digest``,
-        alias records, journal. A crash at any point leaves a valid store.
+        Write order: a write lease, blobs, tree nodes, one flush, the version record,
+        ``by-digest``, alias records, journal, and the lease removed. A crash at any
+        point leaves a valid store; the lease keeps a concurrent ``art gc`` off the
+        blobs until the version record names them (docs/store-format.md).
         """
         aliases = [check_alias(a) for a in aliases]
         self.store.backend.ensure_writable()
-        staged = staging.scan(draft, self.store, self.stat_cache, progress)
-        tree = build(staged.entries, self.store)
-        existing = self.find_by_digest(draft.name, tree.digest)
-        if existing is not None:
-            for a in aliases:
-                self.set_alias(draft.name, existing.number, a, created_by)
-            return LogResult(existing, False, None, staged.hashed)
-        previous = self.latest(draft.name)
-        reused = staging.upload(self.store, staged, tree)
-        # A concurrent 'art gc' keeps blobs younger than its grace period: mark the blobs this
-        # version reuses as just used; one that gc removed meanwhile is stored again. On a local
-        # store, files are copied in while hashing, so which blobs were reused is not known:
-        # all are marked (one utime each). Elsewhere only the reused ones are checked.
-        for _ in range(3):
-            missing = self.store.freshen_blobs(_tree_blobs(staged.entries, tree) if self.store.is_local
-                                               else reused)
-            if not missing:
-                break
+        what = f"add {self.project}/{draft.name}"
+        # Into a local store, scanning already copies files in: the lease comes first and is
+        # open (gc keeps what it writes or freshens). Elsewhere scanning only hashes, so the
+        # lease can name the tree it will need.
+        held: list[Lease] = [Lease.take(self.store, WRITE, what)] if self.store.is_local else []
+        try:
             staged = staging.scan(draft, self.store, self.stat_cache, progress)
             tree = build(staged.entries, self.store)
-            reused = staging.upload(self.store, staged, tree)
-        else:
-            raise ConflictError(f"blobs of '{draft.name}' kept vanishing while it was logged "
-                                "(a concurrent 'art gc' with a short grace period?)", hint="log it again")
-        folder = layout.versions(self.project, draft.name)
-        base = {
-            "project": self.project, "name": draft.name, "type": draft.type,
-            "digest": str(tree.digest), "size": tree.size, "files": tree.files,
-            "description": draft.description, "metadata": draft.metadata,
-            "created_at": now_iso(), "created_by": created_by, "by": _who(),
-        }
-        number, rec = self.store.log_append(folder, lambda n: base | {"version": n})
+            existing = self.find_by_digest(draft.name, tree.digest)
+            if existing is not None:
+                for a in aliases:
+                    self.set_alias(draft.name, existing.number, a, created_by)
+                return LogResult(existing, False, None, staged.hashed)
+            if not held:
+                held.append(Lease.take(self.store, WRITE, what, roots=[tree.digest]))
+            previous = self.latest(draft.name)
+            staged, tree = self._store_blobs(draft, staged, tree, held, progress)
+            folder = layout.versions(self.project, draft.name)
+            base = {
+                "project": self.project, "name": draft.name, "type": draft.type,
+                "digest": str(tree.digest), "size": tree.size, "files": tree.files,
+                "description": draft.description, "metadata": draft.metadata,
+                "created_at": now_iso(), "created_by": created_by, "by": who(),
+            }
+            number, rec = self.store.log_append(folder, lambda n: base | {"version": n})
+        finally:
+            for lease in held:
+                lease.release()
         self.store.create_record(layout.by_digest(self.project, draft.name, tree.digest), {"version": number})
         version = ArtifactVersion(self, rec)
         for a in aliases:
@@ -306,6 +298,48 @@ class Registry:
                            digest=str(tree.digest))
         diff = self.trees.diff(previous.digest, tree.digest) if previous is not None else None
         return LogResult(version, True, diff, staged.hashed)
+
+    def _store_blobs(self, draft: Artifact, staged: staging.Staged, tree: Tree, held: list[Lease],
+                     progress: staging.Progress | None) -> tuple[staging.Staged, Tree]:
+        """Upload what the version needs and make sure all of it is in the store when the
+        version record is created: check the blobs it reuses after the lease (``held[-1]``)
+        was taken, wait for the gc passes that were already running then (and check again),
+        and replace the lease if it ran out (appended to ``held``; the caller releases them
+        all). Returns the (possibly rescanned) draft and tree."""
+        store = self.store
+        lease = held[-1]
+        reused = staging.upload(store, staged, tree)
+        check_all = False
+        for _ in range(MAX_STORE_ATTEMPTS):
+            # On a local store files are copied in while hashing, so which blobs were reused is
+            # not known: all are freshened (one utime each), which also marks them as in use for
+            # gc. Elsewhere the reused ones are checked (new ones were written under the lease).
+            wanted = _tree_blobs(staged.entries, tree) if store.is_local or check_all else reused
+            missing = store.freshen_blobs(wanted)
+            if missing:  # removed by a gc pass meanwhile: store them again
+                staged = staging.scan(draft, store, self.stat_cache, progress)
+                tree = build(staged.entries, store)
+                if not lease.open and tree.digest not in lease.roots:  # the files changed meanwhile
+                    lease = self._replace_lease(held, tree.digest)
+                reused = staging.upload(store, staged, tree)
+                continue
+            if lease.settle():  # gc passes that began before the lease may have removed some
+                continue
+            if lease.lapsed():  # paused past its expiry: gc may have ignored it; start over
+                lease = self._replace_lease(held, None if lease.open else tree.digest)
+                check_all = True
+                continue
+            return staged, tree
+        raise ConflictError(f"blobs of '{draft.name}' kept vanishing while it was logged "
+                            "(a concurrent 'art gc' removing them?)", hint="log it again")
+
+    def _replace_lease(self, held: list[Lease], root: Digest | None) -> Lease:
+        """A new lease (naming ``root``, or open for None) in place of ``held[-1]``, which is
+        released. The caller rechecks every blob it relies on after this."""
+        new = Lease.take(self.store, WRITE, held[-1].what, roots=None if root is None else [root])
+        held[-1].release()
+        held.append(new)
+        return new
 
 
 def check_by_digest(registry: Registry, name: str, digest: Digest, rec: dict[str, Any]) -> "ArtifactVersion":

@@ -388,30 +388,45 @@ def rm_cmd(ctx: Context, ref: str, as_json: bool) -> None:
 
 
 @click.command("gc")
-@click.option("--dry-run", is_flag=True, help="Print what would be removed; remove nothing.")
+@click.option("--dry-run", is_flag=True, help="Print what would be removed; remove nothing (and write nothing).")
 @click.option("--grace", default=3600, show_default=True, type=click.FloatRange(min=0), metavar="SECONDS",
-              help="Keep unreferenced blobs written less than this long ago (writers in progress).")
+              help="Keep unreferenced blobs written less than this long ago (leftovers of crashed writers; "
+                   "writers at work are protected by their leases whatever this says).")
 @json_option
 @pass_ctx
 def gc_cmd(ctx: Context, dry_run: bool, grace: float, as_json: bool) -> None:
-    """Remove blobs that no version references and that are older than the grace period."""
+    """Remove blobs that no version or run references, that no writer at work may own, and that are
+    older than the grace period."""
     from arty.artifacts.gc import apply_gc, plan_gc
+    from arty.index.records import iso
+    from arty.store.leases import GC, Lease
 
     store = ctx.store
-    plan = plan_gc(store, grace=grace)
     removed = 0
-    if not dry_run and (plan.blobs or plan.temp_files):
+    if dry_run:
+        plan = plan_gc(store, grace=grace)
+    else:
         store.backend.ensure_writable()
-        with progress_bar("removing unreferenced blobs") as bar:
-            removed = apply_gc(store, plan, progress=lambda n: bar(n, 0))
+        with Lease.take(store, GC, "art gc") as lease:
+            plan = plan_gc(store, grace=grace, lease=lease)
+            with progress_bar("removing unreferenced blobs") as bar:
+                removed = apply_gc(store, plan, progress=lambda n: bar(n, 0))
     if as_json:
         echo_json(plan.to_json() | {"dry_run": dry_run, "removed_blobs": removed})
         return
     verb = "would remove" if dry_run else "removed"
     count = len(plan.blobs) if dry_run else removed
     click.echo(f"{verb} {plural(count, 'blob')} and {plural(len(plan.temp_files), 'temp file')}, "
-               f"{human_size(plan.bytes)}; kept {plural(plan.referenced, 'referenced blob')} and "
-               f"{plural(plan.kept_young, 'unreferenced blob')} younger than {grace:g}s")
+               f"{human_size(plan.bytes)}; kept {plural(plan.referenced, 'referenced blob')}, "
+               f"{plural(plan.kept_young, 'unreferenced blob')} younger than {grace:g}s and "
+               f"{plan.kept_leased} that writers at work may own")
+    for info in plan.leases:
+        click.echo(f"writer at work: {info.what or 'unknown'} by {info.by or 'unknown'} "
+                   f"(lease '{info.path}', until {iso(info.expires)})")
+    if plan.blocked:
+        click.echo(f"kept every unreferenced blob: {plan.blocked}; run 'art gc' again when it is done")
+    if plan.expired_leases:
+        click.echo(f"{'would remove' if dry_run else 'removed'} {plural(len(plan.expired_leases), 'expired lease')}")
 
 
 COMMANDS = [init_cmd, add_cmd, ls_cmd, show_cmd, get_cmd, alias_cmd, diff_cmd, verify_cmd, rm_cmd, gc_cmd]

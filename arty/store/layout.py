@@ -8,6 +8,7 @@ FORMAT = 1
 STORE_JSON = "store.json"
 OBJECTS = "objects"
 JOURNAL = "journal"
+LEASES = "leases"
 PROJECTS = "projects"
 #: Bad records moved aside by ``art verify --repair``: ``quarantine/<batch>/<original path>``.
 QUARANTINE = "quarantine"
@@ -18,6 +19,11 @@ SEQ_WIDTH = 8
 def blob(digest: Digest) -> str:
     """``objects/<2 hex>/<rest>``."""
     return f"{OBJECTS}/{digest.hex[:2]}/{digest.hex[2:]}"
+
+
+def lease(lease_id: str, kind: str, renewal: int) -> str:
+    """``leases/<id>-<kind>-<renewal>.json``: a writer's or a gc pass's work in progress."""
+    return f"{LEASES}/{lease_id}-{kind}-{renewal}.json"
 
 
 def seq_name(seq: int) -> str:

@@ -517,6 +517,7 @@ def init_store(url: str, *, algorithm: str = DEFAULT_ALGORITHM, default_project:
     if created and isinstance(backend, LocalBackend):
         for i in range(256):
             os.makedirs(os.path.join(backend.root, layout.OBJECTS, f"{i:02x}"), exist_ok=True)
+        os.makedirs(os.path.join(backend.root, layout.LEASES), exist_ok=True)
     return store, created
 
 

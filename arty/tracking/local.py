@@ -4,11 +4,12 @@ Tracking is local-first: every record of a run is first written, complete,
 to a local folder with the store's layout (``run.json``, ``events/``,
 ``history/``, ``system/``, ``console/``, ``files/``, ``inputs/``,
 ``final.json``), then uploaded with create-if-absent. ``blobs/<algorithm>/<hex>``
-holds logged images and tables; they are uploaded as store blobs (before the
-history segments that name them, which sort after them). ``.synced`` lists what
-reached the store, so an upload interrupted by a dead network or a killed
-process resumes where it stopped (``art sync``), with nothing lost or
-duplicated. ``.meta.json`` says which store and project the run belongs to.
+holds logged images and tables; they are uploaded as store blobs, under a write
+lease, before the history segments that name them (see :meth:`RunFolder.sync`).
+``.synced`` lists what reached the store, so an upload interrupted by a dead
+network or a killed process resumes where it stopped (``art sync``), with
+nothing lost or duplicated. ``.meta.json`` says which store and project the run
+belongs to.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any, Callable
 from arty.errors import StoreError
 from arty.hashing import Digest
 from arty.store import Store, layout, text
+from arty.store.leases import WRITE, Lease
 
 SYNCED = ".synced"
 META = ".meta.json"
@@ -110,6 +112,9 @@ class RunFolder:
              stop: Callable[[], bool] | None = None) -> int:
         """Upload pending records with create-if-absent; returns how many were uploaded.
 
+        Media blobs go first, under a write lease that names them and every blob the
+        pending history segments name, each checked (stored again if a concurrent
+        ``art gc`` removed it) before the segments that name them are uploaded.
         Raises :class:`StoreError` when the store fails; what was uploaded before
         stays recorded, so the next call goes on from there. ``stop`` is asked
         before each record: when it says True, the upload ends there (the rest
@@ -117,38 +122,96 @@ class RunFolder:
         """
         with self._lock:
             base = layout.run(project, run_id)
+            pending = self.pending()
+            lease = self._upload_media(store, project, run_id, pending)
             done = 0
-            for rel in self.pending():  # final.json comes last: a failure before it stops the loop
-                if stop is not None and stop():
-                    break
-                data = self.read(rel)
-                if rel.startswith("blobs/"):  # media blobs (images, tables) go to the store's objects
-                    _, algorithm, hexpart = rel.split("/")
-                    digest = Digest.parse(f"{algorithm}:{hexpart}")
-                    if store.freshen_blobs([digest]):  # absent; a present one is marked as just used for gc
-                        store.put_bytes(data, digest, check_exists=False)
-                    with open(os.path.join(self.root, SYNCED), "a", encoding="utf-8") as f:
-                        f.write(rel + "\n")
-                    self._synced.add(rel)
+            try:
+                for rel in pending:  # final.json comes last: a failure before it stops the loop
+                    if stop is not None and stop():
+                        break
+                    if rel.startswith("blobs/"):
+                        done += 1  # uploaded by _upload_media
+                        continue
+                    data = self.read(rel)
+                    if not store.create_bytes(f"{base}/{rel}", data):
+                        raise StoreError(f"run '{project}/{run_id}' conflicts with the store: '{rel}' differs there",
+                                         hint="another process wrote a run with this id", url=store.url)
+                    self._mark_synced([rel])
                     done += 1
-                    continue
-                if not store.create_bytes(f"{base}/{rel}", data):
-                    raise StoreError(f"run '{project}/{run_id}' conflicts with the store: '{rel}' differs there",
-                                     hint="another process wrote a run with this id", url=store.url)
-                with open(os.path.join(self.root, SYNCED), "a", encoding="utf-8") as f:
-                    f.write(rel + "\n")
-                self._synced.add(rel)
-                done += 1
-                if journal:
-                    kind = {FIRST: "run_started", LAST: "run_finished"}.get(rel)
-                    if kind is None and rel.split("/")[0] in ("history", "system", "console"):
-                        store.journal("segment", project=project, run=run_id, stream=rel.split("/")[0],
-                                      seq=rel.split("/")[-1].split(".")[0])
-                    elif kind is None:
-                        kind = "run_updated"
-                    if kind:
-                        store.journal(kind, project=project, run=run_id, path=rel)
+                    if journal:
+                        kind = {FIRST: "run_started", LAST: "run_finished"}.get(rel)
+                        if kind is None and rel.split("/")[0] in ("history", "system", "console"):
+                            store.journal("segment", project=project, run=run_id, stream=rel.split("/")[0],
+                                          seq=rel.split("/")[-1].split(".")[0])
+                        elif kind is None:
+                            kind = "run_updated"
+                        if kind:
+                            store.journal(kind, project=project, run=run_id, path=rel)
+            finally:
+                if lease is not None:
+                    lease.release()
             return done
+
+    def _media_needed(self, pending: list[str]) -> dict[Digest, str]:
+        """Media blobs this upload must make sure of (digest -> path in the folder): the pending
+        ones, and every one a pending history segment names (a blob uploaded by an earlier call
+        may have been removed by gc before the segment naming it was written). A segment that
+        cannot be decoded is taken to name every blob in the folder."""
+        needed: dict[Digest, str] = {}
+        if not os.path.isdir(self.path("blobs")):
+            return needed  # no media in this run: nothing to decode
+        for rel in pending:
+            if rel.startswith("blobs/"):
+                _, algorithm, hexpart = rel.split("/")
+                needed[Digest.parse(f"{algorithm}:{hexpart}")] = rel
+        from arty.artifacts.gc import media_digests_of_segment
+
+        for rel in pending:
+            if not rel.startswith("history/"):
+                continue
+            try:
+                named = media_digests_of_segment(self.read(rel))
+            except (OSError, ValueError):
+                named = {Digest.parse(f"{f.split('/')[1]}:{f.split('/')[2]}") for f in self.files()
+                         if f.startswith("blobs/")}
+            for d in named:
+                rel_blob = f"blobs/{d.algorithm}/{d.hex}"
+                if self.exists(rel_blob):
+                    needed.setdefault(d, rel_blob)
+        return needed
+
+    def _upload_media(self, store: Store, project: str, run_id: str, pending: list[str]) -> Lease | None:
+        """Take a write lease naming the media blobs this upload needs and make sure each is in
+        the store (stored if absent; a present one reused, and on a local store freshened).
+        Returns the lease, which the caller releases once the segments are uploaded; None
+        when there are no media blobs to care for."""
+        needed = self._media_needed(pending)
+        if not needed:
+            return None
+        what, names = f"run {project}/{run_id}", sorted(needed, key=str)
+        lease = Lease.take(store, WRITE, what, blobs=names)
+        try:
+            check = True
+            while check:
+                for d in store.freshen_blobs(needed):  # absent: store it (again)
+                    store.put_bytes(self.read(needed[d]), d, check_exists=False)
+                check = lease.settle()  # gc passes that began before the lease: check again after them
+                if lease.lapsed():  # paused past its expiry: start over with a new lease
+                    lease.release()
+                    lease = Lease.take(store, WRITE, what, blobs=names)
+                    check = True
+            self._mark_synced([rel for rel in needed.values() if rel not in self._synced])
+        except BaseException:
+            lease.release()
+            raise
+        return lease
+
+    def _mark_synced(self, rels: list[str]) -> None:
+        if not rels:
+            return
+        with open(os.path.join(self.root, SYNCED), "a", encoding="utf-8") as f:
+            f.write("".join(rel + "\n" for rel in rels))
+        self._synced.update(rels)
 
 
 def find_local_runs(store: Store) -> list[RunFolder]:
