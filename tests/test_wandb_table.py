@@ -127,7 +127,7 @@ def test_optional_false_refuses_none_per_column():
 
 def test_dtype_declares_column_types():
     t = arty.Table(columns=["n", "s"], dtype=[int, str])
-    with pytest.raises(TypeError, match="table column 'n' mixes types: row 0 has str 'x' after declared a number"):
+    with pytest.raises(TypeError, match=r"column 'n' mixes types: row 0 has str 'x' in a column of numbers \(declared"):
         t.add_data("x", "y")
     t.add_data(1.5, "y")  # ints and floats are numbers
     img_col = arty.Table(columns=["img"], dtype=arty.Image)

@@ -148,11 +148,6 @@ def _is_nan(v: Any) -> bool:
     return type(v) is float and math.isnan(v)
 
 
-def _kind_name(kind: str | None) -> str:
-    return {"number": "a number", "string": "a string", "bool": "a bool", "list": "a list",
-            "dict": "a dict", None: "None"}.get(kind, f"a{'n' if str(kind)[:1] in 'aeiou' else ''} {kind}")
-
-
 class _Column:
     """One column's rule: its kind (declared or inferred), whether None is allowed."""
 
@@ -279,10 +274,10 @@ class Table:
                     out = [None] * len(out)  # a column of NaNs, then strings: the NaNs were missing values
                     kind, first = k, v
                 else:
-                    what = f"declared {_kind_name(kind)}" if rule.declared and first is None else \
-                        f"{type(first).__name__} {first!r}" if first is not None else _kind_name(kind)
+                    what = f"after {type(first).__name__} {_short(first)}" if first is not None else \
+                        f"in a column of {kind}s" + (" (declared)" if rule.declared else "")
                     raise TableTypeError(f"table column '{name}' mixes types: row {i} has {type(v).__name__} "
-                                         f"{_short(v)} after {what}",
+                                         f"{_short(v)} {what}",
                                          hint="give each column one type (None is allowed anywhere), "
                                               "or pass allow_mixed_types=True")
             out.append(v)
