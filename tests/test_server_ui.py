@@ -380,6 +380,35 @@ def test_media_gallery_table_and_histogram(page, site):
     assert hist.locator(".heatmaplayer image, .hm image").count() >= 1
 
 
+def test_table_image_cells_render_as_images(page, site):
+    import numpy as np
+
+    import arty
+
+    url, _, store_path = site
+    run = arty.init(project="tables", name="image-cells", store=store_path, **ui.QUIET)
+    table = arty.Table(columns=["id", "image", "scores"])
+    for i in range(3):
+        img = np.zeros((6, 10, 3), np.uint8)
+        img[..., 1] = 80 * i
+        table.add_data(i, arty.Image(img, caption=f"sample {i}"), np.array([0.5, 0.25]))
+    table.add_data(3, None, None)
+    run.log({"preds": table})
+    run.finish(quiet=True)
+    open_page(page, f"{url}/p/tables/runs/{run.id}?tab=media", "run")
+    section = page.locator("section.media[data-key=preds]")
+    expect(section.locator("tbody tr")).to_have_count(4)
+    images = section.locator("tbody td img.thumb")
+    expect(images).to_have_count(3)
+    page.wait_for_function("[...document.querySelectorAll('section[data-key=preds] td img')]"
+                           ".every(i => i.complete && i.naturalWidth === 10 && i.naturalHeight === 6)")
+    assert images.nth(1).get_attribute("alt") == "sample 1"
+    assert images.nth(2).get_attribute("src").startswith("/api/blobs/")
+    last = section.locator("tbody tr").nth(3).locator("td")
+    expect(last.nth(1)).to_have_text("null")
+    expect(section.locator("tbody tr").first.locator("td").nth(2)).to_have_text("[0.5,0.25]")
+
+
 def test_running_run_updates_live(page, site):
     import arty
 

@@ -192,7 +192,8 @@ def _plan_temp_files(store: Store, plan: GcPlan, cutoff: float) -> None:
 
 def run_media_digests(store: Store) -> set[Digest]:
     """The blobs that the history rows of every run in ``store`` name: logged
-    images and tables (``{"_type": "image"|"table", "digest": ...}``, docs/media.md)."""
+    images and tables (``{"_type": "image"|"table", "digest": ...}``, docs/media.md),
+    and the images in those tables (the table dict's ``blobs``)."""
     out: set[Digest] = set()
     for project in store.list(layout.PROJECTS):
         for run_id in store.list(layout.runs(project)):
@@ -229,10 +230,12 @@ def media_digests_of_segment(data: bytes) -> set[Digest]:
     def mark(v: Any) -> None:
         for item in (v if isinstance(v, list) else [v]):
             if isinstance(item, dict) and item.get("_type") in ("image", "table") and item.get("digest"):
-                try:
-                    out.add(Digest.parse(item["digest"]))
-                except ArtyError:
-                    pass
+                refs = item.get("blobs") if item["_type"] == "table" else None  # a table's image cells
+                for d in [item["digest"]] + (refs if isinstance(refs, list) else []):
+                    try:
+                        out.add(Digest.parse(d))
+                    except ArtyError:
+                        pass
 
     for column in segments.decode(data).get("columns", {}).values():
         if isinstance(column, list):

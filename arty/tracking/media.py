@@ -11,7 +11,8 @@ A media value sits in the history row as a JSON dict with a ``_type`` key:
 * image: ``{"_type": "image", "digest", "format": "png", "width", "height", "caption"}``;
   the PNG bytes are a blob in the store, so identical images are stored once;
 * table: ``{"_type": "table", "digest", "format": "parquet"|"jsonl", "columns", "nrows"}``;
-  the table is a blob (see :mod:`arty.artifacts.tables`);
+  the table is a blob (see :mod:`arty.artifacts.tables`); image cells are stored as
+  image blobs first and the table holds their dicts; ``"blobs"`` lists their digests;
 * histogram: ``{"_type": "histogram", "bins": edges, "values": counts}``, inline.
 
 Constructors check what they are given and raise :class:`UsageError` for what
@@ -97,6 +98,9 @@ class Histogram(Media):
     ``run.log`` drops with a warning. ``Histogram(np_histogram=(counts, edges))``
     takes what ``numpy.histogram`` returned.
     """
+
+    #: A histogram can be a table cell (see arty.artifacts.tables).
+    table_cell_type = "histogram"
 
     def __init__(self, sequence: Any = None, np_histogram: tuple[Sequence[Any], Sequence[Any]] | None = None,
                  num_bins: int = 64) -> None:
@@ -227,6 +231,8 @@ class Image(Media):
     """
 
     needs_blob = True
+    #: An image can be a table cell: the run stores it and the table holds its dict.
+    table_cell_type = "image"
 
     def __init__(self, data: Any, caption: str | None = None) -> None:
         self.caption = None if caption is None else str(caption)
@@ -372,16 +378,33 @@ class Image(Media):
         return f"Image({self.width}x{self.height}{', ' + repr(self.caption) if self.caption else ''})"
 
 
+def _encode_cell(value: Any, put_blob: Callable[[Digest, bytes], None], algorithm: str) -> Any:
+    """The stored dict of a media object in a table cell (None when it cannot be stored)."""
+    if isinstance(value, Image):
+        return value.encode(put_blob, algorithm)
+    if isinstance(value, Histogram):
+        return None if value.empty else value.to_json()
+    raise UsageError(f"cannot store a table cell of type {type(value).__name__}",
+                     hint="media cells are arty.Image or arty.Histogram")
+
+
 def _encode_table(table: Table, put_blob: Callable[[Digest, bytes], None], algorithm: str) -> dict[str, Any] | None:
+    """Store a table's images, then the table (its cells naming them) as a blob; the
+    history dict lists the digests the cells name under ``blobs`` (for gc and push)."""
     try:
-        fmt, data = table.encode()
+        stored = table.resolved(lambda v: _encode_cell(v, put_blob, algorithm))
+        fmt, data = stored.encode()
         digest = hash_bytes(data, algorithm)
         put_blob(digest, data)
     except Exception as exc:  # noqa: BLE001 - never into the training loop
         _warn(f"table not logged: {exc}")
         return None
-    return {"_type": "table", "digest": str(digest), "format": fmt, "columns": list(table.columns),
-            "nrows": table.nrows}
+    out = {"_type": "table", "digest": str(digest), "format": fmt, "columns": list(table.columns),
+           "nrows": table.nrows}
+    refs = stored.blob_refs()
+    if refs:
+        out["blobs"] = refs
+    return out
 
 
 def is_media(value: Any) -> bool:
@@ -440,7 +463,9 @@ class MediaEncoder:
 
     def submit(self, value: Any) -> None:
         """Queue the images of a logged value for encoding (cheap; never raises)."""
-        for m in (value if isinstance(value, list) else [value]):
+        items = value if isinstance(value, list) else [value]
+        items = [c for v in items for c in (v.media_cells() if isinstance(v, Table) else [v])]
+        for m in items:
             if not isinstance(m, Image) or m._json is not None:
                 continue
             n = m.nbytes
