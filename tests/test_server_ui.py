@@ -362,7 +362,7 @@ def test_media_gallery_table_and_histogram(page, site):
     open_page(page, f"{url}/p/vision/runs/{runs['eval']}?tab=media", "run")
     gallery = page.locator("section.media[data-key=examples]")
     expect(gallery.locator("figure img")).to_have_count(3)
-    page.wait_for_function("[...document.querySelectorAll('section[data-key=examples] img')]"
+    page.wait_for_function("() => [...document.querySelectorAll('section[data-key=examples] img')]"
                            ".every(i => i.complete && i.naturalWidth === 32)")
     last = gallery.locator("img").first.get_attribute("src")
     gallery.locator("input[type=range]").fill("0")
@@ -400,7 +400,7 @@ def test_table_image_cells_render_as_images(page, site):
     expect(section.locator("tbody tr")).to_have_count(4)
     images = section.locator("tbody td img.thumb")
     expect(images).to_have_count(3)
-    page.wait_for_function("[...document.querySelectorAll('section[data-key=preds] td img')]"
+    page.wait_for_function("() => [...document.querySelectorAll('section[data-key=preds] td img')]"
                            ".every(i => i.complete && i.naturalWidth === 10 && i.naturalHeight === 6)")
     assert images.nth(1).get_attribute("alt") == "sample 1"
     assert images.nth(2).get_attribute("src").startswith("/api/blobs/")
