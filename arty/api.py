@@ -203,7 +203,7 @@ class Api:
         registry = Registry(self.store, self.project)
         if ":" in ref:
             v = registry.resolve(ref)
-            return artifact_node(v.project, v.name, v.number)
+            return artifact_node(v.project, v.base_name, v.number)
         parts = ref.strip("/").split("/")
         if len(parts) <= 2 and all(parts):
             project, run_id = self._parse_path(ref)
@@ -223,7 +223,7 @@ class Api:
         except NotFound as exc:
             raise NotFound(exc.message, hint="give NAME[:VERSION] of an artifact ('art ls' lists them) "
                                              "or a run id ('art runs' lists them)") from None
-        return artifact_node(v.project, v.name, v.number)
+        return artifact_node(v.project, v.base_name, v.number)
 
     def rebuild_index(self) -> dict[str, int]:
         """Rebuild the index from the store's records (``art index rebuild``); returns counts."""
@@ -245,7 +245,7 @@ class ApiArtifact:
         return getattr(self.version_object, name)
 
     def __repr__(self) -> str:
-        return f"<ApiArtifact {self.version_object.project}/{self.version_object.qualified_name}>"
+        return f"<ApiArtifact {self.version_object.qualified_name}>"
 
     def _runs(self, rows: list[dict[str, Any]], key: str) -> list["ApiRun"]:
         seen, out = set(), []
@@ -273,13 +273,13 @@ class ApiArtifact:
         """Every run that logged this version (the creator, and runs that logged identical content)."""
         v = self.version_object
         self._api.index.sync(v.project)
-        return self._runs(self._api.index.producers(v.project, v.name, v.number), "run")
+        return self._runs(self._api.index.producers(v.project, v.base_name, v.number), "run")
 
     def used_by(self) -> list["ApiRun"]:
         """The runs that used this version (``use_artifact``)."""
         v = self.version_object
         self._api.index.sync()
-        return self._runs(self._api.index.consumers(v.project, v.name, v.number), "run")
+        return self._runs(self._api.index.consumers(v.project, v.base_name, v.number), "run")
 
 
 def flatten_dotted(obj: dict[str, Any], prefix: str = "") -> dict[str, Any]:

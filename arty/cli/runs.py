@@ -169,9 +169,9 @@ run_group = pipeline_cli.run_group
 
 
 def _io(run: "ApiRun") -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    inputs = [{"project": v.project, "artifact": v.qualified_name, "digest": str(v.digest), "type": v.type}
+    inputs = [{"project": v.project, "artifact": v.name, "digest": str(v.digest), "type": v.type}
               for v in run.used_artifacts()]
-    outputs = [{"project": v.project, "artifact": v.qualified_name, "digest": str(v.digest), "type": v.type}
+    outputs = [{"project": v.project, "artifact": v.name, "digest": str(v.digest), "type": v.type}
                for v in run.logged_artifacts()]
     return inputs, outputs
 

@@ -93,14 +93,14 @@ def get_version(request: Request, project: str, name: str, version: str) -> dict
     state = state_of(request)
     state.index.sync(project)
     v = _resolve(state, project, name, version)
-    consumers = state.index.consumers(v.project, v.name, v.number)
+    consumers = state.index.consumers(v.project, v.base_name, v.number)
     seen, used_by = set(), []
     for e in consumers:
         if (e["project"], e["run"]) not in seen:
             seen.add((e["project"], e["run"]))
             used_by.append(_run_ref(state, e["project"], e["run"]))
     rec = v.record
-    return {"project": v.project, "name": v.name, "version": v.version, "type": v.type, "digest": str(v.digest),
+    return {"project": v.project, "name": v.base_name, "version": v.version, "type": v.type, "digest": str(v.digest),
             "size": v.size, "files": v.file_count, "aliases": v.aliases, "metadata": v.metadata,
             "description": v.description, "created_at": v.created_at,
             "created_by": _run_ref(state, v.project, v.created_by), "used_by": used_by,
