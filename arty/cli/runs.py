@@ -152,7 +152,7 @@ def runs_cmd(ctx: Context, project: str | None, filters: tuple[str, ...], sort: 
         echo_json([r.to_json() for r in shown])
         return
     if not runs:
-        click.echo(f"no runs in project '{project or api.project}'" + (" match" if filters else ""))
+        click.echo(f"no runs in project '{project or api.default_project}'" + (" match" if filters else ""))
         return
     keys = summary_columns(shown, sort)
     rows = [[r.id, cell(r.name), r.state, short_time(r.created_at), human_runtime(r.runtime),
