@@ -419,6 +419,12 @@ class ApiArtifact:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.version_object, name)
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in ("_api", "version_object"):
+            object.__setattr__(self, name, value)
+        else:  # description, metadata, tags, ttl, aliases: changed on the version, then save()
+            setattr(self.version_object, name, value)
+
     def __repr__(self) -> str:
         return f"<ApiArtifact {self.version_object.qualified_name}>"
 

@@ -322,3 +322,58 @@ def test_wandb_script_runs_as_a_subprocess(store_env, tmp_path):
     v = arty.Registry(store_env, "p").resolve("ds:latest")
     assert v.name == "ds:v0" and v.metadata == {"rows": 1} and v.created_by is None
     assert v.read_bytes("train.csv") == b"x,y\n1,2\n"
+
+
+# -- editing a logged version (W&B: change fields, then artifact.save()) ---------------------------
+
+
+def test_logged_version_fields_change_as_an_edit_log(store_env, files):
+    import datetime
+
+    v = _dataset(files)
+    api = arty.Api({"project": "p"})
+    api.index.catch_up()
+    a = api.artifact("ds:latest")
+    a.metadata["n"] = 4
+    a.description = "cleaned"
+    a.tags.append("gold")
+    a.ttl = datetime.timedelta(days=2)
+    a.aliases.append("prod")
+    a.save()
+
+    again = arty.Api({"project": "p"}).artifact("ds:prod")  # the alias moved too
+    assert (again.metadata, again.description, again.tags, again.ttl) == ({"n": 4}, "cleaned", ["gold"], 172800)
+    assert again.aliases == ["latest", "prod"] and again.digest == v.digest  # files unchanged
+    (edit,) = again.edits
+    assert edit["by"] and edit["at"] and set(edit) == {"seq", "at", "by", "metadata", "description", "tags", "ttl"}
+    # The version record itself is untouched: the edit is a record of its own, applied by readers.
+    assert v.record["metadata"] == {"n": 3} and arty.use_artifact("p/ds:v0").metadata == {"n": 4}
+    assert arty.use_artifact("p/ds:v0").to_json()["edits"][0]["seq"] == 0
+    # ... and by the index, on catch-up and after a rebuild.
+    api.index.catch_up()
+    row = api.index.versions("p")[0]
+    assert (row["description"], row["metadata"]) == ("cleaned", '{"n":4}')
+    api.rebuild_index()
+    assert api.index.versions("p")[0]["description"] == "cleaned"
+
+    again.aliases.remove("prod")
+    again.save()
+    assert arty.use_artifact("p/ds:v0").aliases == ["latest"]
+    assert len(arty.use_artifact("p/ds:v0").edits) == 1  # alias moves are not edits: their own log
+
+
+def test_bad_edits_are_refused_and_write_nothing(store_env, files):
+    v = _dataset(files)
+    for field, value, message in (("metadata", {"x": float("nan")}, "invalid metadata"),
+                                  ("tags", "gold", "tags must be a list"), ("ttl", -1, "invalid ttl")):
+        fresh = arty.use_artifact("p/ds:v0")
+        fresh.description = "would be lost"
+        setattr(fresh, field, value)
+        with pytest.raises(UsageError, match=message):
+            fresh.save()
+    fresh = arty.use_artifact("p/ds:v0")
+    fresh.aliases.remove("latest")
+    with pytest.raises(UsageError, match="'latest' is not an alias"):
+        fresh.save()
+    assert arty.use_artifact("p/ds:v0").edits == [] and arty.use_artifact("p/ds:v0").description == "d"
+    assert v.aliases == ["latest"]

@@ -9,6 +9,7 @@ the highest version.
 
 from __future__ import annotations
 
+import copy
 import getpass
 import os
 import socket
@@ -328,7 +329,33 @@ class ArtifactVersion:
 
     def __init__(self, registry: Registry, record: dict[str, Any]) -> None:
         self._registry = registry
-        self.record = record
+        self.record = record  # the version record as logged (edits not applied)
+        self._current: dict[str, Any] | None = None  # the record with its edits applied, read once
+        self._edit_log: list[dict[str, Any]] = []
+        # What the caller may change before save(): (the object handed out, what it was then).
+        self._views: dict[str, tuple[Any, Any]] = {}
+
+    def _edited(self) -> dict[str, Any]:
+        """The record with its edits applied (read on first use, then kept: a snapshot)."""
+        if self._current is None:
+            from arty.artifacts.edits import apply_edits, version_edits
+
+            self._edit_log = version_edits(self._registry.store, self.project, self.base_name, self.number)
+            self._current = apply_edits(self.record, self._edit_log)
+        return self._current
+
+    def _view(self, key: str, fresh: Any) -> Any:
+        """The mutable value handed out for ``key``: the one handed out before if the caller
+        changed it (not saved yet), else ``fresh``."""
+        held = self._views.get(key)
+        if held is not None and held[0] != held[1]:
+            return held[0]
+        view = copy.deepcopy(fresh)
+        self._views[key] = (view, copy.deepcopy(fresh))
+        return view
+
+    def _set_view(self, key: str, value: Any, base: Any) -> None:
+        self._views[key] = (value, copy.deepcopy(base))
 
     # identity and record fields
     @property
@@ -399,11 +426,45 @@ class ArtifactVersion:
 
     @property
     def metadata(self) -> dict[str, Any]:
-        return dict(self.record.get("metadata") or {})
+        """The metadata (with later edits applied); change it and :meth:`save` to record an edit."""
+        return self._view("metadata", dict(self._edited().get("metadata") or {}))
+
+    @metadata.setter
+    def metadata(self, value: dict[str, Any]) -> None:
+        self._set_view("metadata", value, dict(self._edited().get("metadata") or {}))
 
     @property
     def description(self) -> str | None:
-        return self.record.get("description")
+        return self._view("description", self._edited().get("description"))
+
+    @description.setter
+    def description(self, value: str | None) -> None:
+        self._set_view("description", value, self._edited().get("description"))
+
+    @property
+    def tags(self) -> list[str]:
+        """Tags of this version (edits only; none when logged)."""
+        return self._view("tags", list(self._edited().get("tags") or []))
+
+    @tags.setter
+    def tags(self, value: list[str]) -> None:
+        self._set_view("tags", value, list(self._edited().get("tags") or []))
+
+    @property
+    def ttl(self) -> int | None:
+        """Seconds this version is meant to be kept after it was logged, or None (forever). Recorded
+        only: nothing deletes a version when its TTL has passed."""
+        return self._view("ttl", self._edited().get("ttl"))
+
+    @ttl.setter
+    def ttl(self, value: Any) -> None:
+        self._set_view("ttl", value, self._edited().get("ttl"))
+
+    @property
+    def edits(self) -> list[dict[str, Any]]:
+        """The edit records of this version (who, when, which fields), oldest first."""
+        self._edited()
+        return [{k: v for k, v in e.items() if k != "nonce"} for e in self._edit_log]
 
     @property
     def created_at(self) -> str:
@@ -415,13 +476,62 @@ class ArtifactVersion:
 
     @property
     def aliases(self) -> list[str]:
-        """Aliases pointing here now, plus ``latest`` when this is the highest version."""
+        """Aliases pointing here now, plus ``latest`` when this is the highest version. Add or
+        remove some from the list (or assign one) and :meth:`save` to move them."""
+        return self._view("aliases", self._live_aliases())
+
+    @aliases.setter
+    def aliases(self, value: list[str]) -> None:
+        self._set_view("aliases", list(value), self._live_aliases())
+
+    def _live_aliases(self) -> list[str]:
         reg = self._registry.in_project(self.project)
         out = sorted(a for a, v in reg.aliases(self.base_name).items() if v == self.number)
         versions = reg.versions(self.base_name)
         if versions and versions[-1] == self.number:
             out.insert(0, "latest")
         return out
+
+    def save(self, created_by: str | None = None) -> "ArtifactVersion":
+        """Record the changes made on this object, like W&B's ``artifact.save()`` on a logged
+        artifact: ``description``, ``metadata``, ``tags`` and ``ttl`` as one edit record (who
+        and when kept; the files never change), ``aliases`` as alias moves. Everything is
+        checked before anything is written. Returns self, re-read."""
+        from arty.artifacts.edits import check_edit, edit_version
+
+        current = self._edited()
+        fields: dict[str, Any] = {}
+        for key in ("description", "metadata", "tags", "ttl"):
+            held = self._views.get(key)
+            if held is None or held[0] == held[1]:
+                continue
+            was = current.get(key) if key != "metadata" else dict(current.get("metadata") or {})
+            if held[0] != was:
+                fields[key] = held[0]
+        fields = check_edit(fields)
+        add: list[str] = []
+        drop: list[str] = []
+        held = self._views.get("aliases")
+        if held is not None:
+            wanted, before = list(held[0]), list(held[1])
+            if not isinstance(held[0], list) or not all(isinstance(a, str) for a in wanted):
+                raise UsageError("aliases must be a list of strings")
+            live = self._live_aliases()
+            if ("latest" in wanted) != ("latest" in live):
+                raise UsageError("'latest' is not an alias that can be moved: it is the highest version",
+                                 hint="add or remove other aliases; 'art rm' deletes a version")
+            add = [check_alias(a) for a in dict.fromkeys(wanted) if a != "latest" and a not in live]
+            drop = [a for a in before if a not in wanted and a != "latest" and a in live]
+        if fields:
+            edit_version(self._registry.store, self.project, self.base_name, self.number, fields, _who())
+        reg = self._registry.in_project(self.project)
+        for a in add:
+            reg.set_alias(self.base_name, self.number, a, created_by)
+        for a in drop:
+            reg.delete_alias(self.base_name, a)
+        self._current = None
+        self._views = {}
+        return self
 
     def __repr__(self) -> str:
         return f"<ArtifactVersion {self.qualified_name} {self.digest.short()}>"
@@ -440,10 +550,12 @@ class ArtifactVersion:
         """The version record (without its nonce), ``version`` as ``"v3"`` like everywhere Arty
         prints one, plus ``aliases`` and ``qualified_name`` (``"mnist:v3"``, the short form the
         CLI prints; ``name`` stays the bare name of the record)."""
-        out = {k: v for k, v in self.record.items() if k != "nonce"}
+        out = {k: v for k, v in self._edited().items() if k != "nonce"}
         out["version"] = self.version
-        out["aliases"] = self.aliases
+        out["aliases"] = self._live_aliases()
         out["qualified_name"] = self.name
+        if self._edit_log:
+            out["edits"] = self.edits
         return out
 
     # contents
