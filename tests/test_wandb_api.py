@@ -377,3 +377,21 @@ def test_bad_edits_are_refused_and_write_nothing(store_env, files):
         fresh.save()
     assert arty.use_artifact("p/ds:v0").edits == [] and arty.use_artifact("p/ds:v0").description == "d"
     assert v.aliases == ["latest"]
+
+
+def test_edits_are_shown_by_the_server_with_who_and_when(store_env, files):
+    pytest.importorskip("fastapi", reason="the server tests need the server extra (pip install -e '.[test]')")
+    from fastapi.testclient import TestClient
+
+    from arty.server import create_app
+
+    _dataset(files)
+    v = arty.use_artifact("p/ds:v0")
+    v.description = "cleaned"
+    v.tags = ["gold"]
+    v.save()
+    with TestClient(create_app(store_env.url), base_url="http://127.0.0.1:8080") as client:
+        body = client.get("/api/projects/p/artifacts/ds/v0").json()
+    assert (body["description"], body["tags"], body["ttl"], body["metadata"]) == ("cleaned", ["gold"], None, {"n": 3})
+    (edit,) = body["edits"]
+    assert edit["fields"] == ["description", "tags"] and edit["by"] and edit["at"]

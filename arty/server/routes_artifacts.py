@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, StrictStr
 
+from arty.artifacts.edits import EDIT_FIELDS
 from arty.artifacts.names import check_name
 from arty.server.auth import require_token
 from arty.server.files import file_response
@@ -104,7 +105,9 @@ def get_version(request: Request, project: str, name: str, version: str) -> dict
             "size": v.size, "files": v.file_count, "aliases": v.aliases, "metadata": v.metadata,
             "description": v.description, "created_at": v.created_at,
             "created_by": _run_ref(state, v.project, v.created_by), "used_by": used_by,
-            "by": rec.get("by")}
+            "by": rec.get("by"), "tags": v.tags, "ttl": v.ttl,
+            "edits": [{"at": e.get("at"), "by": e.get("by"), "fields": sorted(k for k in e if k in EDIT_FIELDS)}
+                      for e in v.edits]}
 
 
 @router.get("/projects/{project}/artifacts/{name}/{version}/files", response_model=None, summary="Files of a version")
