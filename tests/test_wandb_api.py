@@ -395,3 +395,21 @@ def test_edits_are_shown_by_the_server_with_who_and_when(store_env, files):
     assert (body["description"], body["tags"], body["ttl"], body["metadata"]) == ("cleaned", ["gold"], None, {"n": 3})
     (edit,) = body["edits"]
     assert edit["fields"] == ["description", "tags"] and edit["by"] and edit["at"]
+
+
+def test_edits_travel_with_a_push_and_reach_the_targets_index(store_env, files, tmp_path):
+    from arty.artifacts.transfer import transfer
+
+    _dataset(files)
+    target, _ = arty.init_store(str(tmp_path / "target"))
+    transfer(store_env, target, "p", "ds")
+    api = arty.Api(target, "p")
+    api.index.catch_up()
+    assert api.index.versions("p")[0]["description"] == "d"
+    v = arty.use_artifact("p/ds:v0")
+    v.description = "edited at the source"
+    v.save()
+    transfer(store_env, target, "p", "ds")  # the version is there already: only the edit is sent
+    assert arty.Registry(target, "p").version("ds", 0).description == "edited at the source"
+    api.index.catch_up()
+    assert api.index.versions("p")[0]["description"] == "edited at the source"

@@ -100,7 +100,7 @@ def edited_versions(store: Store, project: str, name: str) -> set[int]:
     """The numbers of the versions of ``project/name`` that have edits (one listing)."""
     out = set()
     for entry in store.list(edits_root(project, name)):
-        if entry.isdigit():
+        if entry.isascii() and entry.isdigit():
             out.add(int(entry))
     return out
 
