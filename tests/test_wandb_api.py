@@ -413,3 +413,18 @@ def test_edits_travel_with_a_push_and_reach_the_targets_index(store_env, files, 
     assert arty.Registry(target, "p").version("ds", 0).description == "edited at the source"
     api.index.catch_up()
     assert api.index.versions("p")[0]["description"] == "edited at the source"
+
+
+def test_a_bad_edit_record_is_skipped_with_a_warning_and_reported_by_verify(store_env, files):
+    from arty.artifacts.edits import edits_folder
+    from arty.artifacts.repair import find_bad_records
+
+    _dataset(files)
+    v = arty.use_artifact("p/ds:v0")
+    v.description = "good edit"
+    v.save()
+    path = f"{edits_folder('p', 'ds', 0)}/00000001.json"
+    store_env.backend.write(path, b'{"descr')
+    with pytest.warns(RuntimeWarning, match="skipped a bad record.*edits/0/00000001.json"):
+        assert arty.use_artifact("p/ds:v0").description == "good edit"
+    assert [f.path for f in find_bad_records(store_env)] == [path]

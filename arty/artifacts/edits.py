@@ -24,9 +24,12 @@ from typing import Any
 from arty.artifacts.names import check_name
 from arty.errors import UsageError
 from arty.store import Store, layout, now_iso
+from arty.store.records import Fields
 
 #: The fields an edit may set.
 EDIT_FIELDS = ("description", "metadata", "tags", "ttl")
+#: What an edit record must hold (readers skip, and ``art verify`` reports, one that does not).
+EDIT: Fields = {"at": str, "by": str, "seq": int}
 MAX_DESCRIPTION = 100_000
 MAX_TAGS = 256
 MAX_TAG = 256
@@ -107,7 +110,7 @@ def edited_versions(store: Store, project: str, name: str) -> set[int]:
 
 def version_edits(store: Store, project: str, name: str, number: int) -> list[dict[str, Any]]:
     """The good edit records of a version, oldest first (bad ones skipped with a warning)."""
-    return [rec for _, rec in store.log_records(edits_folder(project, name, number), {"at": str})]
+    return [rec for _, rec in store.log_records(edits_folder(project, name, number), EDIT)]
 
 
 def apply_edits(record: dict[str, Any], edits: list[dict[str, Any]]) -> dict[str, Any]:
