@@ -90,8 +90,11 @@ def log_artifact(artifact: Artifact, aliases: Iterable[str] = (), *, store: str 
     ``run.log_artifact`` and records the run as the version's producer."""
     run = _current_run()
     if run is not None and store is None and project is None:
-        return run.log_artifact(artifact, aliases=aliases)
-    return registry(store, project).log(artifact, aliases=aliases).version
+        version = run.log_artifact(artifact, aliases=aliases)
+    else:
+        version = registry(store, project).log(artifact, aliases=aliases).version
+    artifact.logged = version  # the draft then knows its version, like W&B's
+    return version
 
 
 def _save_draft(artifact: Artifact, project: str | None = None) -> ArtifactVersion:

@@ -66,6 +66,9 @@ def test_save_inside_a_run_is_the_runs_output(store_env, files):
     arty.finish()
     assert v.created_by == run.id
     assert [a.name for a in arty.Api(project="p").run(run.id).logged_artifacts()] == ["ds:v0"]
+    other = arty.Artifact("other", type="dataset").add_file(os.path.join(files, "a.txt"))
+    arty.log_artifact(other, project="p")
+    assert other.version == "v0" and other.qualified_name == "p/other:v0"  # log_artifact tells the draft too
 
 
 def test_get_entry_and_get_path_download_one_file(store_env, files, tmp_path):
