@@ -20,6 +20,7 @@ import threading
 from typing import Any, Iterable
 
 from arty.artifacts import Artifact, ArtifactVersion, Diff, Entry, LogResult, Registry
+from arty.artifacts import draft as _draft
 from arty.errors import (
     ArtyError,
     BadRecord,
@@ -89,8 +90,19 @@ def log_artifact(artifact: Artifact, aliases: Iterable[str] = (), *, store: str 
     ``run.log_artifact`` and records the run as the version's producer."""
     run = _current_run()
     if run is not None and store is None and project is None:
-        return run.log_artifact(artifact, aliases=aliases)
-    return registry(store, project).log(artifact, aliases=aliases).version
+        version = run.log_artifact(artifact, aliases=aliases)
+    else:
+        version = registry(store, project).log(artifact, aliases=aliases).version
+    artifact.logged = version  # the draft then knows its version, like W&B's
+    return version
+
+
+def _save_draft(artifact: Artifact, project: str | None = None) -> ArtifactVersion:
+    """``Artifact.save()``: :func:`log_artifact` (through the current run, if any)."""
+    return log_artifact(artifact, project=project)
+
+
+_draft.set_saver(_save_draft)
 
 
 def use_artifact(ref: str, *, store: str | Store | None = None, project: str | None = None) -> ArtifactVersion:

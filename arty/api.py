@@ -28,11 +28,11 @@ import itertools
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterable, Iterator, Sequence
+from typing import IO, Any, Iterable, Iterator, Sequence
 
-from arty.artifacts import ArtifactVersion, Registry
-from arty.artifacts.names import check_name
-from arty.errors import InvalidPath, NotFound, UsageError
+from arty.artifacts import ArtifactCollection, ArtifactVersion, Registry
+from arty.artifacts.names import ArtifactRef, check_name
+from arty.errors import ConflictError, InvalidPath, NotFound, UsageError
 from arty.hashing import Digest
 from arty.index import Index
 from arty.index import records as _records
@@ -41,7 +41,11 @@ from arty.lineage import DIRECTIONS, Lineage, artifact_node, build_graph, run_no
 from arty.settings import resolve_project, resolve_store
 from arty.store import Store
 
-__all__ = ["Api", "ApiRun"]
+__all__ = ["Api", "ApiArtifact", "ApiFile", "ApiProject", "ApiRun", "ArtifactType"]
+
+
+#: The keys of W&B's ``Api(overrides)`` that Arty takes (``entity`` is accepted and ignored).
+OVERRIDE_KEYS = ("store", "project", "entity")
 
 
 class Api:
@@ -52,17 +56,25 @@ class Api:
     ``project`` is the default project (``ARTY_PROJECT``, the store's
     default, else ``"default"``). ``index_path`` overrides where the index
     file lives (default: the store's cache folder).
+
+    Like ``wandb.Api(overrides)``, the first argument may be a dict:
+    ``{"project": ..., "entity": ..., "store": ...}``. Arty has no entities:
+    ``entity`` is accepted and ignored. ``base_url`` (a W&B server) is
+    refused: Arty reads a store. ``timeout`` and ``api_key`` are accepted and
+    ignored (no server is asked, nothing is authenticated).
     """
 
-    def __init__(self, store: Store | str | None = None, project: str | None = None, *,
-                 index_path: str | None = None) -> None:
+    def __init__(self, store: Store | str | dict[str, Any] | None = None, project: str | None = None, *,
+                 index_path: str | None = None, timeout: int | None = None, api_key: str | None = None) -> None:
+        if isinstance(store, dict):
+            store, project = _overrides(store, project)
         self.store = store if isinstance(store, Store) else resolve_store(store, create=False)
-        self.project = check_name(resolve_project(self.store, project), "project")
+        self.default_project = check_name(resolve_project(self.store, project), "project")
         self._index_path = index_path
         self._index: Index | None = None
 
     def __repr__(self) -> str:
-        return f"Api({self.store.url!r}, project={self.project!r})"
+        return f"Api({self.store.url!r}, project={self.default_project!r})"
 
     @property
     def index(self) -> Index:
@@ -84,10 +96,20 @@ class Api:
 
     # -- queries ------------------------------------------------------------------------------
 
-    def projects(self) -> list[str]:
-        """Names of the projects in the store."""
+    def projects(self, entity: str | None = None, per_page: int | None = None) -> list["ApiProject"]:
+        """The projects in the store, by name (each a ``str`` with ``.name``, ``.runs()``, ...).
+        ``entity`` and ``per_page`` are accepted for compatibility with W&B and ignored."""
         self.index.catch_up()
-        return self.index.projects()
+        return [ApiProject(self, p) for p in self.index.projects()]
+
+    def project(self, name: str, entity: str | None = None) -> "ApiProject":
+        """One project: :class:`arty.NotFound` unless it has runs or artifacts."""
+        check_name(name, "project")
+        if name in self.projects() or Registry(self.store, name).names():
+            return ApiProject(self, name)
+        known = self.projects()
+        raise NotFound(f"project '{name}' not found (projects: {', '.join(known) if known else 'none yet'})",
+                       hint="'art runs PROJECT' and 'art ls --project PROJECT' list what a project holds")
 
     def runs(self, project: str | None = None, filters: dict[str, Any] | None = None,
              order: str | Sequence[str] | None = "-created_at", per_page: int | None = None,
@@ -106,7 +128,7 @@ class Api:
         if limit is not None and (not isinstance(limit, int) or limit < 0):
             raise UsageError(f"limit must be a non-negative integer, not {limit!r}")
         explicit = project is not None
-        project = check_name(project or self.project, "project")
+        project = check_name(project or self.default_project, "project")
         index = self.index
         index.sync(project)
         rows = index.runs(project, filters, order or "-created_at", limit=limit)
@@ -140,10 +162,14 @@ class Api:
         if not isinstance(path, str) or not path.strip("/"):
             raise UsageError(f"invalid run path {path!r}", hint="use 'project/run_id' or 'run_id'")
         parts = path.strip("/").split("/")
+        if len(parts) == 4 and parts[2] == "runs":  # a W&B URL path: entity/project/runs/run_id
+            parts = [parts[1], parts[3]]
         if len(parts) == 1:
-            project, run_id = self.project, parts[0]
+            project, run_id = self.default_project, parts[0]
         elif len(parts) == 2:
             project, run_id = parts
+        elif len(parts) == 3:  # W&B's entity/project/run_id: Arty has no entities
+            project, run_id = parts[1:]
         else:
             raise UsageError(f"invalid run path '{path}'", hint="use 'project/run_id' or 'run_id'")
         check_name(project, "project")
@@ -167,10 +193,87 @@ class Api:
         return NotFound(f"run '{project}/{run_id}' not found ({listing})",
                         hint=f"'art runs {project}' lists its runs")
 
-    def artifact(self, ref: str) -> "ApiArtifact":
-        """An artifact version (``name``, ``name:v3``, ``name:alias``, ``project/name:alias``) with
-        its lineage: ``logged_by()`` and ``used_by()``, like W&B's ``api.artifact(...)``."""
-        return ApiArtifact(self, Registry(self.store, self.project).resolve(ref))
+    def artifact(self, ref: str, type: str | None = None) -> "ApiArtifact":
+        """An artifact version (``name``, ``name:v3``, ``name:alias``, ``project/name:alias``,
+        W&B's ``entity/project/name:alias``) with its lineage: ``logged_by()`` and ``used_by()``,
+        like W&B's ``api.artifact(...)``. With ``type``, a version of another type is a
+        :class:`UsageError`."""
+        v = Registry(self.store, self.default_project).resolve(_drop_entity(ref))
+        if type is not None and v.type != type:
+            raise UsageError(f"artifact '{v.name}' has type '{v.type}', not '{type}'")
+        return ApiArtifact(self, v)
+
+    def artifact_exists(self, name: str, type: str | None = None) -> bool:
+        """Whether ``name`` (as :meth:`artifact` takes it) resolves to a version (of ``type``)."""
+        try:
+            self.artifact(name, type)
+        except (NotFound, UsageError):
+            return False
+        return True
+
+    def _registry(self, name: str) -> tuple[Registry, str]:
+        """The registry and bare artifact name of ``name``, ``project/name`` or ``entity/project/name``."""
+        ref = ArtifactRef.parse(_drop_entity(name))
+        if ref.selector is not None:
+            raise UsageError(f"'{name}' names a version, not an artifact", hint=f"give '{ref.name}' without ':'")
+        return Registry(self.store, self.default_project).in_project(ref.project), ref.name
+
+    def artifact_collection(self, type_name: str, name: str) -> ArtifactCollection:
+        """Every version of artifact ``name`` (``project/name`` for another project), which
+        must have type ``type_name``: :class:`NotFound` otherwise."""
+        reg, base = self._registry(name)
+        collection = ArtifactCollection(reg, base)
+        if collection.type is None:
+            raise reg.not_found(base, None)
+        if collection.type != type_name:
+            raise NotFound(f"artifact '{base}' has type '{collection.type}', not '{type_name}'",
+                           hint=f"api.artifact_collection('{collection.type}', '{name}')")
+        return collection
+
+    def artifact_collection_exists(self, name: str, type: str) -> bool:
+        try:
+            self.artifact_collection(type, name)
+        except (NotFound, UsageError):
+            return False
+        return True
+
+    def artifacts(self, type_name: str, name: str, per_page: int | None = None,
+                  tags: Any = None) -> list["ApiArtifact"]:
+        """The versions of artifact ``name`` of type ``type_name``, newest first (W&B's
+        ``api.artifacts``). ``per_page`` is accepted and ignored: the whole list comes at once;
+        ``tags`` is refused (Arty versions have no tags yet)."""
+        if tags is not None:
+            raise UsageError("artifact versions have no tags in Arty", hint="filter by alias instead")
+        versions = self.artifact_collection(type_name, name).versions()
+        return [ApiArtifact(self, v) for v in reversed(versions)]
+
+    def artifact_versions(self, type_name: str, name: str, per_page: int | None = None) -> list["ApiArtifact"]:
+        """:meth:`artifacts` (W&B's older name)."""
+        return self.artifacts(type_name, name, per_page)
+
+    def artifact_collections(self, project_name: str | None = None, type_name: str | None = None,
+                             per_page: int | None = None) -> list[ArtifactCollection]:
+        """The artifacts of a project (default: this Api's) whose latest version has type
+        ``type_name`` (None: every type), by name."""
+        reg = Registry(self.store, self.default_project).in_project(_drop_entity(project_name) if project_name else None)
+        out = [ArtifactCollection(reg, n) for n in reg.names()]
+        return [c for c in out if type_name is None or c.type == type_name]
+
+    def artifact_types(self, project: str | None = None) -> list["ArtifactType"]:
+        """The artifact types used in a project (default: this Api's), by name."""
+        collections = self.artifact_collections(project)
+        names = sorted({c.type for c in collections if c.type is not None})
+        return [ArtifactType(self, t, collections[0].project if collections else self.default_project) for t in names]
+
+    def artifact_type(self, type_name: str, project: str | None = None) -> "ArtifactType":
+        """One artifact type of a project: :class:`NotFound` when no artifact has it."""
+        types = self.artifact_types(project)
+        for t in types:
+            if t.name == type_name:
+                return t
+        raise NotFound(f"no artifact of type '{type_name}' in project '{project or self.default_project}' "
+                       f"(types: {', '.join(t.name for t in types) if types else 'none yet'})",
+                       hint="'art ls' lists artifacts and their types")
 
     def lineage(self, ref: str, direction: str = "both", depth: int | None = None) -> Lineage:
         """The lineage around one artifact version or run, as a :class:`arty.lineage.Lineage`.
@@ -194,16 +297,16 @@ class Api:
             graph = build_graph(self.index)
         if node not in graph:
             raise NotFound(f"'{ref}' is not in the index yet", hint="'art index rebuild' reads every record again")
-        return Lineage(graph, node, project=self.project).around(node, direction, depth)
+        return Lineage(graph, node, project=self.default_project).around(node, direction, depth)
 
     def _lineage_node(self, ref: str) -> str:
         if not isinstance(ref, str) or not ref.strip("/"):
             raise UsageError(f"invalid lineage reference {ref!r}",
                              hint="NAME[:VERSION] of an artifact, or a run id")
-        registry = Registry(self.store, self.project)
+        registry = Registry(self.store, self.default_project)
         if ":" in ref:
             v = registry.resolve(ref)
-            return artifact_node(v.project, v.name, v.number)
+            return artifact_node(v.project, v.base_name, v.number)
         parts = ref.strip("/").split("/")
         if len(parts) <= 2 and all(parts):
             project, run_id = self._parse_path(ref)
@@ -223,11 +326,83 @@ class Api:
         except NotFound as exc:
             raise NotFound(exc.message, hint="give NAME[:VERSION] of an artifact ('art ls' lists them) "
                                              "or a run id ('art runs' lists them)") from None
-        return artifact_node(v.project, v.name, v.number)
+        return artifact_node(v.project, v.base_name, v.number)
 
     def rebuild_index(self) -> dict[str, int]:
         """Rebuild the index from the store's records (``art index rebuild``); returns counts."""
         return self.index.rebuild()
+
+
+def _drop_entity(ref: str) -> str:
+    """W&B's ``entity/project/name[:sel]`` as ``project/name[:sel]`` (Arty has no entities)."""
+    if isinstance(ref, str):
+        head, sep, tail = ref.partition(":")
+        parts = head.split("/")
+        if len(parts) == 3:
+            return "/".join(parts[1:]) + sep + tail
+    return ref
+
+
+def _overrides(overrides: dict[str, Any], project: str | None) -> tuple[Any, str | None]:
+    """``(store, project)`` from W&B-style ``Api(overrides)``."""
+    if "base_url" in overrides:
+        raise UsageError(f"Arty reads a store, not a server: 'base_url' ({overrides['base_url']!r}) has no meaning",
+                         hint="Api({'store': URL}) or ARTY_STORE names the store")
+    unknown = sorted(set(overrides) - set(OVERRIDE_KEYS) - {"run"})
+    if unknown:
+        raise UsageError(f"unknown Api override(s): {', '.join(unknown)}",
+                         hint="known: " + ", ".join(OVERRIDE_KEYS))
+    return overrides.get("store"), project or overrides.get("project")
+
+
+class ApiProject(str):
+    """A project of the store: its name (a ``str``), with W&B's ``Project`` attributes."""
+
+    def __new__(cls, api: Api, name: str) -> "ApiProject":
+        obj = super().__new__(cls, name)
+        obj._api = api
+        return obj
+
+    @property
+    def name(self) -> str:
+        return str(self)
+
+    @property
+    def entity(self) -> None:
+        return None
+
+    def runs(self, **kwargs: Any) -> list["ApiRun"]:
+        """``api.runs(this project, ...)``."""
+        return self._api.runs(str(self), **kwargs)
+
+    def artifacts_types(self) -> list["ArtifactType"]:
+        """``api.artifact_types(this project)`` (W&B spells it ``artifacts_types``)."""
+        return self._api.artifact_types(str(self))
+
+
+class ArtifactType:
+    """An artifact type used in a project (W&B's ``ArtifactType``)."""
+
+    def __init__(self, api: Api, name: str, project: str) -> None:
+        self._api = api
+        self.name = name
+        self.project = project
+
+    def __repr__(self) -> str:
+        return f"<ArtifactType {self.project}/{self.name}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ArtifactType) and (self.project, self.name) == (other.project, other.name)
+
+    def __hash__(self) -> int:
+        return hash((self.project, self.name))
+
+    def collections(self, per_page: int | None = None) -> list[ArtifactCollection]:
+        """The artifacts of this type, by name."""
+        return self._api.artifact_collections(self.project, self.name)
+
+    def collection(self, name: str) -> ArtifactCollection:
+        return self._api.artifact_collection(self.name, f"{self.project}/{name}")
 
 
 class ApiArtifact:
@@ -244,8 +419,14 @@ class ApiArtifact:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.version_object, name)
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in ("_api", "version_object"):
+            object.__setattr__(self, name, value)
+        else:  # description, metadata, tags, ttl, aliases: changed on the version, then save()
+            setattr(self.version_object, name, value)
+
     def __repr__(self) -> str:
-        return f"<ApiArtifact {self.version_object.project}/{self.version_object.qualified_name}>"
+        return f"<ApiArtifact {self.version_object.qualified_name}>"
 
     def _runs(self, rows: list[dict[str, Any]], key: str) -> list["ApiRun"]:
         seen, out = set(), []
@@ -273,13 +454,13 @@ class ApiArtifact:
         """Every run that logged this version (the creator, and runs that logged identical content)."""
         v = self.version_object
         self._api.index.sync(v.project)
-        return self._runs(self._api.index.producers(v.project, v.name, v.number), "run")
+        return self._runs(self._api.index.producers(v.project, v.base_name, v.number), "run")
 
     def used_by(self) -> list["ApiRun"]:
         """The runs that used this version (``use_artifact``)."""
         v = self.version_object
         self._api.index.sync()
-        return self._runs(self._api.index.consumers(v.project, v.name, v.number), "run")
+        return self._runs(self._api.index.consumers(v.project, v.base_name, v.number), "run")
 
 
 def flatten_dotted(obj: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -315,6 +496,9 @@ class ApiRun:
         self._row = row
         self._config: dict[str, Any] | None = None
         self._summary: dict[str, Any] | None = None
+        self._tags: list[str] | None = None
+        self._edited: dict[str, Any] = {}  # name, notes, group, job_type set on this object
+        self._snapshot: dict[str, str] = {}  # config and summary as first read, for update()
 
     # -- fields --------------------------------------------------------------------------------
 
@@ -333,7 +517,15 @@ class ApiRun:
 
     @property
     def name(self) -> str:
-        return self._row["name"]
+        return self._edited.get("name", self._row["name"])
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self._edited["name"] = value
+
+    @property
+    def display_name(self) -> str:
+        return self.name
 
     @property
     def state(self) -> str:
@@ -343,29 +535,93 @@ class ApiRun:
     def config(self) -> dict[str, Any]:
         if self._config is None:
             self._config = _records.load_json_column(self._row["config"], self._row["config_raw"], {})
+            self._snapshot["config"] = json.dumps(self._config, sort_keys=True, default=str)
         return self._config
 
     @property
     def summary(self) -> dict[str, Any]:
         if self._summary is None:
             self._summary = _records.load_json_column(self._row["summary"], self._row["summary_raw"], {})
+            self._snapshot["summary"] = json.dumps(self._summary, sort_keys=True, default=str)
         return self._summary
 
     @property
     def tags(self) -> list[str]:
-        return _json(self._row["tags"], [])
+        """The run's tags; change the list (or assign one) and call :meth:`update` to store it."""
+        if self._tags is None:
+            self._tags = _json(self._row["tags"], [])
+        return self._tags
+
+    @tags.setter
+    def tags(self, value: Sequence[str]) -> None:
+        self._tags = list(value)
 
     @property
     def notes(self) -> str | None:
-        return self._row["notes"]
+        return self._edited.get("notes", self._row["notes"])
+
+    @notes.setter
+    def notes(self, value: str) -> None:
+        self._edited["notes"] = value
 
     @property
     def group(self) -> str | None:
-        return self._row["run_group"]
+        return self._edited.get("group", self._row["run_group"])
+
+    @group.setter
+    def group(self, value: str | None) -> None:
+        self._edited["group"] = value
 
     @property
     def job_type(self) -> str | None:
-        return self._row["job_type"]
+        return self._edited.get("job_type", self._row["job_type"])
+
+    @job_type.setter
+    def job_type(self, value: str | None) -> None:
+        self._edited["job_type"] = value
+
+    @property
+    def entity(self) -> None:
+        """Always None: Arty has no entities."""
+        return None
+
+    # -- edits (W&B's run.update()) --------------------------------------------------------------
+
+    def update(self) -> None:
+        """Store the changes made on this object to ``name``, ``notes`` and ``tags``, as an edit
+        record of the run (like an edit in the web UI: who and when are kept; nothing is
+        overwritten). Changes to ``config``, ``summary``, ``group`` or ``job_type`` cannot be
+        stored after the fact: :class:`UsageError` naming them, and nothing is written."""
+        from arty.tracking.edits import edit_run
+
+        frozen = [k for k in ("group", "job_type") if k in self._edited]
+        for key, value in (("config", self._config), ("summary", self._summary)):
+            if value is not None and json.dumps(value, sort_keys=True, default=str) != self._snapshot.get(key):
+                frozen.append(key)
+        if frozen:
+            raise UsageError(f"cannot change {', '.join(frozen)} of run '{self.path}' after the fact",
+                             hint="only name, notes and tags can be edited; log a new run "
+                                  "(arty.init(resume='allow', id=...)) to record more")
+        fields: dict[str, Any] = {k: v for k, v in self._edited.items() if k in ("name", "notes")}
+        if self._tags is not None and self._tags != _json(self._row["tags"], []):
+            fields["tags"] = list(self._tags)
+        fields = {k: v for k, v in fields.items() if k == "tags" or v != self._row[k]}
+        if not fields:
+            return
+        edit_run(self._store, self.project, self.id, **fields)
+        fresh = self._api.index
+        fresh.catch_up()
+        row = fresh.refresh_run(self.project, self.id)
+        if row is not None:
+            self._row = row
+        self._edited = {k: v for k, v in self._edited.items() if k not in fields}
+        self._tags = None
+
+    def delete(self, delete_artifacts: bool = False) -> None:
+        """Not supported: a store keeps every record of a run."""
+        raise UsageError(f"cannot delete run '{self.path}': the store keeps every record of a run",
+                         hint="hide it with a tag (run.tags.append('archived'); run.update()) and filter on "
+                              "tags; 'art gc' frees the blobs of deleted artifact versions")
 
     @property
     def created_at(self) -> str | None:
@@ -489,15 +745,35 @@ class ApiRun:
                 out = [r for r in out if lo <= r["_step"] < hi]
             yield from out
 
-    def history(self, keys: Iterable[str] | None = None, pandas: bool = False, samples: int | None = None
-                ) -> Any:
+    def history(self, samples: int | None = None, keys: Iterable[str] | None = None, x_axis: str = "_step",
+                pandas: bool = False, stream: str = "default") -> Any:
         """The metric history: a list of dicts, or a pandas DataFrame with ``pandas=True``.
 
         Rows as in :meth:`scan_history`. ``samples`` keeps at most that many
-        rows, evenly spaced (first and last included). Only the columns asked
-        for are decoded, so a few keys of a wide history read fast.
+        rows, evenly spaced (first and last included); None keeps all. Only the
+        columns asked for are decoded, so a few keys of a wide history read fast.
+        ``x_axis`` (default ``_step``) is another key every row must have, put
+        first (with ``keys``, it is read too). ``stream="system"`` returns
+        :meth:`system_metrics` instead. The arguments are W&B's, in W&B's
+        order; unlike W&B, the default is a list and every row (no sampling).
         """
+        if isinstance(samples, (str, list, tuple)) and keys is None:  # history(["loss"]): keys first, as before
+            samples, keys = None, samples
+        if samples is not None and (not isinstance(samples, int) or isinstance(samples, bool) or samples < 1):
+            raise UsageError(f"samples must be a positive integer, not {samples!r}")
+        if stream == "system":
+            return self.system_metrics(pandas=pandas, samples=samples)
+        if stream != "default":
+            raise UsageError(f"unknown stream '{stream}'", hint="use 'default' (metrics) or 'system'")
         keys = _keys(keys)
+        if x_axis != "_step":
+            if not isinstance(x_axis, str) or not x_axis:
+                raise UsageError(f"invalid x_axis {x_axis!r}", hint="a history key, e.g. 'epoch'")
+            rows = self.history(keys=None if keys is None else [x_axis, *keys])
+            rows = [{x_axis: r[x_axis], **{k: v for k, v in r.items() if k != x_axis}}
+                    for r in rows if r.get(x_axis) is not None]
+            rows = _segments.sample(rows, samples)
+            return _pandas().DataFrame(rows) if pandas else rows
         if pandas:
             return self._frame("history", keys, "_step", samples)
         out: list[dict[str, Any]] = []
@@ -608,6 +884,16 @@ class ApiRun:
             raise NotFound(f"no file '{name}' in run '{self.path}' "
                            f"(files: {', '.join(names[:20]) if names else 'none'})") from None
 
+    def file(self, name: str) -> "ApiFile":
+        """One saved file, as W&B's ``run.file(name)``: ``.download(root)`` writes it."""
+        rel = _safe_relpath(name)
+        try:
+            size = self._store.backend.size(f"{self._dir}/files/{rel}")
+        except FileNotFoundError:
+            self.read_file(rel)  # raises NotFound listing the files
+            raise
+        return ApiFile(self, rel, size)
+
     def download_file(self, name: str, root: str | os.PathLike[str] = ".") -> str:
         """Write one saved file under ``root`` (keeping its relative path); returns the local path."""
         rel = _safe_relpath(name)
@@ -641,6 +927,42 @@ class ApiRun:
             reg = regs.setdefault(e["artifact_project"], Registry(self._store, e["artifact_project"]))
             out.append(reg.version(e["artifact"], e["version"]))
         return out
+
+
+class ApiFile:
+    """A file saved with a run (W&B's ``File``): ``name``, ``size``, ``download()``."""
+
+    def __init__(self, run: ApiRun, name: str, size: int | None) -> None:
+        self.run = run
+        self.name = name
+        self._size = size
+
+    def __repr__(self) -> str:
+        return f"<ApiFile {self.run.path}/{self.name}>"
+
+    @property
+    def size(self) -> int:
+        if self._size is None:
+            self._size = len(self.run.read_file(self.name))
+        return self._size
+
+    def download(self, root: str | os.PathLike[str] = ".", replace: bool = False, exist_ok: bool = False,
+                 api: Any = None) -> IO[str]:
+        """Write the file under ``root`` (keeping its relative path) and return it opened for
+        reading, like W&B. A file already there is an :class:`arty.ConflictError` unless
+        ``replace`` (overwrite it) or ``exist_ok`` (keep it and return it)."""
+        dest = os.path.join(os.fspath(root), *self.name.split("/"))
+        if os.path.exists(dest) and not replace:
+            if not exist_ok:
+                raise ConflictError(f"file '{dest}' already exists",
+                                    hint="download(replace=True) overwrites it; exist_ok=True keeps it")
+            return open(dest)  # noqa: SIM115 - returned to the caller, like W&B
+        self.run.download_file(self.name, root)
+        return open(dest)  # noqa: SIM115
+
+    def delete(self) -> None:
+        raise UsageError(f"cannot delete '{self.name}' of run '{self.run.path}': saved files are kept",
+                         hint="the store never overwrites or removes a run's records")
 
 
 def _is_media_json(v: Any) -> bool:

@@ -158,9 +158,9 @@ def add_file(store: Store, project: str, run_id: str, rel: str, data: bytes | st
 def add_input(store: Store, project: str, run_id: str, version: Any, at: float | str | None = None,
               journal: bool = True) -> None:
     """Record that the run used an :class:`arty.ArtifactVersion`."""
-    rel = f"inputs/{version.project}/{version.name}/{version.number}.json"
+    rel = f"inputs/{version.project}/{version.base_name}/{version.number}.json"
     store.create_record(f"{run_dir(project, run_id)}/{rel}", {
-        "project": version.project, "artifact": version.name, "version": version.number,
+        "project": version.project, "artifact": version.base_name, "version": version.number,
         "digest": str(version.digest), "at": iso(at)})
     if journal:
         store.journal("run_updated", project=project, run=run_id, path=rel)
@@ -169,9 +169,9 @@ def add_input(store: Store, project: str, run_id: str, version: Any, at: float |
 def add_output(store: Store, project: str, run_id: str, version: Any, created: bool = True,
                at: float | str | None = None, journal: bool = True) -> None:
     """Record that the run logged an :class:`arty.ArtifactVersion` (also one that already existed)."""
-    rel = f"outputs/{version.project}/{version.name}/{version.number}.json"
+    rel = f"outputs/{version.project}/{version.base_name}/{version.number}.json"
     store.create_record(f"{run_dir(project, run_id)}/{rel}", {
-        "project": version.project, "artifact": version.name, "version": version.number,
+        "project": version.project, "artifact": version.base_name, "version": version.number,
         "digest": str(version.digest), "created": created, "at": iso(at)})
     if journal:
         store.journal("run_updated", project=project, run=run_id, path=rel)

@@ -75,9 +75,9 @@ def test_api_resolves_store_and_project_like_the_cli(store, tmp_path, monkeypatc
     monkeypatch.setenv("ARTY_STORE", store.url)
     monkeypatch.setenv("ARTY_PROJECT", "elsewhere")
     api = Api()
-    assert api.store.url == store.url and api.project == "elsewhere"
+    assert api.store.url == store.url and api.default_project == "elsewhere"
     assert [r.id for r in api.runs()] == [rid]
-    assert Api(store.url, "other").project == "other"
+    assert Api(store.url, "other").default_project == "other"
 
 
 def test_api_without_a_store_is_not_found_and_creates_nothing(tmp_path):
@@ -271,7 +271,7 @@ def test_unknown_project(api, store):
     assert api.projects() == ["vision"]
 
 
-@pytest.mark.parametrize("path", ["a/b/c", "", "bad name/x"])
+@pytest.mark.parametrize("path", ["a/b/c/d", "", "bad name/x"])
 def test_bad_run_paths(api, path):
     with pytest.raises(UsageError):
         api.run(path)

@@ -236,5 +236,5 @@ def test_art_add_records_the_producer_run(tmp_path):
     assert len(runs) == 1
     run = runs[0]
     assert (run.state, run.job_type) == ("finished", "art-add")
-    assert [v.qualified_name for v in run.logged_artifacts()] == ["data:v0"]
+    assert [v.name for v in run.logged_artifacts()] == ["data:v0"]
     assert arty.use_artifact("data:v0", store=str(tmp_path / ".arty")).created_by == run.id

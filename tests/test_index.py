@@ -206,7 +206,7 @@ def test_deleting_the_index_loses_nothing(store, tmp_path):
     os.unlink(path)
     again = Api(store, "vision")
     assert snapshot(again) == before
-    assert [v.qualified_name for v in again.run("run00aaa").logged_artifacts()] == ["model:v0"]
+    assert [v.name for v in again.run("run00aaa").logged_artifacts()] == ["model:v0"]
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "pages"])

@@ -93,7 +93,7 @@ def test_model_logged_at_end(store_url, data):
         cb = ArtyCallback(log_model=True)
         model = tiny_model()
         model.fit(x, y, epochs=1, verbose=0, callbacks=[cb])
-    assert len(cb.logged) == 1 and cb.logged[0].name == f"model-{run.id}"
+    assert len(cb.logged) == 1 and cb.logged[0].base_name == f"model-{run.id}"
     assert "epoch" not in cb.logged[0].metadata and cb.logged[0].metadata["backend"] == "torch"
 
 

@@ -99,7 +99,7 @@ def test_log_model_all_logs_each_checkpoint_as_it_is_saved(tmp_path, store_url):
     assert [v.metadata["original_filename"] for v in logger.logged] == ["epoch=0-step=4.ckpt", "epoch=1-step=8.ckpt"]
     assert arty.use_artifact("tiny-ckpt:latest").number == 1
     run.finish()
-    assert [(v.name, v.number) for v in run.logged_artifacts()] == [("tiny-ckpt", 0), ("tiny-ckpt", 1)]
+    assert [(v.base_name, v.number) for v in run.logged_artifacts()] == [("tiny-ckpt", 0), ("tiny-ckpt", 1)]
 
 
 def test_uses_the_active_run_and_logs_no_checkpoint_by_default(tmp_path, store_url):

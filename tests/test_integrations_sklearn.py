@@ -44,7 +44,7 @@ def test_log_estimator_logs_params_scores_and_model(store_url, iris):
     clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.5, max_iter=200)).fit(X_train, y_train)
     run = arty.init(project="p", store=store_url, config={"seed": 1}, **QUIET)
     version = arty_sklearn.log_estimator(clf, X_test, y_test, scoring=["accuracy", "f1_macro"], aliases=["best"])
-    assert version.type == "model" and version.name == f"model-{run.id}"
+    assert version.type == "model" and version.base_name == f"model-{run.id}"
     assert version.metadata["estimator"] == "Pipeline"
     api_run = finished(store_url, run)
 
@@ -62,7 +62,7 @@ def test_log_estimator_logs_params_scores_and_model(store_url, iris):
     got = arty.use_artifact(f"model-{run.id}:best", store=store_url, project="p")
     loaded = joblib.load(os.path.join(got.download(os.path.join(os.getcwd(), "dl")), "model.joblib"))
     assert (loaded.predict(X_test) == clf.predict(X_test)).all()
-    assert [(v.name, v.number) for v in run.logged_artifacts()] == [(version.name, version.number)]
+    assert [(v.base_name, v.number) for v in run.logged_artifacts()] == [(version.base_name, version.number)]
 
 
 def test_default_score_and_unsupervised_estimator(store_url, iris):

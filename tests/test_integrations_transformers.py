@@ -58,7 +58,7 @@ def test_logs_args_metrics_and_final_model(tmp_path, store_url):
     make_trainer(tmp_path, cb, load_best_model_at_end=True, metric_for_best_model="eval_loss").train()
     assert cb.run is run
     (version,) = cb.logged
-    assert version.type == "model" and version.name == f"model-{run.id}"
+    assert version.type == "model" and version.base_name == f"model-{run.id}"
     assert arty.use_artifact(f"model-{run.id}:best").number == version.number
     assert version.metadata["global_step"] == 4 and version.metadata["metric_for_best_model"] == "eval_loss"
     folder = version.download(str(tmp_path / "dl"))

@@ -318,7 +318,7 @@ def test_cli_unknown_name_is_not_found(world):
 def test_api_artifact_logged_by_and_used_by(api, world):
     _, ids = world
     model = api.artifact("model:prod")
-    assert model.qualified_name == "model:v0" and model.digest == model.version_object.digest
+    assert model.name == "model:v0" and model.qualified_name == "lin/model:v0" and model.digest == model.version_object.digest
     assert model.logged_by().id == ids["A"]
     assert [r.id for r in model.used_by()] == [ids["B"]]
     assert [r.id for r in model.loggers()] == [ids["A"]]

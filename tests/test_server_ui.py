@@ -509,3 +509,17 @@ def test_writes_ask_for_the_token_and_a_wrong_one_changes_nothing(page, site):
         assert page.locator("#notes").inner_text() == "needs the token"
     finally:
         guarded.stop()
+
+
+def test_version_page_shows_edits_with_who_and_when(page, site):
+    url, _, store_path = site
+    from arty.artifacts import Registry
+    from arty.store import open_store
+
+    v = Registry(open_store(store_path), P).version("digits", 0)
+    v.tags = ["reviewed"]
+    v.save()
+    open_page(page, f"{url}/p/{P}/artifacts/digits/v0", "version")
+    expect(page.locator("#version-info")).to_contain_text("reviewed")
+    expect(page.locator("#version-edits tr")).to_have_count(1)
+    expect(page.locator("#version-edits td")).to_contain_text(re.compile(r"\S+: tags$"))

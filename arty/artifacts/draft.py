@@ -23,20 +23,35 @@ import shutil
 import tempfile
 import weakref
 from dataclasses import dataclass
-from typing import IO, Any, Iterator
+from typing import IO, TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from arty.artifacts.names import check_name, check_path
 from arty.errors import InvalidPath, NotFound, UsageError
+
+if TYPE_CHECKING:
+    from arty.artifacts.manifest import Entry
+    from arty.artifacts.versions import ArtifactVersion
+
+#: How ``Artifact.save()`` logs a draft: set by the package (``arty.log_artifact``), which
+#: knows about runs; this layer does not.
+_saver: "Callable[..., ArtifactVersion] | None" = None
+
+
+def set_saver(saver: "Callable[..., ArtifactVersion]") -> None:
+    """Register the function that ``Artifact.save()`` calls (``saver(draft, project=...)``)."""
+    global _saver
+    _saver = saver
 
 
 @dataclass(frozen=True)
 class Source:
     """One thing added to a draft: a local file, a local folder, or a reference URI."""
 
-    kind: str  # "file" | "dir" | "ref"
-    location: str  # absolute local path, or URI for references
+    kind: str  # "file" | "dir" | "ref" | "entry"
+    location: str  # absolute local path, URI for references, store URL for entries
     name: str  # path inside the artifact ("" = root, for dirs and refs)
     checksum: bool = True
+    entry: "Entry | None" = None  # kind "entry": a file of a logged version, taken as stored
 
 
 class Artifact:
@@ -58,9 +73,53 @@ class Artifact:
                 from None
         self.sources: list[Source] = []
         self._tmpdir: str | None = None
+        self.logged: "ArtifactVersion | None" = None  # set by save()
 
     def __repr__(self) -> str:
         return f"Artifact({self.name!r}, type={self.type!r}, {len(self.sources)} sources)"
+
+    def save(self, project: str | None = None, settings: Any = None) -> "ArtifactVersion":
+        """Log this draft, like W&B's ``artifact.save()``: inside a run (``arty.init``) the run
+        logs it; otherwise it goes straight to the store (``project``: default the store's).
+        Returns the version (also kept as ``self.logged``). ``settings`` is accepted for
+        compatibility with W&B and ignored."""
+        if _saver is None:  # only when arty.artifacts is used without the arty package
+            raise UsageError("Artifact.save() needs the arty package", hint="import arty; or use Registry.log(draft)")
+        self.logged = _saver(self, project=project)
+        return self.logged
+
+    def wait(self, timeout: float | None = None) -> "Artifact":
+        """Returns self once logged: logging is synchronous in Arty. Not logged yet: UsageError."""
+        self._logged_version()
+        return self
+
+    def _logged_version(self) -> "ArtifactVersion":
+        if self.logged is None:
+            raise UsageError(f"artifact '{self.name}' is not logged yet",
+                             hint="save() or arty.log_artifact() logs it; version names exist only after")
+        return self.logged
+
+    @property
+    def version(self) -> str:
+        """``"v3"`` once saved (:class:`UsageError` before)."""
+        return self._logged_version().version
+
+    @property
+    def qualified_name(self) -> str:
+        """``"project/name:v3"`` once saved (:class:`UsageError` before)."""
+        return self._logged_version().qualified_name
+
+    @property
+    def source_name(self) -> str:
+        """``"name:v3"`` once saved (:class:`UsageError` before)."""
+        return self._logged_version().source_name
+
+    def add_entries(self, entries: "Iterable[Entry]", store_url: str) -> "Artifact":
+        """Add files of a logged version as they are stored (``new_draft``): nothing is read
+        or copied; the draft must be logged to the store ``store_url`` that holds them."""
+        for e in entries:
+            self.sources.append(Source("entry", store_url, check_path(e.path), entry=e))
+        return self
 
     def add_file(self, local_path: str | os.PathLike[str], name: str | None = None) -> "Artifact":
         """Add one local file, at ``name`` (default: its base name)."""

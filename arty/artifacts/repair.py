@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterable
 
+from arty.artifacts.edits import EDIT, edited_versions, edits_folder
 from arty.artifacts.validate import check_version_record
 from arty.artifacts.versions import Registry, check_by_digest
 from arty.errors import ArtyError, BadRecord, IntegrityError, UsageError
@@ -82,8 +83,8 @@ def _run_records(store: Store, project: str, run_id: str) -> list[str]:
 
 
 def find_bad_records(store: Store, artifacts: Iterable[tuple[str, str]] | None = None) -> list[Found]:
-    """Every bad record of the store, in path order: artifacts' versions, aliases and
-    ``by-digest`` records, runs' records and pipeline step records. With ``artifacts``
+    """Every bad record of the store, in path order: artifacts' versions, aliases, version edits
+    and ``by-digest`` records, runs' records and pipeline step records. With ``artifacts``
     (``(project, name)`` pairs), only the records of those artifacts."""
     plain: list[tuple[str, Fields | None]] = []
     by_digest: list[tuple[str, str, str, set[int | None]]] = []  # (project, artifact, file name, deleted)
@@ -99,6 +100,9 @@ def find_bad_records(store: Store, artifacts: Iterable[tuple[str, str]] | None =
                 folder = layout.alias(project, name, alias)
                 plain += [(f"{folder}/{layout.seq_name(n)}", ALIAS) for n in store.log_seqs(folder)]
             by_digest += [(project, name, f, gone) for f in store.list(f"{layout.artifact(project, name)}/by-digest")]
+            for n in sorted(edited_versions(store, project, name)):
+                folder = edits_folder(project, name, n)
+                plain += [(f"{folder}/{layout.seq_name(s)}", EDIT) for s in store.log_seqs(folder)]
         if artifacts is not None:
             continue
         for run_id in store.list(layout.runs(project)):

@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator
 from arty.artifacts.draft import Artifact
 from arty.artifacts.manifest import Entry, Tree, ref_identity, run_nested
 from arty.artifacts.names import check_part
-from arty.errors import IntegrityError, InvalidPath, NotFound
+from arty.errors import IntegrityError, InvalidPath, NotFound, UsageError
 from arty.hashing import Digest, FileStat, StatCache, hash_file
 from arty.store import Store, UriReader
 
@@ -163,7 +163,13 @@ def scan(draft: Artifact, store: Store, cache: StatCache | None, progress: Progr
         staged.hashed = len(todo)
         if not ingest:
             staged.pending = from_cache + todo
-    staged.entries = [Entry(f.path, f.stat.size, digests[f.local]) for f in files]
+    staged.entries = [src.entry for src in draft.sources if src.kind == "entry" and src.entry is not None]
+    for src in draft.sources:
+        if src.kind == "entry" and src.location != store.url:
+            raise UsageError(f"draft '{draft.name}' holds files of a version in store '{src.location}', "
+                             f"not '{store.url}'", hint="log it to the store it came from, "
+                                                        "or download the files and add them with add_dir")
+    staged.entries += [Entry(f.path, f.stat.size, digests[f.local]) for f in files]
     staged.pending_digests = {f.local: digests[f.local] for f in staged.pending}
     for src in draft.sources:
         if src.kind == "ref":

@@ -255,13 +255,18 @@ def _copy_records(plan: TransferPlan, result: TransferResult) -> TransferResult:
             if copy(path, f"alias '{alias}' of '{name}' (move {seq})", raw):
                 moved.append((alias, seq, target))
 
-    # Any other record of the artifact (e.g. deletions), as is.
+    # Any other record of the artifact (deletions, edits of versions), as is.
     base = layout.artifact(project, name)
+    edited: list[tuple[int, int]] = []
     for rel in src.walk(base):
         if rel.split("/", 1)[0] in _OWN_RULES:
             continue
         path = f"{base}/{rel}"
-        copy(path, f"record '{rel}' of artifact '{name}'")
+        if copy(path, f"record '{rel}' of artifact '{name}'"):
+            parts = rel.split("/")
+            seq = layout.parse_seq(parts[-1]) if len(parts) == 3 and parts[0] == "edits" else None
+            if seq is not None and parts[1].isascii() and parts[1].isdigit():
+                edited.append((int(parts[1]), seq))
 
     # Runs: run.json first, final.json last, so a copied run is never seen finished but incomplete.
     for run_id in plan.runs:
@@ -286,6 +291,8 @@ def _copy_records(plan: TransferPlan, result: TransferResult) -> TransferResult:
         dst.journal("version_created", project=project, artifact=name, version=n, digest=record["digest"])
     for alias, seq, target in moved:
         dst.journal("alias_moved", project=project, artifact=name, alias=alias, version=target, seq=seq)
+    for n, seq in edited:
+        dst.journal("version_edited", project=project, artifact=name, version=n, seq=seq)
     return result
 
 

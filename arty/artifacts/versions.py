@@ -9,6 +9,7 @@ the highest version.
 
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
@@ -362,7 +363,33 @@ class ArtifactVersion:
 
     def __init__(self, registry: Registry, record: dict[str, Any]) -> None:
         self._registry = registry
-        self.record = record
+        self.record = record  # the version record as logged (edits not applied)
+        self._current: dict[str, Any] | None = None  # the record with its edits applied, read once
+        self._edit_log: list[dict[str, Any]] = []
+        # What the caller may change before save(): (the object handed out, what it was then).
+        self._views: dict[str, tuple[Any, Any]] = {}
+
+    def _edited(self) -> dict[str, Any]:
+        """The record with its edits applied (read on first use, then kept: a snapshot)."""
+        if self._current is None:
+            from arty.artifacts.edits import apply_edits, version_edits
+
+            self._edit_log = version_edits(self._registry.store, self.project, self.base_name, self.number)
+            self._current = apply_edits(self.record, self._edit_log)
+        return self._current
+
+    def _view(self, key: str, fresh: Any) -> Any:
+        """The mutable value handed out for ``key``: the one handed out before if the caller
+        changed it (not saved yet), else ``fresh``."""
+        held = self._views.get(key)
+        if held is not None and held[0] != held[1]:
+            return held[0]
+        view = copy.deepcopy(fresh)
+        self._views[key] = (view, copy.deepcopy(fresh))
+        return view
+
+    def _set_view(self, key: str, value: Any, base: Any) -> None:
+        self._views[key] = (value, copy.deepcopy(base))
 
     # identity and record fields
     @property
@@ -370,8 +397,35 @@ class ArtifactVersion:
         return self.record["project"]
 
     @property
-    def name(self) -> str:
+    def base_name(self) -> str:
+        """The artifact's name without a version: ``"mnist"`` (W&B: ``collection.name``)."""
         return self.record["name"]
+
+    @property
+    def name(self) -> str:
+        """``"mnist:v3"``, like W&B's ``artifact.name`` for a logged version (the bare name is
+        :attr:`base_name`)."""
+        return f"{self.base_name}:{self.version}"
+
+    @property
+    def source_name(self) -> str:
+        """``"mnist:v3"``: the name in the project that logged it (W&B's ``source_name``; Arty
+        versions are not linked elsewhere, so always :attr:`name`)."""
+        return self.name
+
+    @property
+    def entity(self) -> None:
+        """Always None: Arty has no entities (a store and a project say where a version lives)."""
+        return None
+
+    @property
+    def collection(self) -> "ArtifactCollection":
+        """Every version of this artifact (W&B's ``artifact.collection``)."""
+        return ArtifactCollection(self._registry.in_project(self.project), self.base_name)
+
+    @property
+    def source_collection(self) -> "ArtifactCollection":
+        return self.collection
 
     @property
     def number(self) -> int:
@@ -384,8 +438,9 @@ class ArtifactVersion:
 
     @property
     def qualified_name(self) -> str:
-        """``"mnist:v3"``."""
-        return f"{self.name}:{self.version}"
+        """``"project/mnist:v3"``: W&B's ``entity/project/name:v3`` without the entity;
+        ``use_artifact`` and ``Api.artifact`` take it as is."""
+        return f"{self.project}/{self.name}"
 
     @property
     def digest(self) -> Digest:
@@ -405,11 +460,45 @@ class ArtifactVersion:
 
     @property
     def metadata(self) -> dict[str, Any]:
-        return dict(self.record.get("metadata") or {})
+        """The metadata (with later edits applied); change it and :meth:`save` to record an edit."""
+        return self._view("metadata", dict(self._edited().get("metadata") or {}))
+
+    @metadata.setter
+    def metadata(self, value: dict[str, Any]) -> None:
+        self._set_view("metadata", value, dict(self._edited().get("metadata") or {}))
 
     @property
     def description(self) -> str | None:
-        return self.record.get("description")
+        return self._view("description", self._edited().get("description"))
+
+    @description.setter
+    def description(self, value: str | None) -> None:
+        self._set_view("description", value, self._edited().get("description"))
+
+    @property
+    def tags(self) -> list[str]:
+        """Tags of this version (edits only; none when logged)."""
+        return self._view("tags", list(self._edited().get("tags") or []))
+
+    @tags.setter
+    def tags(self, value: list[str]) -> None:
+        self._set_view("tags", value, list(self._edited().get("tags") or []))
+
+    @property
+    def ttl(self) -> int | None:
+        """Seconds this version is meant to be kept after it was logged, or None (forever). Recorded
+        only: nothing deletes a version when its TTL has passed."""
+        return self._view("ttl", self._edited().get("ttl"))
+
+    @ttl.setter
+    def ttl(self, value: Any) -> None:
+        self._set_view("ttl", value, self._edited().get("ttl"))
+
+    @property
+    def edits(self) -> list[dict[str, Any]]:
+        """The edit records of this version (who, when, which fields), oldest first."""
+        self._edited()
+        return [{k: v for k, v in e.items() if k != "nonce"} for e in self._edit_log]
 
     @property
     def created_at(self) -> str:
@@ -421,34 +510,86 @@ class ArtifactVersion:
 
     @property
     def aliases(self) -> list[str]:
-        """Aliases pointing here now, plus ``latest`` when this is the highest version."""
+        """Aliases pointing here now, plus ``latest`` when this is the highest version. Add or
+        remove some from the list (or assign one) and :meth:`save` to move them."""
+        return self._view("aliases", self._live_aliases())
+
+    @aliases.setter
+    def aliases(self, value: list[str]) -> None:
+        self._set_view("aliases", list(value), self._live_aliases())
+
+    def _live_aliases(self) -> list[str]:
         reg = self._registry.in_project(self.project)
-        out = sorted(a for a, v in reg.aliases(self.name).items() if v == self.number)
-        versions = reg.versions(self.name)
+        out = sorted(a for a, v in reg.aliases(self.base_name).items() if v == self.number)
+        versions = reg.versions(self.base_name)
         if versions and versions[-1] == self.number:
             out.insert(0, "latest")
         return out
 
+    def save(self, created_by: str | None = None) -> "ArtifactVersion":
+        """Record the changes made on this object, like W&B's ``artifact.save()`` on a logged
+        artifact: ``description``, ``metadata``, ``tags`` and ``ttl`` as one edit record (who
+        and when kept; the files never change), ``aliases`` as alias moves. Everything is
+        checked before anything is written. Returns self, re-read."""
+        from arty.artifacts.edits import check_edit, edit_version
+
+        current = self._edited()
+        fields: dict[str, Any] = {}
+        for key in ("description", "metadata", "tags", "ttl"):
+            held = self._views.get(key)
+            if held is None or held[0] == held[1]:
+                continue
+            was = current.get(key) if key != "metadata" else dict(current.get("metadata") or {})
+            if held[0] != was:
+                fields[key] = held[0]
+        fields = check_edit(fields)
+        add: list[str] = []
+        drop: list[str] = []
+        held = self._views.get("aliases")
+        if held is not None:
+            wanted, before = list(held[0]), list(held[1])
+            if not isinstance(held[0], list) or not all(isinstance(a, str) for a in wanted):
+                raise UsageError("aliases must be a list of strings")
+            live = self._live_aliases()
+            if ("latest" in wanted) != ("latest" in live):
+                raise UsageError("'latest' is not an alias that can be moved: it is the highest version",
+                                 hint="add or remove other aliases; 'art rm' deletes a version")
+            add = [check_alias(a) for a in dict.fromkeys(wanted) if a != "latest" and a not in live]
+            drop = [a for a in before if a not in wanted and a != "latest" and a in live]
+        if fields:
+            edit_version(self._registry.store, self.project, self.base_name, self.number, fields, _who())
+        reg = self._registry.in_project(self.project)
+        for a in add:
+            reg.set_alias(self.base_name, self.number, a, created_by)
+        for a in drop:
+            reg.delete_alias(self.base_name, a)
+        self._current = None
+        self._views = {}
+        return self
+
     def __repr__(self) -> str:
-        return f"<ArtifactVersion {self.project}/{self.qualified_name} {self.digest.short()}>"
+        return f"<ArtifactVersion {self.qualified_name} {self.digest.short()}>"
 
     def __str__(self) -> str:
-        return self.qualified_name
+        return self.name
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, ArtifactVersion) and (self.project, self.name, self.number) == (
-            other.project, other.name, other.number)
+        return isinstance(other, ArtifactVersion) and (self.project, self.base_name, self.number) == (
+            other.project, other.base_name, other.number)
 
     def __hash__(self) -> int:
-        return hash((self.project, self.name, self.number))
+        return hash((self.project, self.base_name, self.number))
 
     def to_json(self) -> dict[str, Any]:
         """The version record (without its nonce), ``version`` as ``"v3"`` like everywhere Arty
-        prints one, plus ``aliases`` and ``qualified_name``."""
-        out = {k: v for k, v in self.record.items() if k != "nonce"}
+        prints one, plus ``aliases`` and ``qualified_name`` (``"mnist:v3"``, the short form the
+        CLI prints; ``name`` stays the bare name of the record)."""
+        out = {k: v for k, v in self._edited().items() if k != "nonce"}
         out["version"] = self.version
-        out["aliases"] = self.aliases
-        out["qualified_name"] = self.qualified_name
+        out["aliases"] = self._live_aliases()
+        out["qualified_name"] = self.name
+        if self._edit_log:
+            out["edits"] = self.edits
         return out
 
     # contents
@@ -459,18 +600,24 @@ class ArtifactVersion:
     def iter_files(self) -> Iterable[Entry]:
         return self._registry.trees.walk(self.digest)
 
-    def get_entry(self, path: str) -> Entry:
+    def get_entry(self, path: str) -> "ArtifactEntry":
+        """The entry at ``path`` (an :class:`Entry`: ``path``, ``size``, ``digest``, ``uri``, ...)
+        that can ``download(root)`` itself; :class:`NotFound` when there is none."""
         e = self._registry.trees.find(self.digest, path)
         if e is None:
-            raise NotFound(f"no file '{path}' in artifact '{self.qualified_name}'",
-                           hint=f"'art show {self.qualified_name}' lists its files")
-        return e
+            raise NotFound(f"no file '{path}' in artifact '{self.name}'",
+                           hint=f"'art show {self.name}' lists its files")
+        return ArtifactEntry(self, e)
+
+    def get_path(self, path: str) -> "ArtifactEntry":
+        """:meth:`get_entry` (W&B's older name for it)."""
+        return self.get_entry(path)
 
     def read_bytes(self, path: str) -> bytes:
         """The verified bytes of one stored file of this version."""
         e = self.get_entry(path)
         if e.is_ref:
-            raise UsageError(f"'{path}' in '{self.qualified_name}' is a reference to '{e.uri}'",
+            raise UsageError(f"'{path}' in '{self.name}' is a reference to '{e.uri}'",
                              hint="download() fetches references")
         data = self._registry.store.read_blob(e.digest)  # type: ignore[arg-type]
         e.check_size(len(data))
@@ -488,32 +635,96 @@ class ArtifactVersion:
         for path, fmt in candidates:
             if self._registry.trees.find(self.digest, path) is not None:
                 return table_from_bytes(self.read_bytes(path), fmt)
-        raise NotFound(f"no table '{name}' in artifact '{self.qualified_name}'",
+        raise NotFound(f"no table '{name}' in artifact '{self.name}'",
                        hint="tables are added with artifact.add(table, name); "
-                            f"'art show {self.qualified_name}' lists its files")
+                            f"'art show {self.name}' lists its files")
 
     def diff(self, other: "ArtifactVersion") -> Diff:
         """What changed from this version to ``other``."""
         return self._registry.trees.diff(self.digest, other.digest)
 
     def default_root(self) -> str:
-        return os.path.join("artifacts", f"{self.name}:{self.version}")
+        return os.path.join("artifacts", self.name)
 
     def download(self, root: str | os.PathLike[str] | None = None,
-                 progress: Callable[[int, int], None] | None = None, *, allow_local_refs: bool = False) -> str:
+                 progress: Callable[[int, int], None] | None = None, *, allow_local_refs: bool = False,
+                 path_prefix: str | None = None, skip_cache: bool | None = None,
+                 multipart: bool | None = None) -> str:
         """Materialise the files under ``root`` (default ``./artifacts/<name>:v<N>``), verified.
 
         Returns the root. Nothing half-written is left on failure. Files added by
         reference to local files (``file://``) are fetched only with
         ``allow_local_refs=True``: a crafted manifest could name any file on
-        this machine.
+        this machine. ``path_prefix`` fetches only the files whose path starts
+        with it (a file, or a folder such as ``"images/"``); :class:`NotFound`
+        when none does. ``skip_cache`` and ``multipart`` are accepted for
+        compatibility with W&B and change nothing (files are verified by hash
+        and kept when already there).
         """
         from arty.artifacts.download import download
 
+        entries = self.files()
+        if path_prefix is not None:
+            if not isinstance(path_prefix, str) or not path_prefix:
+                raise UsageError(f"invalid path_prefix {path_prefix!r}", hint="a path inside the artifact, e.g. 'images/'")
+            entries = [e for e in entries if e.path.startswith(path_prefix)]
+            if not entries:
+                raise NotFound(f"no file of artifact '{self.name}' starts with '{path_prefix}'",
+                               hint=f"'art show {self.name}' lists its files")
         target = os.fspath(root) if root is not None else self.default_root()
-        download(self._registry.store, self.files(), target, progress=progress,
+        download(self._registry.store, entries, target, progress=progress,
                  stat_cache=self._registry.stat_cache, allow_local_refs=allow_local_refs)
         return target
+
+    def file(self, root: str | os.PathLike[str] | None = None) -> str:
+        """Download the one file of a single-file artifact under ``root``; returns its local path.
+        :class:`UsageError` when the version holds more (or fewer) than one file."""
+        entries = self.files()
+        if len(entries) != 1:
+            raise UsageError(f"artifact '{self.name}' holds {len(entries)} files, not one",
+                             hint="download() fetches them all; get_entry(path).download() fetches one")
+        return ArtifactEntry(self, entries[0]).download(root)
+
+    def new_draft(self) -> Artifact:
+        """A draft with this version's name, type, description, metadata and files, to change
+        and log as a new version. Its files are not downloaded: unchanged ones are taken as
+        they are stored (the draft must be logged to this store)."""
+        draft = Artifact(self.base_name, type=self.type, description=self.description, metadata=self.metadata)
+        draft.add_entries(self.files(), self._registry.store.url)
+        return draft
+
+    def delete(self, delete_aliases: bool = False) -> None:
+        """Delete this version (``art rm``): hidden from listings, its blobs freed by ``art gc``
+        unless another version uses them. A version that aliases point at is refused unless
+        ``delete_aliases``, which removes those aliases first (like W&B)."""
+        reg = self._registry.in_project(self.project)
+        held = sorted(a for a, n in reg.aliases(self.base_name).items() if n == self.number)
+        if held and not delete_aliases:
+            raise ConflictError(f"artifact '{self.name}' has aliases: {', '.join(held)}",
+                                hint="delete(delete_aliases=True) removes them too")
+        for alias in held:
+            reg.delete_alias(self.base_name, alias)
+        reg.delete(self.base_name, self.number)
+
+    def link(self, target_path: str, aliases: Iterable[str] | None = None) -> None:
+        """Not supported yet: Arty has no registry of linked versions."""
+        raise UsageError(f"cannot link '{self.name}' to '{target_path}': Arty has no model registry yet",
+                         hint=f"mark versions with aliases instead ('art alias {self.name} prod'), "
+                              "or log the files to another project")
+
+    def used_by(self) -> list[Any]:
+        """Only on versions read through the query API (lineage lives in the index)."""
+        raise UsageError(f"used_by() needs the index: use arty.Api().artifact('{self.qualified_name}').used_by()",
+                         hint="arty.Api().lineage(...) shows the whole graph")
+
+    def logged_by(self) -> Any:
+        """Only on versions read through the query API (lineage lives in the index)."""
+        raise UsageError(f"logged_by() needs the index: use arty.Api().artifact('{self.qualified_name}').logged_by()",
+                         hint="the version record's created_by is the id of the run that logged it")
+
+    def wait(self, timeout: float | None = None) -> "ArtifactVersion":
+        """Returns self: a version is complete once logged (W&B waits for an upload here)."""
+        return self
 
     def verify(self, root: str | os.PathLike[str] | None = None) -> None:
         """Check this version: with ``root``, a downloaded copy; without, the store's objects.
@@ -529,6 +740,106 @@ class ArtifactVersion:
         if problems:
             from arty.errors import IntegrityError
 
-            raise IntegrityError(f"artifact '{self.qualified_name}' failed verification: "
+            raise IntegrityError(f"artifact '{self.name}' failed verification: "
                                  + "; ".join(p.message for p in problems),
                                  hint="'art verify' re-hashes every object in the store")
+
+
+class ArtifactEntry:
+    """One file of a logged version, as :meth:`ArtifactVersion.get_entry` returns it.
+
+    Every field of its :class:`Entry` (``path``, ``size``, ``digest``, ``uri``,
+    ``is_ref``, ``ref``) reads through; ``download(root)`` fetches it.
+    """
+
+    def __init__(self, version: ArtifactVersion, entry: Entry) -> None:
+        self.version = version
+        self.entry = entry
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.entry, name)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ArtifactEntry):
+            return self.entry == other.entry
+        return self.entry == other
+
+    def __hash__(self) -> int:
+        return hash(self.entry)
+
+    def __repr__(self) -> str:
+        return f"<ArtifactEntry {self.version.name}/{self.entry.path}>"
+
+    @property
+    def name(self) -> str:
+        return self.entry.path
+
+    def ref_url(self) -> str | None:
+        """The URI of a file added by reference, else None."""
+        return self.entry.uri
+
+    def download(self, root: str | os.PathLike[str] | None = None, skip_cache: bool | None = None,
+                 *, allow_local_refs: bool = False) -> str:
+        """Fetch this file, verified, to ``root/<path>`` (default: the version's download
+        folder); returns the local path."""
+        from arty.artifacts.download import download
+
+        target = os.fspath(root) if root is not None else self.version.default_root()
+        reg = self.version._registry
+        download(reg.store, [self.entry], target, stat_cache=reg.stat_cache, allow_local_refs=allow_local_refs)
+        return os.path.join(target, *self.entry.path.split("/"))
+
+
+class ArtifactCollection:
+    """Every version of one artifact of a project (W&B's ``ArtifactCollection``)."""
+
+    def __init__(self, registry: Registry, name: str) -> None:
+        self._registry = registry
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<ArtifactCollection {self.project}/{self.name}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ArtifactCollection) and (self.project, self.name) == (other.project, other.name)
+
+    def __hash__(self) -> int:
+        return hash((self.project, self.name))
+
+    @property
+    def project(self) -> str:
+        return self._registry.project
+
+    @property
+    def entity(self) -> None:
+        return None
+
+    def versions(self) -> list[ArtifactVersion]:
+        """Its versions, oldest first (deleted ones left out)."""
+        out = []
+        for n in self._registry.versions(self.name):
+            try:
+                out.append(self._registry.version(self.name, n))
+            except BadRecord as exc:
+                records.warn_skipped(exc)
+        return out
+
+    def artifacts(self) -> list[ArtifactVersion]:
+        """:meth:`versions` (W&B's name)."""
+        return self.versions()
+
+    @property
+    def type(self) -> str | None:
+        """The type of its latest version (None when it has none)."""
+        latest = self._registry.latest(self.name)
+        return None if latest is None else latest.type
+
+    @property
+    def aliases(self) -> list[str]:
+        """Every alias of its versions, sorted."""
+        return sorted(self._registry.aliases(self.name))
+
+    @property
+    def description(self) -> str | None:
+        latest = self._registry.latest(self.name)
+        return None if latest is None else latest.description

@@ -129,7 +129,7 @@ def add_cmd(ctx: Context, paths: tuple[str, ...], type_: str, name: str | None, 
         echo_json(out)
         return
     state = "created" if result.created else "unchanged"
-    click.echo(f"{v.qualified_name}  {state}  {v.digest}  {plural(v.file_count, 'file')}  {human_size(v.size)}")
+    click.echo(f"{v.name}  {state}  {v.digest}  {plural(v.file_count, 'file')}  {human_size(v.size)}")
     if result.diff is not None:
         click.echo(f"  changes from v{v.number - 1 if v.number else 0}: {result.diff.summary()}")
         for e in result.diff.added[:10]:
@@ -140,7 +140,7 @@ def add_cmd(ctx: Context, paths: tuple[str, ...], type_: str, name: str | None, 
             click.echo(f"    ~ {a.path}")
         more = len(result.diff.added) + len(result.diff.removed) + len(result.diff.changed) - 30
         if more > 0:
-            click.echo(f"    ... and more: 'art diff {v.name}:v{v.number - 1} {v.qualified_name}'")
+            click.echo(f"    ... and more: 'art diff {v.base_name}:v{v.number - 1} {v.name}'")
     aliases_now = [a for a in v.aliases if a != "latest"]
     if aliases_now:
         click.echo(f"  aliases: {', '.join(aliases_now)}")
@@ -183,7 +183,7 @@ def ls_cmd(ctx: Context, name: str | None, as_json: bool) -> None:
     rows = []
     for v in versions:
         al = (["latest"] if v is versions[-1] else []) + sorted(by_version.get(v.number, []))
-        rows.append({"version": v.version, "qualified_name": v.qualified_name, "aliases": al, "size": v.size, "files": v.file_count,
+        rows.append({"version": v.version, "qualified_name": v.name, "aliases": al, "size": v.size, "files": v.file_count,
                      "created": v.created_at, "digest": str(v.digest), "created_by": v.created_by})
     if as_json:
         echo_json(rows)
@@ -221,7 +221,7 @@ def show_cmd(ctx: Context, ref: str, limit: int, offset: int, as_json: bool) -> 
         echo_json(v.to_json() | {"files_total": total, "offset": offset,
                                  "file_list": [e.to_json() | {"path": e.path} for e in files]})
         return
-    click.echo(f"{v.project}/{v.qualified_name}")
+    click.echo(f"{v.project}/{v.name}")
     click.echo(f"  digest:      {v.digest}")
     click.echo(f"  type:        {v.type}")
     click.echo(f"  size:        {human_size(v.size)} in {plural(v.file_count, 'file')}")
@@ -251,13 +251,13 @@ def show_cmd(ctx: Context, ref: str, limit: int, offset: int, as_json: bool) -> 
 def get_cmd(ctx: Context, ref: str, out: str | None, allow_local_refs: bool, as_json: bool) -> None:
     """Download a version into a folder, verifying every file."""
     v = ctx.registry.resolve(ref)
-    with progress_bar(f"downloading {v.qualified_name}", v.size) as bar:
+    with progress_bar(f"downloading {v.name}", v.size) as bar:
         root = v.download(out, progress=bar, allow_local_refs=allow_local_refs)
     if as_json:
-        echo_json({"artifact": v.qualified_name, "digest": str(v.digest), "path": os.path.abspath(root),
+        echo_json({"artifact": v.name, "digest": str(v.digest), "path": os.path.abspath(root),
                    "files": v.file_count, "size": v.size})
         return
-    click.echo(f"{v.qualified_name}  {plural(v.file_count, 'file')}  {human_size(v.size)}  -> {root}")
+    click.echo(f"{v.name}  {plural(v.file_count, 'file')}  {human_size(v.size)}  -> {root}")
 
 
 @click.command("alias")
@@ -295,11 +295,11 @@ def alias_cmd(ctx: Context, target: str, alias: str, delete: bool, history: bool
     if not ref.selector:
         raise UsageError(f"which version should '{alias}' point at?", hint=f"art alias {ref.name}:v<N> {alias}")
     v = reg.resolve(ref)
-    sub.set_alias(v.name, v.number, alias)
+    sub.set_alias(v.base_name, v.number, alias)
     if as_json:
-        echo_json({"artifact": v.name, "alias": alias, "version": v.version})
+        echo_json({"artifact": v.base_name, "alias": alias, "version": v.version})
     else:
-        click.echo(f"{v.name}:{alias} -> {v.version}")
+        click.echo(f"{v.base_name}:{alias} -> {v.version}")
 
 
 @click.command("diff")
@@ -312,9 +312,9 @@ def diff_cmd(ctx: Context, a: str, b: str, as_json: bool) -> None:
     va, vb = ctx.registry.resolve(a), ctx.registry.resolve(b)
     d = va.diff(vb)
     if as_json:
-        echo_json({"from": va.qualified_name, "to": vb.qualified_name} | d.to_json())
+        echo_json({"from": va.name, "to": vb.name} | d.to_json())
         return
-    click.echo(f"{va.qualified_name} -> {vb.qualified_name}: {d.summary()}")
+    click.echo(f"{va.name} -> {vb.name}: {d.summary()}")
     for e in d.added:
         click.echo(f"+ {e.path}  {human_size(e.size)}")
     for e in d.removed:
@@ -341,7 +341,7 @@ def verify_cmd(ctx: Context, ref: str | None, repair: bool, as_json: bool) -> No
         reg = ctx.registry.in_project(r.project)
         if r.selector:
             v = reg.resolve(r)
-            selected = [(v.project, v.name, v.number)]
+            selected = [(v.project, v.base_name, v.number)]
         else:
             numbers = reg.versions(r.name)
             if not numbers:
@@ -380,11 +380,11 @@ def rm_cmd(ctx: Context, ref: str, as_json: bool) -> None:
         raise UsageError(f"'{ref}' does not name one version", hint="give it explicitly, e.g. 'art rm NAME:v3'")
     reg = ctx.registry.in_project(r.project)
     v = reg.resolve(r)
-    reg.delete(v.name, v.number)
+    reg.delete(v.base_name, v.number)
     if as_json:
-        echo_json({"deleted": v.qualified_name, "project": reg.project, "digest": str(v.digest)})
+        echo_json({"deleted": v.name, "project": reg.project, "digest": str(v.digest)})
         return
-    click.echo(f"deleted {v.qualified_name} (its blobs are freed by 'art gc' unless another version uses them)")
+    click.echo(f"deleted {v.name} (its blobs are freed by 'art gc' unless another version uses them)")
 
 
 @click.command("gc")

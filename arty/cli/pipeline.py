@@ -107,7 +107,7 @@ def run_group(click_ctx: click.Context, ctx: Context, name: str | None, uses: tu
     result = run_step(registry, step, inputs, job_type=job_type,
                       on_start=lambda rid: click.echo(f"art run: run {registry.project}/{rid} ({step.name})",
                                                       err=True))
-    made = ", ".join(f"{v.name}:{v.version}" for v in result.outputs.values())
+    made = ", ".join(f"{v.base_name}:{v.version}" for v in result.outputs.values())
     if result.ok:
         click.echo(f"art run: run {result.run_id} finished" + (f" -> {made}" if made else ""), err=True)
     else:

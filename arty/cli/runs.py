@@ -152,12 +152,12 @@ def runs_cmd(ctx: Context, project: str | None, filters: tuple[str, ...], sort: 
     shown = runs if limit == 0 else runs[:limit]
     # Runs with records only on this machine; one still running here uploads as it goes.
     running = {(r.project, r.id) for r in runs if r.state == "running"}
-    local = {k: n for k, n in unsynced_runs(api.store, project or api.project).items() if k not in running}
+    local = {k: n for k, n in unsynced_runs(api.store, project or api.default_project).items() if k not in running}
     if as_json:
         echo_json([r.to_json() | {"unsynced": local.get((r.project, r.id), 0)} for r in shown])
         return
     if not runs:
-        click.echo(f"no runs in project '{project or api.project}'" + (" match" if filters else ""))
+        click.echo(f"no runs in project '{project or api.default_project}'" + (" match" if filters else ""))
     else:
         keys = summary_columns(shown, sort)
         rows = [[r.id, cell(r.name), r.state + (" (unsynced)" if (r.project, r.id) in local else ""),
@@ -181,9 +181,9 @@ run_group = pipeline_cli.run_group
 
 
 def _io(run: "ApiRun") -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    inputs = [{"project": v.project, "artifact": v.qualified_name, "digest": str(v.digest), "type": v.type}
+    inputs = [{"project": v.project, "artifact": v.name, "digest": str(v.digest), "type": v.type}
               for v in run.used_artifacts()]
-    outputs = [{"project": v.project, "artifact": v.qualified_name, "digest": str(v.digest), "type": v.type}
+    outputs = [{"project": v.project, "artifact": v.name, "digest": str(v.digest), "type": v.type}
                for v in run.logged_artifacts()]
     return inputs, outputs
 

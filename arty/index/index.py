@@ -358,6 +358,7 @@ class Index:
         entries = reader.records([f"{layout.JOURNAL}/{n}" for n in new], quiet=True)
         runs: set[tuple[str, str]] = set()
         arts: set[tuple[str, str]] = set()
+        edited: dict[tuple[str, str], set[int]] = {}
         for e in entries:
             if not e:
                 continue
@@ -368,19 +369,24 @@ class Index:
                 runs.add((project, e["run"]))
             if isinstance(e.get("artifact"), str) and e["artifact"] and "/" not in e["artifact"]:
                 arts.add((project, e["artifact"]))
-        self._refresh(sorted(runs), sorted(arts), names, new)
+                if e.get("kind") == "version_edited" and isinstance(e.get("version"), int):
+                    edited.setdefault((project, e["artifact"]), set()).add(e["version"])
+        self._refresh(sorted(runs), sorted(arts), names, new, edited)
         self._journal_listing = listing
         return {"entries": len(new), "runs": len(runs), "artifacts": len(arts)}
 
     def _refresh(self, runs: list[tuple[str, str]], arts: list[tuple[str, str]],
-                 journal: list[str] | None = None, applied: list[str] | None = None) -> list[dict[str, Any]]:
-        """Re-read runs and artifacts from their records and store them; returns the run rows."""
+                 journal: list[str] | None = None, applied: list[str] | None = None,
+                 edited: dict[tuple[str, str], set[int]] | None = None) -> list[dict[str, Any]]:
+        """Re-read runs and artifacts from their records and store them; returns the run rows.
+        Versions already indexed are not read again, except those in ``edited``."""
         reader = self._reader()
         prev = {(r["project"], r["id"]): r for r in self._rows_for(runs)}
         known: dict[tuple[str, str], set[int]] = {}
         for p, a in arts:
             known[(p, a)] = {r[0] for r in self.db.execute(
                 "SELECT version FROM artifact_versions WHERE project = ? AND name = ?", [p, a])}
+            known[(p, a)] -= (edited or {}).get((p, a), set())
 
         def load(key: tuple[str, str]
                  ) -> tuple[tuple[str, str], dict[str, Any] | None, dict[str, list[dict[str, Any]]]]:

@@ -24,6 +24,7 @@ import socket
 import time
 from typing import Any, Callable, Iterable
 
+from arty.artifacts import edits as _version_edits
 from arty.errors import BadRecord, IntegrityError
 from arty.index import segments
 from arty.store import Store, layout
@@ -465,7 +466,15 @@ def load_versions(reader: Reader, project: str, name: str, known: set[int] = fro
     folder = layout.versions(project, name)
     seqs = [s for s in reader.store.log_seqs(folder) if s not in known]
     recs = reader.records([f"{folder}/{layout.seq_name(s)}" for s in seqs], VERSION)
-    return [version_row(r, project, name, s) for s, r in zip(seqs, recs) if r is not None]
+    edited = _version_edits.edited_versions(reader.store, project, name) if seqs else set()
+    out = []
+    for s, r in zip(seqs, recs):
+        if r is None:
+            continue
+        if s in edited:  # description or metadata changed after it was logged
+            r = _version_edits.apply_edits(r, _version_edits.version_edits(reader.store, project, name, s))
+        out.append(version_row(r, project, name, s))
+    return out
 
 
 def load_aliases(reader: Reader, project: str, name: str) -> list[dict[str, Any]]:

@@ -141,7 +141,7 @@ class Repro:
             else:
                 version = self.registry.resolve(u.ref)
                 resolved[u.name] = (version, "")  # downloaded only if the step runs
-            digests[u.name] = (str(version.digest), f"{version.name}:{version.version}")
+            digests[u.name] = (str(version.digest), f"{version.base_name}:{version.version}")
         return digests, (None if dry_run else resolved)
 
     def fingerprint(self, step: Step, dry_run: bool) -> tuple[cache.Fingerprint,
@@ -177,7 +177,7 @@ class Repro:
         for name, (version, path) in list(resolved.items()):
             if path:
                 continue
-            self.echo(f"{step.name}: downloading {version.name}:{version.version}")
+            self.echo(f"{step.name}: downloading {version.base_name}:{version.version}")
             resolved[name] = (version, download_input(self.registry, version))
 
     # -- the whole run -----------------------------------------------------------------------
@@ -204,7 +204,7 @@ class Repro:
             key = fp.key
             hit, unusable = (None, None) if self.force else cache.find(self.registry, key)
             if hit is not None:
-                outs = {n: f"{v.name}:{v.version}" for n, v in hit.outputs.items()}
+                outs = {n: f"{v.base_name}:{v.version}" for n, v in hit.outputs.items()}
                 reason = f"unchanged: same command, params and inputs as run {hit.run}"
                 if not dry_run:
                     restored = self.restore(step, hit)
@@ -229,7 +229,7 @@ class Repro:
                                           stdout_to_stderr=self.quiet_stdout)
             d = Decision(name, "run", reason, run=result.run_id, exit_code=result.exit_code,
                          seconds=round(time.monotonic() - started, 3),
-                         outputs={n: f"{v.name}:{v.version}" for n, v in result.outputs.items()})
+                         outputs={n: f"{v.base_name}:{v.version}" for n, v in result.outputs.items()})
             decisions.append(d)
             if result.ok:
                 cache.record(self.registry, step, fp, result.run_id or "", result.outputs)

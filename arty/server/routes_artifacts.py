@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, StrictStr
 
+from arty.artifacts.edits import EDIT_FIELDS
 from arty.artifacts.names import check_name
 from arty.server.auth import require_token
 from arty.server.files import file_response
@@ -93,18 +94,20 @@ def get_version(request: Request, project: str, name: str, version: str) -> dict
     state = state_of(request)
     state.index.sync(project)
     v = _resolve(state, project, name, version)
-    consumers = state.index.consumers(v.project, v.name, v.number)
+    consumers = state.index.consumers(v.project, v.base_name, v.number)
     seen, used_by = set(), []
     for e in consumers:
         if (e["project"], e["run"]) not in seen:
             seen.add((e["project"], e["run"]))
             used_by.append(_run_ref(state, e["project"], e["run"]))
     rec = v.record
-    return {"project": v.project, "name": v.name, "version": v.version, "type": v.type, "digest": str(v.digest),
+    return {"project": v.project, "name": v.base_name, "version": v.version, "type": v.type, "digest": str(v.digest),
             "size": v.size, "files": v.file_count, "aliases": v.aliases, "metadata": v.metadata,
             "description": v.description, "created_at": v.created_at,
             "created_by": _run_ref(state, v.project, v.created_by), "used_by": used_by,
-            "by": rec.get("by")}
+            "by": rec.get("by"), "tags": v.tags, "ttl": v.ttl,
+            "edits": [{"at": e.get("at"), "by": e.get("by"), "fields": sorted(k for k in e if k in EDIT_FIELDS)}
+                      for e in v.edits]}
 
 
 @router.get("/projects/{project}/artifacts/{name}/{version}/files", response_model=None, summary="Files of a version")

@@ -39,7 +39,7 @@ def run_fields(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _version_ref(v: Any) -> dict[str, Any]:
-    return {"project": v.project, "name": v.name, "version": v.version, "type": v.type, "digest": str(v.digest)}
+    return {"project": v.project, "name": v.base_name, "version": v.version, "type": v.type, "digest": str(v.digest)}
 
 
 def run_detail(state: ServerState, run: ApiRun) -> dict[str, Any]:

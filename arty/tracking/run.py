@@ -383,8 +383,8 @@ class Run:
         version = ref if isinstance(ref, ArtifactVersion) else self._registry().resolve(ArtifactRef.parse(ref))
         if type is not None and version.type != type:
             raise UsageError(f"artifact '{version.qualified_name}' has type '{version.type}', not '{type}'")
-        self.folder.write_json(f"inputs/{version.project}/{version.name}/{version.number}.json", {
-            "project": version.project, "artifact": version.name, "version": version.number,
+        self.folder.write_json(f"inputs/{version.project}/{version.base_name}/{version.number}.json", {
+            "project": version.project, "artifact": version.base_name, "version": version.number,
             "digest": str(version.digest), "at": now_iso()})
         self._writer.wake()
         return version
@@ -399,8 +399,8 @@ class Run:
             artifact = draft
         result = self._registry().log(artifact, aliases=aliases, created_by=self.id)
         v = result.version
-        self.folder.write_json(f"outputs/{v.project}/{v.name}/{v.number}.json", {
-            "project": v.project, "artifact": v.name, "version": v.number, "digest": str(v.digest),
+        self.folder.write_json(f"outputs/{v.project}/{v.base_name}/{v.number}.json", {
+            "project": v.project, "artifact": v.base_name, "version": v.number, "digest": str(v.digest),
             "created": result.created, "at": now_iso()})
         self._writer.wake()
         return v
@@ -840,8 +840,8 @@ def record_finished_run(store: Store, project: str, run_id: str, *, name: str, j
                                              started_at=started_at))
     for kind, versions in (("inputs", inputs), ("outputs", outputs)):
         for v in versions:
-            folder.write_json(f"{kind}/{v.project}/{v.name}/{v.number}.json", {
-                "project": v.project, "artifact": v.name, "version": v.number, "digest": str(v.digest),
+            folder.write_json(f"{kind}/{v.project}/{v.base_name}/{v.number}.json", {
+                "project": v.project, "artifact": v.base_name, "version": v.number, "digest": str(v.digest),
                 "at": now_iso()})
     folder.write_json("final.json", {"state": "finished", "exit_code": 0, "error": None, "summary": summary or {},
                                      "finished_at": now_iso(), "runtime": runtime, "steps": 0, "last_step": None})

@@ -139,7 +139,12 @@ export async function renderVersion(ctx) {
   const info = {
     version: vlabel, digest: v.digest, size: v.size != null ? `${fmtBytes(v.size)} (${v.size} bytes)` : undefined,
     files: v.files ?? v.file_count, type: v.type, created: fmtTime(v.created_at), description: v.description || undefined,
+    tags: v.tags?.length ? v.tags.join(", ") : undefined, ttl: v.ttl != null ? `${v.ttl} s` : undefined,
   };
+  const edits = v.edits?.length
+    ? h("table", { class: "kv", id: "version-edits" }, h("tbody", null, v.edits.map((e) =>
+      h("tr", null, h("th", null, fmtTime(e.at)), h("td", null, `${e.by || "?"}: ${e.fields.join(", ")}`)))))
+    : null;
   const others = art.versions.map((x) => vname(x.version)).filter((x) => x !== vlabel);
   const otherSelect = h("select", { id: "diff-other", "aria-label": "other version" },
     others.reverse().map((x) => h("option", { value: x }, x)));
@@ -156,7 +161,8 @@ export async function renderVersion(ctx) {
           h("tr", null, h("th", null, "Used by"), h("td", null, v.used_by?.length
             ? h("span", { class: "list" }, v.used_by.map((r) => runLink(project, r))) : "—"))))),
       h("div", null, h("h2", null, "Metadata"),
-        h("pre", { class: "json", id: "metadata" }, JSON.stringify(v.metadata ?? {}, null, 2)))),
+        h("pre", { class: "json", id: "metadata" }, JSON.stringify(v.metadata ?? {}, null, 2)),
+        edits ? h("h2", null, "Edits") : null, edits)),
     h("h2", null, "Files"), filesBox,
     h("h2", null, "Diff"),
     others.length ? h("div", { class: "toolbar small" }, `${vlabel} against `, otherSelect,
