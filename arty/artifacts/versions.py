@@ -557,7 +557,7 @@ class ArtifactVersion:
             add = [check_alias(a) for a in dict.fromkeys(wanted) if a != "latest" and a not in live]
             drop = [a for a in before if a not in wanted and a != "latest" and a in live]
         if fields:
-            edit_version(self._registry.store, self.project, self.base_name, self.number, fields, _who())
+            edit_version(self._registry.store, self.project, self.base_name, self.number, fields, who())
         reg = self._registry.in_project(self.project)
         for a in add:
             reg.set_alias(self.base_name, self.number, a, created_by)
