@@ -287,16 +287,24 @@ class Run:
         d = self.summary.define(name, step_metric, summary, goal, hidden)
         self._meta_events.append({"kind": "metric", "metric": d.to_json()})
 
-    def log(self, data: dict[str, Any], step: int | None = None, commit: bool | None = None) -> None:
+    def log(self, data: dict[str, Any] | None = None, step: int | None = None, commit: bool | None = None) -> None:
         """Append metrics to the history. Never raises into the training loop.
 
         ``step`` None uses the run's counter; a larger ``step`` commits the pending
         row first; a smaller one is ignored with a warning. ``commit=False``
         merges ``data`` into the row of the current step without ending it.
+        ``log()`` with no data commits the pending row (if any), as in W&B;
+        with nothing pending it writes nothing.
         """
         if self._finished:
             warnings.warn("arty: log() after finish() is ignored", RuntimeWarning, stacklevel=2)
             return
+        if data is None:
+            if step is None:  # log(): end the pending row; an empty history row is not written
+                if self._pending is not None and commit is not False:
+                    self._commit()
+                return
+            data = {}
         if type(data) is not dict:
             if not isinstance(data, dict):
                 warnings.warn(f"arty: log() takes a dict, not {type(data).__name__}; ignored",
@@ -554,7 +562,8 @@ class DisabledRun(Run):
         self._step = 0
         self._meta_events: list[dict[str, Any]] = []  # name/notes/tags setters append here; never written
 
-    def log(self, data: dict[str, Any], step: int | None = None, commit: bool | None = None) -> None:
+    def log(self, data: dict[str, Any] | None = None, step: int | None = None,
+            commit: bool | None = None) -> None:
         return None
 
     def define_metric(self, *args: Any, **kwargs: Any) -> None:
