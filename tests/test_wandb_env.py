@@ -75,3 +75,72 @@ def test_log_with_no_data_commits_the_pending_row(store, tmp_path):
     assert [r.get("acc") for r in rows[:3]] == [0.0, 0.1, 0.2]
     assert rows[3]["extra"] == 1
     assert run.state == "finished"
+
+
+# -- WANDB_* run settings ----------------------------------------------------------------------------
+
+PLAIN = """
+    import arty
+    run = arty.init()
+    run.log({"loss": 0.5})
+    print("ID", run.id, run.dir)
+    run.finish()
+"""
+
+
+def test_wandb_settings_from_the_environment(store, tmp_path):
+    run_script(tmp_path, PLAIN, env={
+        "WANDB_PROJECT": PROJECT, "WANDB_ENTITY": "my-team", "WANDB_NAME": "baseline",
+        "WANDB_NOTES": "smaller lr", "WANDB_TAGS": "paper1, baseline,", "WANDB_RUN_ID": "job-17",
+        "WANDB_RUN_GROUP": "exp-3", "WANDB_JOB_TYPE": "train", "WANDB_DISABLE_GIT": "true",
+        "WANDB_CONSOLE": "off", "WANDB_SILENT": "true"})
+    run = only_run(store)
+    assert (run.id, run.name, run.notes, run.group, run.job_type) == ("job-17", "baseline", "smaller lr",
+                                                                      "exp-3", "train")
+    assert run.tags == ["paper1", "baseline"]
+    assert run.git is None                                       # WANDB_DISABLE_GIT
+    base = f"projects/{PROJECT}/runs/job-17"
+    assert store.list(f"{base}/console") == []                   # WANDB_CONSOLE=off
+    assert [r["loss"] for r in run.history()] == [0.5]
+
+
+def test_arty_names_win_over_wandb_names_and_arguments_over_both(store, tmp_path):
+    both = {"WANDB_PROJECT": "other", "ARTY_PROJECT": PROJECT, "WANDB_NAME": "w", "ARTY_NAME": "a",
+            "WANDB_RUN_ID": "w-id", "ARTY_RUN_ID": "a-id", "WANDB_TAGS": "w", "WANDB_RUN_GROUP": "wg"}
+    run_script(tmp_path, PLAIN, env=both)
+    run = only_run(store)
+    assert (run.id, run.name, run.tags, run.group) == ("a-id", "a", ["w"], "wg")
+    run_script(tmp_path, """
+        import arty
+        run = arty.init(project="wb", name="explicit", id="arg-id", tags=[], group="g")
+        run.finish()
+    """, env=both)
+    runs = {r.id: r for r in arty.Api(store.url).runs(PROJECT)}
+    assert (runs["arg-id"].name, runs["arg-id"].tags, runs["arg-id"].group) == ("explicit", [], "g")
+
+
+def test_wandb_resume_never_and_must_from_the_environment(store, tmp_path):
+    env = {"WANDB_PROJECT": PROJECT, "WANDB_RUN_ID": "job-1"}
+    run_script(tmp_path, PLAIN, env=env)
+    again = run_script(tmp_path, PLAIN, env={**env, "WANDB_RESUME": "never"}, check=False)
+    assert again.returncode != 0 and "run 'wb/job-1'" in again.stderr
+    missing = run_script(tmp_path, PLAIN, env={**env, "WANDB_RUN_ID": "nope", "WANDB_RESUME": "must"},
+                         check=False)
+    assert missing.returncode != 0 and "run 'wb/nope' not found" in missing.stderr
+    assert [r.id for r in arty.Api(store.url).runs(PROJECT)] == ["job-1"]
+
+
+@pytest.mark.parametrize("value", ["offline", "dryrun"])
+def test_wandb_mode_offline_and_dir(store, tmp_path, value):
+    proc = run_script(tmp_path, PLAIN, env={"WANDB_PROJECT": PROJECT, "WANDB_MODE": value,
+                                            "WANDB_DIR": str(tmp_path / "runs-here")})
+    run_id, folder = proc.stdout.split("ID ")[1].split()
+    assert folder == str(tmp_path / "runs-here" / "arty-runs" / PROJECT / run_id)
+    assert os.path.exists(os.path.join(folder, "final.json"))
+    assert not store.exists(f"projects/{PROJECT}/runs/{run_id}/run.json")   # nothing left the machine
+
+
+def test_wandb_mode_disabled(store, tmp_path):
+    proc = run_script(tmp_path, PLAIN, env={"WANDB_PROJECT": PROJECT, "WANDB_MODE": "disabled"})
+    assert "ID disabled" in proc.stdout
+    assert store.list(f"projects/{PROJECT}/runs") == []

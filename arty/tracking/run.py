@@ -34,6 +34,7 @@ from arty.settings import find_store_url, resolve_project, resolve_store
 from arty.store import Store, layout, now_iso, open_backend
 from arty.store import segments
 from arty.store.backends import env_seconds
+from arty.tracking import env
 from arty.tracking.config import Config, load_config
 from arty.tracking.local import RunFolder, local_runs_root
 from arty.tracking.media import is_media
@@ -42,6 +43,8 @@ from arty.tracking.values import clean, flatten
 from arty.tracking.writer import EARLY_LINES, MAX_BUFFERED_ROWS, MAX_BUFFERED_VALUES, Writer
 
 MODES = ("online", "offline", "disabled")
+#: W&B's other names for modes.
+_MODE_ALIASES = {"dryrun": "offline", "run": "online"}
 #: ``finish()`` returns within this many seconds (``ARTY_FINISH_TIMEOUT``) whatever the store does.
 DEFAULT_FINISH_TIMEOUT = 30.0
 _EARLY_ROWS = MAX_BUFFERED_ROWS // 2
@@ -237,7 +240,7 @@ class Run:
 
             if self._capture.get("code"):
                 self.folder.write("files/requirements.txt", code.requirements().encode())
-                diff = code.git_diff(os.getcwd())
+                diff = code.git_diff(os.getcwd()) if self._capture.get("diff", True) else None
                 if diff:
                     self.folder.write("files/diff.patch", diff.encode())
             if self._capture.get("save_code"):
@@ -503,7 +506,7 @@ class Run:
         }
         self._summary_dirty = False
         uploaded = self._writer.close(final, deadline=deadline)
-        if self.mode == "online" and not uploaded and not quiet:
+        if self.mode == "online" and not uploaded and not quiet and not self._capture.get("silent"):
             print(f"arty: run {self.path} is saved in {self.dir} but not yet in the store "
                   f"({self._writer.store_error or 'upload pending'}); run 'art sync' to upload it",
                   file=sys.stderr)
@@ -665,7 +668,8 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
          dir: str | None = None, resume: str | bool | None = None, id: str | None = None,
          mode: str | None = None, *, store: str | None = None, save_code: bool = False,
          system_metrics: bool | float = True, console: bool = True, code: bool = True,
-         flush_interval: float = 5.0, reinit: bool = True, command: Iterable[str] | None = None) -> Run:
+         flush_interval: float = 5.0, reinit: bool = True, command: Iterable[str] | None = None,
+         entity: str | None = None) -> Run:
     """Start (or resume) a run and make it the current one.
 
     ``resume``: ``"allow"`` (resume ``id`` if it exists, else start it), ``"must"``
@@ -678,9 +682,28 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
     command line recorded, defaults to ``sys.argv``); the
     environment variables ``ARTY_SYSTEM_METRICS``, ``ARTY_CONSOLE`` and
     ``ARTY_CODE`` set to 0 turn them off too.
+
+    Arguments left unset come from the environment, ``ARTY_<NAME>`` else W&B's
+    ``WANDB_<NAME>`` (see :mod:`arty.tracking.env`): ``PROJECT``, ``NAME``, ``NOTES``,
+    ``TAGS`` (comma-separated), ``RUN_ID``, ``RESUME``, ``RUN_GROUP``, ``JOB_TYPE``,
+    ``MODE``, ``DIR``, ``SILENT``, ``CONSOLE``, ``DISABLE_GIT``, ``DISABLE_CODE``.
+    ``entity`` (and ``ENTITY``) is accepted for W&B scripts and ignored: a store has
+    no entities.
     """
     global _current
-    mode = mode or os.environ.get("ARTY_MODE") or "online"
+    project = project or env.setting("PROJECT")
+    name = name or env.setting("NAME")
+    notes = notes if notes is not None else env.setting("NOTES")
+    tags = tags if tags is not None else env.tags()
+    group = group or env.setting("RUN_GROUP")
+    job_type = job_type or env.setting("JOB_TYPE")
+    dir = dir or env.setting("DIR")
+    id = id or env.setting("RUN_ID")
+    if resume is None:
+        resume = env.setting("RESUME")
+        resume = {"true": True, "false": None}.get(resume.lower(), resume) if resume else None
+    mode = mode or env.setting("MODE") or "online"
+    mode = _MODE_ALIASES.get(mode, mode)
     if mode not in MODES:
         raise UsageError(f"invalid mode '{mode}'", hint="use one of: " + ", ".join(MODES))
     config_dict = load_config(config)
@@ -689,10 +712,10 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
         with _current_lock:
             _current = run
         return run
-    if resume is True:
+    if resume is True or resume == "auto":
         resume = "allow"
     if resume not in (None, False, "allow", "must", "never"):
-        raise UsageError(f"invalid resume '{resume}'", hint="use 'allow', 'must' or 'never'")
+        raise UsageError(f"invalid resume '{resume}'", hint="use 'allow', 'must', 'never' or 'auto'")
     if resume == "must" and not id:
         raise UsageError("resume='must' needs the id of the run to resume", hint="arty.init(id=..., resume='must')")
     with _current_lock:
@@ -738,9 +761,12 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
     capture = {
         "system_metrics": (10.0 if system_metrics is True else system_metrics)
         if _env_flag("ARTY_SYSTEM_METRICS", True) else False,
-        "console": console and _env_flag("ARTY_CONSOLE", True),
+        "console": console and env.flag("CONSOLE", True),
         "code": code and _env_flag("ARTY_CODE", True),
-        "save_code": save_code,
+        "git": not env.flag("DISABLE_GIT", False),
+        "diff": not env.flag("DISABLE_GIT", False) and not env.flag("DISABLE_CODE", False),
+        "save_code": save_code and not env.flag("DISABLE_CODE", False),
+        "silent": env.flag("SILENT", False),
     }
     tag_list = [str(t) for t in (tags or [])]
     if state is not None:
@@ -757,7 +783,8 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
         from arty.tracking import code as code_mod
 
         record = run_record(run_id, project, name=name or run_id, notes=notes, tags=tag_list, group=group,
-                            job_type=job_type, config=config_dict, mode=mode, git=bool(capture["code"]),
+                            job_type=job_type, config=config_dict, mode=mode,
+                            git=bool(capture["code"] and capture["git"]),
                             program=code_mod.environment().get("entry_script"), command=command)
         run = Run(store=store_obj if store_obj_reachable else None, store_url=store_url, project=project,
                   run_id=run_id, name=name, config=config_dict, notes=notes, tags=tag_list, group=group,
