@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -123,7 +124,7 @@ def test_wandb_resume_never_and_must_from_the_environment(store, tmp_path):
     env = {"WANDB_PROJECT": PROJECT, "WANDB_RUN_ID": "job-1"}
     run_script(tmp_path, PLAIN, env=env)
     again = run_script(tmp_path, PLAIN, env={**env, "WANDB_RESUME": "never"}, check=False)
-    assert again.returncode != 0 and "run 'wb/job-1'" in again.stderr
+    assert again.returncode != 0 and "run 'wb/job-1' already exists" in again.stderr
     missing = run_script(tmp_path, PLAIN, env={**env, "WANDB_RUN_ID": "nope", "WANDB_RESUME": "must"},
                          check=False)
     assert missing.returncode != 0 and "run 'wb/nope' not found" in missing.stderr
@@ -144,3 +145,98 @@ def test_wandb_mode_disabled(store, tmp_path):
     proc = run_script(tmp_path, PLAIN, env={"WANDB_PROJECT": PROJECT, "WANDB_MODE": "disabled"})
     assert "ID disabled" in proc.stdout
     assert store.list(f"projects/{PROJECT}/runs") == []
+
+
+# -- resuming a finished run -------------------------------------------------------------------------
+
+TRAIN = """
+    import arty
+    run = arty.init(project="wb", config={"lr": 0.1})
+    start = run.step                                   # 0, then where the last session stopped
+    for i in range(3):
+        arty.log({"loss": 1.0 / (start + i + 1), "epoch": start + i})
+    run.summary["sessions"] = run.summary.get("sessions", 0) + 1
+"""
+
+
+def test_a_finished_run_resumed_through_the_environment_continues(store, tmp_path):
+    env = {"WANDB_RUN_ID": "job-7", "WANDB_RESUME": "allow"}
+    run_script(tmp_path, TRAIN, env=env)
+    api = arty.Api(store.url)
+    first = only_run(store)
+    assert (first.state, first.steps, first.summary["sessions"]) == ("finished", 3, 1)
+    for session in (2, 3):                             # the same job, started again
+        run_script(tmp_path, TRAIN, env=env)
+        run = arty.Api(store.url).runs(PROJECT)        # a new reader, and the one that saw it before
+        again = api.run(f"{PROJECT}/job-7")
+        assert [r.id for r in run] == ["job-7"]
+        for r in (run[0], again):
+            assert r.state == "finished" and r.exit_code == 0
+            assert r.steps == 3 * session
+            assert r.summary["sessions"] == session                 # the summary goes on
+            assert r.summary["loss"] == 1.0 / (3 * session)
+        rows = again.history()
+        assert [row["_step"] for row in rows] == list(range(3 * session))
+        assert [row["epoch"] for row in rows] == list(range(3 * session))
+    base = f"projects/{PROJECT}/runs/job-7"
+    assert store.exists(f"{base}/final.json")                      # the first finish stays as it was
+    assert store.list(f"{base}/resumes") == store.list(f"{base}/finishes") == ["00000000.json", "00000001.json"]
+    # A rebuilt index derives the same from the records.
+    fresh = arty.Api(store.url)
+    fresh.rebuild_index()
+    r = fresh.run(f"{PROJECT}/job-7")
+    assert (r.state, r.steps, r.summary["sessions"]) == ("finished", 9, 3)
+
+
+def test_resume_must_and_never_on_a_finished_run(store, tmp_path):
+    run_script(tmp_path, TRAIN, env={"WANDB_RUN_ID": "job-8"})
+    never = run_script(tmp_path, TRAIN, env={"WANDB_RUN_ID": "job-8", "WANDB_RESUME": "never"}, check=False)
+    assert never.returncode != 0 and "run 'wb/job-8' already exists" in never.stderr
+    run_script(tmp_path, TRAIN, env={"WANDB_RUN_ID": "job-8", "WANDB_RESUME": "must"})
+    run_script(tmp_path, TRAIN, env={"WANDB_RUN_ID": "job-8", "WANDB_RESUME": "auto"})
+    run = only_run(store)
+    assert (run.state, run.steps, run.summary["sessions"]) == ("finished", 9, 3)
+
+
+FOREVER = """
+    import arty
+    run = arty.init(project="wb", flush_interval=0.1)
+    i = run.step
+    while True:
+        arty.log({"i": i})
+        i += 1
+"""
+
+
+def test_a_resumed_finished_run_killed_is_crashed_not_finished(store, tmp_path):
+    env = {"WANDB_RUN_ID": "job-9", "WANDB_RESUME": "allow"}
+    run_script(tmp_path, TRAIN, env=env)
+    assert only_run(store).state == "finished"
+    script = tmp_path / "forever.py"
+    script.write_text(textwrap.dedent(FOREVER))
+    proc = subprocess.Popen([sys.executable, str(script)], cwd=tmp_path, env={**os.environ, **env},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    history = f"projects/{PROJECT}/runs/job-9/history"
+    try:
+        deadline = time.monotonic() + 60
+        while len(store.list(history)) < 3:              # the first session's segment, and two more
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline, "no new history segments from the resumed run"
+            time.sleep(0.02)                             # polling interval
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    run = only_run(store)
+    assert run.state == "crashed"                        # not the finish of the first session
+    assert run.exit_code is None and run.finished_at is None
+    rows = run.history()
+    assert [r["_step"] for r in rows] == list(range(len(rows))) and len(rows) > 3
+    assert [r["i"] for r in rows[3:]] == list(range(3, len(rows)))
+    # Resumed once more (on the same machine, so with the rows that never left it), it finishes
+    # again with everything, and without a gap.
+    run_script(tmp_path, TRAIN, env=env)
+    run = only_run(store)
+    rows_after = run.history()
+    assert run.state == "finished" and run.steps == len(rows_after) >= len(rows) + 3
+    assert [r["_step"] for r in rows_after] == list(range(len(rows_after)))
+    assert [r["epoch"] for r in rows_after[-3:]] == list(range(len(rows_after) - 3, len(rows_after)))

@@ -36,7 +36,7 @@ from arty.store import segments
 from arty.store.backends import env_seconds
 from arty.tracking import env
 from arty.tracking.config import Config, load_config
-from arty.tracking.local import RunFolder, local_runs_root
+from arty.tracking.local import LAST, RunFolder, local_runs_root
 from arty.tracking.media import is_media
 from arty.tracking.summary import Summary
 from arty.tracking.values import clean, flatten
@@ -133,6 +133,12 @@ class Run:
         self._pending: dict[str, Any] | None = None
         self._rows = 0
         seqs: dict[str, int] = {}
+        #: For a finished run resumed: the number of its ``resumes/`` record (and of the ``finishes/``
+        #: record that closes this session); None otherwise.
+        self._reopen: int | None = resume_state.get("reopen") if resume_state else None
+        #: The record that finishes this session: ``final.json``, else ``finishes/<n>``.
+        self._closing: str = resume_state.get("closing", LAST) if resume_state else LAST
+        self._runtime_before = resume_state.get("runtime", 0.0) if resume_state else 0.0
         if resume_state:
             self._step = resume_state.get("next_step", 0)
             seqs = resume_state.get("seqs", {})
@@ -207,8 +213,11 @@ class Run:
         if run_record is not None:
             self.folder.write_json("run.json", run_record)
         if resumed:
+            if self._reopen is not None:  # before anything else of this session: the run is open again
+                self.folder.write_json(f"{layout.RUN_RESUMES}/{layout.seq_name(self._reopen)}", {
+                    "seq": self._reopen, "at": now_iso(), "host": socket.gethostname(), "pid": os.getpid()})
             self._meta_events.append({"kind": "resume", "host": socket.gethostname(), "pid": os.getpid()})
-            self._config_dirty = True
+            self._config_dirty = self._summary_dirty = True
         self._writer.start()
         self._writer.wake()
         cap = self._capture
@@ -500,12 +509,12 @@ class Run:
             "error": self._error,
             "summary": self.summary.as_dict(),
             "finished_at": now_iso(),
-            "runtime": time.monotonic() - self._start_mono,
+            "runtime": self._runtime_before + time.monotonic() - self._start_mono,
             "steps": self._rows,
             "last_step": self._step - 1 if self._rows else None,
         }
         self._summary_dirty = False
-        uploaded = self._writer.close(final, deadline=deadline)
+        uploaded = self._writer.close(final, deadline=deadline, final_name=self._closing)
         if self.mode == "online" and not uploaded and not quiet and not self._capture.get("silent"):
             print(f"arty: run {self.path} is saved in {self.dir} but not yet in the store "
                   f"({self._writer.store_error or 'upload pending'}); run 'art sync' to upload it",
@@ -623,17 +632,15 @@ def _read_resume_state(store: Store | None, folder: RunFolder, project: str, run
         except FileNotFoundError:
             return None
         names = []
-        for sub in ("history", "system", "console", "events"):
+        for sub in ("history", "system", "console", "events", layout.RUN_RESUMES, layout.RUN_FINISHES):
             names += [f"{sub}/{n}" for n in store.list(f"{base}/{sub}")]
-        names += ["final.json"] if store.exists(f"{base}/final.json") else []
+        names += [LAST] if store.exists(f"{base}/{LAST}") else []
 
         def read(rel: str) -> bytes:
             return store.backend.read(f"{base}/{rel}")
     else:
         return None
-    if "final.json" in names:
-        raise UsageError(f"run '{project}/{run_id}' has finished; only a running or crashed run can be resumed",
-                         hint="start a new run, or resume with another id")
+    finish, closing_now = _latest_finish(names)
     by_stream: dict[str, list[str]] = {}
     for n in names:
         head, _, rest = n.partition("/")
@@ -658,9 +665,33 @@ def _read_resume_state(store: Store | None, folder: RunFolder, project: str, run
             config = ev["config"]
         elif ev.get("kind") == "metric" and isinstance(ev.get("metric"), dict):
             metrics.append(ev["metric"])
-    return {"next_step": next_step, "seqs": seqs, "summary": summary, "config": config, "rows": rows,
-            "metrics": metrics,
-            "record": run_record}
+    state = {"next_step": next_step, "seqs": seqs, "summary": summary, "config": config, "rows": rows,
+             "metrics": metrics, "record": run_record, "closing": closing_now}
+    if finish is not None:  # finished: this session reopens it, and closes it again at its end
+        reopen, closing = finish
+        state["closing"] = f"{layout.RUN_FINISHES}/{layout.seq_name(reopen)}"
+        rec = json.loads(read(closing))
+        if isinstance(rec, dict):
+            if isinstance(rec.get("summary"), dict):
+                summary.update(rec["summary"])  # the final summary, newer than the last snapshot
+            runtime = rec.get("runtime")
+            if isinstance(runtime, (int, float)) and not isinstance(runtime, bool):
+                state["runtime"] = float(runtime)
+        state["reopen"] = reopen
+    return state
+
+
+def _latest_finish(names: list[str]) -> tuple[tuple[int, str] | None, str]:
+    """From a run's record ``names``: for a finished run, the number its next ``resumes/``
+    record takes and the record that finished it last (else None: running, crashed, or
+    resumed after its last finish); and the record that finishes the run's open session
+    (``final.json``, or ``finishes/<n>`` of its latest ``resumes/<n>``)."""
+    resumes = [layout.parse_seq(n.split("/", 1)[1]) for n in names if n.startswith(layout.RUN_RESUMES + "/")]
+    resumes = sorted(n for n in resumes if n is not None)
+    closing = f"{layout.RUN_FINISHES}/{layout.seq_name(resumes[-1])}" if resumes else LAST
+    if closing not in names:
+        return None, closing
+    return (resumes[-1] + 1 if resumes else 0, closing), closing
 
 
 def init(project: str | None = None, name: str | None = None, config: Any = None, notes: str | None = None,
