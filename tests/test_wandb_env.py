@@ -240,3 +240,34 @@ def test_a_resumed_finished_run_killed_is_crashed_not_finished(store, tmp_path):
     assert run.state == "finished" and run.steps == len(rows_after) >= len(rows) + 3
     assert [r["_step"] for r in rows_after] == list(range(len(rows_after)))
     assert [r["epoch"] for r in rows_after[-3:]] == list(range(len(rows_after) - 3, len(rows_after)))
+
+
+PREEMPTIBLE = """
+    import sys
+    import arty
+    run = arty.init(project="wb", resume=True)          # W&B's pattern for preemptible jobs
+    print("ID", run.id, run.step)
+    arty.log({"epoch": run.step})
+    if sys.argv[1:] == ["fail"]:
+        raise RuntimeError("preempted")
+"""
+
+
+def test_resume_auto_without_an_id_continues_the_run_that_did_not_finish_here(store, tmp_path):
+    def start(*args: str) -> tuple[str, int]:
+        script = tmp_path / "job.py"
+        script.write_text(textwrap.dedent(PREEMPTIBLE))
+        proc = subprocess.run([sys.executable, str(script), *args], cwd=tmp_path, capture_output=True, text=True,
+                              timeout=120)
+        assert (proc.returncode != 0) == (args == ("fail",)), proc.stderr
+        run_id, step = proc.stdout.split("ID ")[1].split()
+        return run_id, int(step)
+
+    first, step = start("fail")
+    assert step == 0 and arty.Api(store.url).run(f"{PROJECT}/{first}").state == "failed"
+    assert start("fail") == (first, 1)                  # started again in the same folder: continues
+    assert start() == (first, 2)                        # and finishes well
+    assert arty.Api(store.url).run(f"{PROJECT}/{first}").state == "finished"
+    assert not (tmp_path / ".arty-resume.json").exists()
+    second, step = start()                              # so the next one is a new run
+    assert second != first and step == 0

@@ -43,6 +43,8 @@ from arty.tracking.values import clean, flatten
 from arty.tracking.writer import EARLY_LINES, MAX_BUFFERED_ROWS, MAX_BUFFERED_VALUES, Writer
 
 MODES = ("online", "offline", "disabled")
+#: Left in the run's folder (``dir``, else the working directory) by ``resume="auto"``.
+RESUME_FILE = ".arty-resume.json"
 #: W&B's other names for modes.
 _MODE_ALIASES = {"dryrun": "offline", "run": "online"}
 #: ``finish()`` returns within this many seconds (``ARTY_FINISH_TIMEOUT``) whatever the store does.
@@ -102,6 +104,7 @@ class Run:
 
     _row_media = False  # the pending row holds media values (see arty.tracking.media)
     _traceback: list[str] | None = None  # of the exception that ended the run, for its console
+    _resume_file: str | None = None  # resume="auto": names this run until it finishes with exit code 0
 
     def __init__(self, *, store: Store | None, store_url: str, project: str, run_id: str, name: str | None,
                  config: dict[str, Any], notes: str | None, tags: list[str], group: str | None,
@@ -519,6 +522,11 @@ class Run:
             print(f"arty: run {self.path} is saved in {self.dir} but not yet in the store "
                   f"({self._writer.store_error or 'upload pending'}); run 'art sync' to upload it",
                   file=sys.stderr)
+        if self._resume_file and exit_code == 0:
+            try:
+                os.remove(self._resume_file)
+            except OSError:
+                pass
         with _current_lock:
             if _current is self:
                 _current = None
@@ -703,8 +711,10 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
          entity: str | None = None) -> Run:
     """Start (or resume) a run and make it the current one.
 
-    ``resume``: ``"allow"`` (resume ``id`` if it exists, else start it), ``"must"``
-    (it must exist), ``"never"`` (it must not), or None/False (a new id unless
+    ``resume``: ``"allow"`` (resume ``id`` if it exists, finished or not, else start
+    it), ``"must"`` (it must exist), ``"never"`` (it must not), ``"auto"``/True
+    (``"allow"``; without ``id``, the run last started so in this folder that did not
+    finish with exit code 0, see :data:`RESUME_FILE`), or None/False (a new id unless
     ``id`` is given, which then must be new). ``mode``: ``"online"`` (default, or
     ``ARTY_MODE``), ``"offline"`` (local only until ``art sync``), ``"disabled"``
     (every call a no-op). ``system_metrics`` (True = every 10 s, a number = that
@@ -743,7 +753,8 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
         with _current_lock:
             _current = run
         return run
-    if resume is True or resume == "auto":
+    auto = resume is True or resume == "auto"
+    if auto:
         resume = "allow"
     if resume not in (None, False, "allow", "must", "never"):
         raise UsageError(f"invalid resume '{resume}'", hint="use 'allow', 'must', 'never' or 'auto'")
@@ -778,6 +789,9 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
     from arty.artifacts.names import check_name
 
     check_name(project, "project")
+    resume_file = os.path.join(os.path.abspath(dir or os.getcwd()), RESUME_FILE)
+    if auto and not id:
+        id = _auto_resume_id(resume_file, store_url, project)
     run_id = check_run_id(id) if id else new_run_id()
     root = os.path.join(os.path.abspath(dir), "arty-runs") if dir else local_runs_root(store_obj)
     folder = RunFolder(os.path.join(root, project, run_id))
@@ -822,11 +836,33 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
                   job_type=job_type, mode=mode, folder=folder, resume_state=None,
                   flush_interval=flush_interval, capture=capture)
         run._start(record, resumed=False)
+    if auto:  # the next resume="auto" in this folder continues this run unless it finishes well
+        run._resume_file = resume_file
+        try:
+            with open(resume_file, "w", encoding="utf-8") as f:
+                json.dump({"store": store_url, "project": project, "id": run_id}, f)
+        except OSError as exc:
+            warnings.warn(f"arty: cannot write '{resume_file}' ({exc}); resume='auto' will not find this run",
+                          RuntimeWarning, stacklevel=2)
     with _current_lock:
         _current = run
     atexit.register(run._atexit)
     _install_excepthook()
     return run
+
+
+def _auto_resume_id(path: str, store_url: str, project: str) -> str | None:
+    """The run ``resume="auto"`` continues: the one named by ``path`` (left by a run of this
+    store and project, started with ``resume="auto"`` in this folder, that did not finish well)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            rec = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(rec, dict) or rec.get("store") != store_url or rec.get("project") != project:
+        return None
+    rid = rec.get("id")
+    return rid if isinstance(rid, str) and rid else None
 
 
 _hook_installed = False
