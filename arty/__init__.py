@@ -121,8 +121,8 @@ def _require_run() -> Run:
     return run
 
 
-def log(data: dict, step: int | None = None, commit: bool | None = None) -> None:
-    """``run.log`` on the current run."""
+def log(data: dict | None = None, step: int | None = None, commit: bool | None = None) -> None:
+    """``run.log`` on the current run (no data: commit the pending row)."""
     _require_run().log(data, step=step, commit=commit)
 
 

@@ -161,8 +161,10 @@ def test_resume_of_a_killed_run_continues_its_history_at_the_right_step(store, t
     assert rec.final["last_step"] == expected_next + 19
     assert rec.final["summary"]["i"] == expected_next + 19
     assert events_of(rec, "resume")
-    with pytest.raises(UsageError, match="has finished"):
-        arty.init(store=store.url, project=PROJECT, id="killed-2", resume="allow", **QUIET)
+    again = arty.init(store=store.url, project=PROJECT, id="killed-2", resume="allow", **QUIET)
+    assert again.step == expected_next + 20                  # a finished run resumes too, as in W&B
+    again.finish()
+    assert len(read_run(store, PROJECT, "killed-2").history) == len(rows)
 
 
 def test_resume_must_never_and_allow(store):

@@ -36,7 +36,7 @@ from arty.store.store import journal_id
 #: The ``kind`` of a verify problem that is a bad record (its ``subject`` is the record's path).
 KIND = "bad-record"
 #: Records of a run folder, by their path inside it: files, segments and blobs are not records.
-_RUN_RECORD_DIRS = ("events", "edits", "inputs", "outputs")
+_RUN_RECORD_DIRS = ("events", "edits", "inputs", "outputs", "resumes", "finishes")
 
 
 @dataclass(frozen=True)

@@ -268,11 +268,12 @@ def _copy_records(plan: TransferPlan, result: TransferResult) -> TransferResult:
             if seq is not None and parts[1].isascii() and parts[1].isdigit():
                 edited.append((int(parts[1]), seq))
 
-    # Runs: run.json first, final.json last, so a copied run is never seen finished but incomplete.
+    # Runs: run.json first, the records that finish it last, so a copied run is never seen
+    # finished but incomplete.
     for run_id in plan.runs:
         folder = layout.run(project, run_id)
         files = src.walk(folder)
-        order = sorted(files, key=lambda f: (f != "run.json", f == "final.json", f))
+        order = sorted(files, key=layout.run_record_order)
         created_here = []
         for rel in order:
             path = f"{folder}/{rel}"
@@ -280,7 +281,7 @@ def _copy_records(plan: TransferPlan, result: TransferResult) -> TransferResult:
                 created_here.append(rel)
         if created_here:
             last = created_here[-1]
-            dst.journal("run_finished" if last == "final.json" else "run_updated",
+            dst.journal("run_finished" if layout.closes_run(last) else "run_updated",
                         project=project, run=run_id, path=last)
 
     _copy_step_cache(src, dst, project, result)

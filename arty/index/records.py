@@ -6,7 +6,8 @@ run's *current* values from them:
 * config, notes, tags and name: the latest event of that kind, else ``run.json``;
 * summary: ``final.json``'s, else the latest ``summary`` event's, else ``{}``;
 * host and pid: the latest ``resume`` event's, else ``run.json``'s;
-* state: ``final.json``'s; else ``crashed`` when the run's process was on this
+* state: the latest finish's (``final.json``, or ``finishes/<n>`` once a finished run was
+  resumed, see :func:`_apply_finish`); else ``crashed`` when the run's process was on this
   machine and is gone, or when nothing was heard from it for
   :data:`CRASH_AFTER_S`; else ``running`` (see :func:`derive_state`).
 
@@ -224,11 +225,7 @@ def load_run(reader: Reader, project: str, run_id: str, prev: dict[str, Any] | N
         if not store.exists(f"{base}/run.json"):
             return None
 
-    if not row["final"]:
-        final = reader.records([f"{base}/final.json"])[0]
-        if final is not None:
-            _apply_final(row, final)
-
+    _apply_finish(reader, base, row)
     _apply_events(reader, base, row)
     _apply_edits(reader, base, row)
 
@@ -270,8 +267,39 @@ def _row_from_run_json(project: str, run_id: str, rec: dict[str, Any]) -> dict[s
     }
 
 
-def _apply_final(row: dict[str, Any], final: dict[str, Any]) -> None:
-    row["final"] = 1
+def _apply_finish(reader: Reader, base: str, row: dict[str, Any]) -> None:
+    """Whether the run is finished, from the records that finish and reopen it.
+
+    ``final.json`` is the first finish. A finished run resumed has ``resumes/<n>`` (it is open
+    again) and, once that session ends, ``finishes/<n>``; the latest of them decides. The row's
+    ``final`` says which finish it holds: 0 none, 1 ``final.json``, ``n + 2`` ``finishes/<n>``.
+    """
+    resumes = reader.store.log_seqs(f"{base}/{layout.RUN_RESUMES}")
+    if not resumes:
+        if not row["final"]:
+            final = reader.records([f"{base}/{layout.RUN_FINAL}"])[0]
+            if final is not None:
+                _apply_final(row, final)
+        return
+    n = resumes[-1]
+    if row["final"] == n + 2:
+        return  # already holds the latest finish
+    final = reader.records([f"{base}/{layout.RUN_FINISHES}/{layout.seq_name(n)}"])[0]
+    if final is not None:
+        _apply_final(row, final, n + 2)
+        return
+    if row["final"]:  # reopened since last read: running (or crashed) again, in the resuming process
+        row.update(final=0, finished_at=None, exit_code=None, error=None)
+        rec = reader.records([f"{base}/{layout.RUN_RESUMES}/{layout.seq_name(n)}"])[0]
+        if rec is not None:
+            at = parse_time(rec.get("at"))
+            _apply_event(row, "resume", rec, at)
+            if at is not None:
+                row["last_activity"] = max(row["last_activity"] or 0.0, at)
+
+
+def _apply_final(row: dict[str, Any], final: dict[str, Any], which: int = 1) -> None:
+    row["final"] = which
     state = final.get("state")
     row["state"] = state if isinstance(state, str) and state else "finished"
     code = final.get("exit_code")

@@ -83,6 +83,27 @@ def run(project: str, run_id: str) -> str:
     return f"{PROJECTS}/{project}/runs/{run_id}"
 
 
+#: A run's first record, its first finish, and the logs of later resumes and finishes (a finished
+#: run resumed: ``resumes/<n>`` reopens it, ``finishes/<n>`` closes it again).
+RUN_FIRST, RUN_FINAL, RUN_RESUMES, RUN_FINISHES = "run.json", "final.json", "resumes", "finishes"
+
+
+def closes_run(rel: str) -> bool:
+    """Whether a run record (path relative to the run's folder) finishes the run."""
+    return rel == RUN_FINAL or rel.startswith(RUN_FINISHES + "/")
+
+
+def run_record_order(rel: str) -> tuple[int, str]:
+    """Sort key for writing or copying a run's records: ``run.json`` first, then ``resumes/``
+    (a reopened run is never seen finished with the new session's records), the rest, and
+    the records that finish the run last (never seen finished but incomplete)."""
+    if rel == RUN_FIRST:
+        return (0, rel)
+    if rel.startswith(RUN_RESUMES + "/"):
+        return (1, rel)
+    return (3 if closes_run(rel) else 2, rel)
+
+
 def step_cache_folder(project: str) -> str:
     return f"{PROJECTS}/{project}/steps/cache"
 

@@ -27,8 +27,9 @@ from arty.store.leases import WRITE, Lease
 
 SYNCED = ".synced"
 META = ".meta.json"
-#: Uploaded first (a reader needs run.json to see the run) and last (final.json closes it).
-FIRST, LAST = "run.json", "final.json"
+#: Uploaded first (a reader needs run.json to see the run) and last (final.json closes it; a
+#: resumed finished run is closed again by ``finishes/<n>``, see :func:`layout.run_record_order`).
+FIRST, LAST = layout.RUN_FIRST, layout.RUN_FINAL
 
 
 def local_runs_root(store: Store) -> str:
@@ -99,14 +100,24 @@ class RunFolder:
             return set()
 
     def pending(self) -> list[str]:
-        """Records not yet in the store, in upload order (run.json first, final.json last)."""
+        """Records not yet in the store, in upload order (run.json first, the finishing record last)."""
         todo = [f for f in self.files() if f not in self._synced]
-        todo.sort(key=lambda f: (f != FIRST, f == LAST, f))
+        todo.sort(key=layout.run_record_order)
         return todo
 
+    def closing_record(self) -> str:
+        """The record that finishes this folder's latest session: ``final.json``, or for a
+        finished run resumed here, ``finishes/<n>`` of its latest ``resumes/<n>``."""
+        try:
+            seqs = [layout.parse_seq(n) for n in os.listdir(self.path(layout.RUN_RESUMES))]
+        except FileNotFoundError:
+            return LAST
+        seqs = [n for n in seqs if n is not None]
+        return f"{layout.RUN_FINISHES}/{layout.seq_name(max(seqs))}" if seqs else LAST
+
     def fully_synced(self) -> bool:
-        """Whether ``final.json`` reached the store, and so every record before it (cheap)."""
-        return LAST in self._synced
+        """Whether the closing record reached the store, and so every record before it (cheap)."""
+        return self.closing_record() in self._synced
 
     def sync(self, store: Store, project: str, run_id: str, journal: bool = True,
              stop: Callable[[], bool] | None = None) -> int:
@@ -139,7 +150,7 @@ class RunFolder:
                     self._mark_synced([rel])
                     done += 1
                     if journal:
-                        kind = {FIRST: "run_started", LAST: "run_finished"}.get(rel)
+                        kind = "run_finished" if layout.closes_run(rel) else {FIRST: "run_started"}.get(rel)
                         if kind is None and rel.split("/")[0] in ("history", "system", "console"):
                             store.journal("segment", project=project, run=run_id, stream=rel.split("/")[0],
                                           seq=rel.split("/")[-1].split(".")[0])

@@ -34,14 +34,19 @@ from arty.settings import find_store_url, resolve_project, resolve_store
 from arty.store import Store, layout, now_iso, open_backend
 from arty.store import segments
 from arty.store.backends import env_seconds
+from arty.tracking import env
 from arty.tracking.config import Config, load_config
-from arty.tracking.local import RunFolder, local_runs_root
+from arty.tracking.local import LAST, RunFolder, local_runs_root
 from arty.tracking.media import is_media
 from arty.tracking.summary import Summary
 from arty.tracking.values import clean, flatten
 from arty.tracking.writer import EARLY_LINES, MAX_BUFFERED_ROWS, MAX_BUFFERED_VALUES, Writer
 
 MODES = ("online", "offline", "disabled")
+#: Left in the run's folder (``dir``, else the working directory) by ``resume="auto"``.
+RESUME_FILE = ".arty-resume.json"
+#: W&B's other names for modes.
+_MODE_ALIASES = {"dryrun": "offline", "run": "online"}
 #: ``finish()`` returns within this many seconds (``ARTY_FINISH_TIMEOUT``) whatever the store does.
 DEFAULT_FINISH_TIMEOUT = 30.0
 _EARLY_ROWS = MAX_BUFFERED_ROWS // 2
@@ -99,6 +104,7 @@ class Run:
 
     _row_media = False  # the pending row holds media values (see arty.tracking.media)
     _traceback: list[str] | None = None  # of the exception that ended the run, for its console
+    _resume_file: str | None = None  # resume="auto": names this run until it finishes with exit code 0
 
     def __init__(self, *, store: Store | None, store_url: str, project: str, run_id: str, name: str | None,
                  config: dict[str, Any], notes: str | None, tags: list[str], group: str | None,
@@ -130,6 +136,12 @@ class Run:
         self._pending: dict[str, Any] | None = None
         self._rows = 0
         seqs: dict[str, int] = {}
+        #: For a finished run resumed: the number of its ``resumes/`` record (and of the ``finishes/``
+        #: record that closes this session); None otherwise.
+        self._reopen: int | None = resume_state.get("reopen") if resume_state else None
+        #: The record that finishes this session: ``final.json``, else ``finishes/<n>``.
+        self._closing: str = resume_state.get("closing", LAST) if resume_state else LAST
+        self._runtime_before = resume_state.get("runtime", 0.0) if resume_state else 0.0
         if resume_state:
             self._step = resume_state.get("next_step", 0)
             seqs = resume_state.get("seqs", {})
@@ -204,8 +216,11 @@ class Run:
         if run_record is not None:
             self.folder.write_json("run.json", run_record)
         if resumed:
+            if self._reopen is not None:  # before anything else of this session: the run is open again
+                self.folder.write_json(f"{layout.RUN_RESUMES}/{layout.seq_name(self._reopen)}", {
+                    "seq": self._reopen, "at": now_iso(), "host": socket.gethostname(), "pid": os.getpid()})
             self._meta_events.append({"kind": "resume", "host": socket.gethostname(), "pid": os.getpid()})
-            self._config_dirty = True
+            self._config_dirty = self._summary_dirty = True
         self._writer.start()
         self._writer.wake()
         cap = self._capture
@@ -237,7 +252,7 @@ class Run:
 
             if self._capture.get("code"):
                 self.folder.write("files/requirements.txt", code.requirements().encode())
-                diff = code.git_diff(os.getcwd())
+                diff = code.git_diff(os.getcwd()) if self._capture.get("diff", True) else None
                 if diff:
                     self.folder.write("files/diff.patch", diff.encode())
             if self._capture.get("save_code"):
@@ -287,16 +302,24 @@ class Run:
         d = self.summary.define(name, step_metric, summary, goal, hidden)
         self._meta_events.append({"kind": "metric", "metric": d.to_json()})
 
-    def log(self, data: dict[str, Any], step: int | None = None, commit: bool | None = None) -> None:
+    def log(self, data: dict[str, Any] | None = None, step: int | None = None, commit: bool | None = None) -> None:
         """Append metrics to the history. Never raises into the training loop.
 
         ``step`` None uses the run's counter; a larger ``step`` commits the pending
         row first; a smaller one is ignored with a warning. ``commit=False``
         merges ``data`` into the row of the current step without ending it.
+        ``log()`` with no data commits the pending row (if any), as in W&B;
+        with nothing pending it writes nothing.
         """
         if self._finished:
             warnings.warn("arty: log() after finish() is ignored", RuntimeWarning, stacklevel=2)
             return
+        if data is None:
+            if step is None:  # log(): end the pending row; an empty history row is not written
+                if self._pending is not None and commit is not False:
+                    self._commit()
+                return
+            data = {}
         if type(data) is not dict:
             if not isinstance(data, dict):
                 warnings.warn(f"arty: log() takes a dict, not {type(data).__name__}; ignored",
@@ -489,16 +512,21 @@ class Run:
             "error": self._error,
             "summary": self.summary.as_dict(),
             "finished_at": now_iso(),
-            "runtime": time.monotonic() - self._start_mono,
+            "runtime": self._runtime_before + time.monotonic() - self._start_mono,
             "steps": self._rows,
             "last_step": self._step - 1 if self._rows else None,
         }
         self._summary_dirty = False
-        uploaded = self._writer.close(final, deadline=deadline)
-        if self.mode == "online" and not uploaded and not quiet:
+        uploaded = self._writer.close(final, deadline=deadline, final_name=self._closing)
+        if self.mode == "online" and not uploaded and not quiet and not self._capture.get("silent"):
             print(f"arty: run {self.path} is saved in {self.dir} but not yet in the store "
                   f"({self._writer.store_error or 'upload pending'}); run 'art sync' to upload it",
                   file=sys.stderr)
+        if self._resume_file and exit_code == 0:
+            try:
+                os.remove(self._resume_file)
+            except OSError:
+                pass
         with _current_lock:
             if _current is self:
                 _current = None
@@ -554,7 +582,8 @@ class DisabledRun(Run):
         self._step = 0
         self._meta_events: list[dict[str, Any]] = []  # name/notes/tags setters append here; never written
 
-    def log(self, data: dict[str, Any], step: int | None = None, commit: bool | None = None) -> None:
+    def log(self, data: dict[str, Any] | None = None, step: int | None = None,
+            commit: bool | None = None) -> None:
         return None
 
     def define_metric(self, *args: Any, **kwargs: Any) -> None:
@@ -611,17 +640,15 @@ def _read_resume_state(store: Store | None, folder: RunFolder, project: str, run
         except FileNotFoundError:
             return None
         names = []
-        for sub in ("history", "system", "console", "events"):
+        for sub in ("history", "system", "console", "events", layout.RUN_RESUMES, layout.RUN_FINISHES):
             names += [f"{sub}/{n}" for n in store.list(f"{base}/{sub}")]
-        names += ["final.json"] if store.exists(f"{base}/final.json") else []
+        names += [LAST] if store.exists(f"{base}/{LAST}") else []
 
         def read(rel: str) -> bytes:
             return store.backend.read(f"{base}/{rel}")
     else:
         return None
-    if "final.json" in names:
-        raise UsageError(f"run '{project}/{run_id}' has finished; only a running or crashed run can be resumed",
-                         hint="start a new run, or resume with another id")
+    finish, closing_now = _latest_finish(names)
     by_stream: dict[str, list[str]] = {}
     for n in names:
         head, _, rest = n.partition("/")
@@ -646,9 +673,33 @@ def _read_resume_state(store: Store | None, folder: RunFolder, project: str, run
             config = ev["config"]
         elif ev.get("kind") == "metric" and isinstance(ev.get("metric"), dict):
             metrics.append(ev["metric"])
-    return {"next_step": next_step, "seqs": seqs, "summary": summary, "config": config, "rows": rows,
-            "metrics": metrics,
-            "record": run_record}
+    state = {"next_step": next_step, "seqs": seqs, "summary": summary, "config": config, "rows": rows,
+             "metrics": metrics, "record": run_record, "closing": closing_now}
+    if finish is not None:  # finished: this session reopens it, and closes it again at its end
+        reopen, closing = finish
+        state["closing"] = f"{layout.RUN_FINISHES}/{layout.seq_name(reopen)}"
+        rec = json.loads(read(closing))
+        if isinstance(rec, dict):
+            if isinstance(rec.get("summary"), dict):
+                summary.update(rec["summary"])  # the final summary, newer than the last snapshot
+            runtime = rec.get("runtime")
+            if isinstance(runtime, (int, float)) and not isinstance(runtime, bool):
+                state["runtime"] = float(runtime)
+        state["reopen"] = reopen
+    return state
+
+
+def _latest_finish(names: list[str]) -> tuple[tuple[int, str] | None, str]:
+    """From a run's record ``names``: for a finished run, the number its next ``resumes/``
+    record takes and the record that finished it last (else None: running, crashed, or
+    resumed after its last finish); and the record that finishes the run's open session
+    (``final.json``, or ``finishes/<n>`` of its latest ``resumes/<n>``)."""
+    resumes = [layout.parse_seq(n.split("/", 1)[1]) for n in names if n.startswith(layout.RUN_RESUMES + "/")]
+    resumes = sorted(n for n in resumes if n is not None)
+    closing = f"{layout.RUN_FINISHES}/{layout.seq_name(resumes[-1])}" if resumes else LAST
+    if closing not in names:
+        return None, closing
+    return (resumes[-1] + 1 if resumes else 0, closing), closing
 
 
 def init(project: str | None = None, name: str | None = None, config: Any = None, notes: str | None = None,
@@ -656,11 +707,14 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
          dir: str | None = None, resume: str | bool | None = None, id: str | None = None,
          mode: str | None = None, *, store: str | None = None, save_code: bool = False,
          system_metrics: bool | float = True, console: bool = True, code: bool = True,
-         flush_interval: float = 5.0, reinit: bool = True, command: Iterable[str] | None = None) -> Run:
+         flush_interval: float = 5.0, reinit: bool = True, command: Iterable[str] | None = None,
+         entity: str | None = None) -> Run:
     """Start (or resume) a run and make it the current one.
 
-    ``resume``: ``"allow"`` (resume ``id`` if it exists, else start it), ``"must"``
-    (it must exist), ``"never"`` (it must not), or None/False (a new id unless
+    ``resume``: ``"allow"`` (resume ``id`` if it exists, finished or not, else start
+    it), ``"must"`` (it must exist), ``"never"`` (it must not), ``"auto"``/True
+    (``"allow"``; without ``id``, the run last started so in this folder that did not
+    finish with exit code 0, see :data:`RESUME_FILE`), or None/False (a new id unless
     ``id`` is given, which then must be new). ``mode``: ``"online"`` (default, or
     ``ARTY_MODE``), ``"offline"`` (local only until ``art sync``), ``"disabled"``
     (every call a no-op). ``system_metrics`` (True = every 10 s, a number = that
@@ -669,9 +723,28 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
     command line recorded, defaults to ``sys.argv``); the
     environment variables ``ARTY_SYSTEM_METRICS``, ``ARTY_CONSOLE`` and
     ``ARTY_CODE`` set to 0 turn them off too.
+
+    Arguments left unset come from the environment, ``ARTY_<NAME>`` else W&B's
+    ``WANDB_<NAME>`` (see :mod:`arty.tracking.env`): ``PROJECT``, ``NAME``, ``NOTES``,
+    ``TAGS`` (comma-separated), ``RUN_ID``, ``RESUME``, ``RUN_GROUP``, ``JOB_TYPE``,
+    ``MODE``, ``DIR``, ``SILENT``, ``CONSOLE``, ``DISABLE_GIT``, ``DISABLE_CODE``.
+    ``entity`` (and ``ENTITY``) is accepted for W&B scripts and ignored: a store has
+    no entities.
     """
     global _current
-    mode = mode or os.environ.get("ARTY_MODE") or "online"
+    project = project or env.setting("PROJECT")
+    name = name or env.setting("NAME")
+    notes = notes if notes is not None else env.setting("NOTES")
+    tags = tags if tags is not None else env.tags()
+    group = group or env.setting("RUN_GROUP")
+    job_type = job_type or env.setting("JOB_TYPE")
+    dir = dir or env.setting("DIR")
+    id = id or env.setting("RUN_ID")
+    if resume is None:
+        resume = env.setting("RESUME")
+        resume = {"true": True, "false": None}.get(resume.lower(), resume) if resume else None
+    mode = mode or env.setting("MODE") or "online"
+    mode = _MODE_ALIASES.get(mode, mode)
     if mode not in MODES:
         raise UsageError(f"invalid mode '{mode}'", hint="use one of: " + ", ".join(MODES))
     config_dict = load_config(config)
@@ -680,10 +753,11 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
         with _current_lock:
             _current = run
         return run
-    if resume is True:
+    auto = resume is True or resume == "auto"
+    if auto:
         resume = "allow"
     if resume not in (None, False, "allow", "must", "never"):
-        raise UsageError(f"invalid resume '{resume}'", hint="use 'allow', 'must' or 'never'")
+        raise UsageError(f"invalid resume '{resume}'", hint="use 'allow', 'must', 'never' or 'auto'")
     if resume == "must" and not id:
         raise UsageError("resume='must' needs the id of the run to resume", hint="arty.init(id=..., resume='must')")
     with _current_lock:
@@ -715,6 +789,9 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
     from arty.artifacts.names import check_name
 
     check_name(project, "project")
+    resume_file = os.path.join(os.path.abspath(dir or os.getcwd()), RESUME_FILE)
+    if auto and not id:
+        id = _auto_resume_id(resume_file, store_url, project)
     run_id = check_run_id(id) if id else new_run_id()
     root = os.path.join(os.path.abspath(dir), "arty-runs") if dir else local_runs_root(store_obj)
     folder = RunFolder(os.path.join(root, project, run_id))
@@ -729,9 +806,12 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
     capture = {
         "system_metrics": (10.0 if system_metrics is True else system_metrics)
         if _env_flag("ARTY_SYSTEM_METRICS", True) else False,
-        "console": console and _env_flag("ARTY_CONSOLE", True),
+        "console": console and env.flag("CONSOLE", True),
         "code": code and _env_flag("ARTY_CODE", True),
-        "save_code": save_code,
+        "git": not env.flag("DISABLE_GIT", False),
+        "diff": not env.flag("DISABLE_GIT", False) and not env.flag("DISABLE_CODE", False),
+        "save_code": save_code and not env.flag("DISABLE_CODE", False),
+        "silent": env.flag("SILENT", False),
     }
     tag_list = [str(t) for t in (tags or [])]
     if state is not None:
@@ -748,18 +828,41 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
         from arty.tracking import code as code_mod
 
         record = run_record(run_id, project, name=name or run_id, notes=notes, tags=tag_list, group=group,
-                            job_type=job_type, config=config_dict, mode=mode, git=bool(capture["code"]),
+                            job_type=job_type, config=config_dict, mode=mode,
+                            git=bool(capture["code"] and capture["git"]),
                             program=code_mod.environment().get("entry_script"), command=command)
         run = Run(store=store_obj if store_obj_reachable else None, store_url=store_url, project=project,
                   run_id=run_id, name=name, config=config_dict, notes=notes, tags=tag_list, group=group,
                   job_type=job_type, mode=mode, folder=folder, resume_state=None,
                   flush_interval=flush_interval, capture=capture)
         run._start(record, resumed=False)
+    if auto:  # the next resume="auto" in this folder continues this run unless it finishes well
+        run._resume_file = resume_file
+        try:
+            with open(resume_file, "w", encoding="utf-8") as f:
+                json.dump({"store": store_url, "project": project, "id": run_id}, f)
+        except OSError as exc:
+            warnings.warn(f"arty: cannot write '{resume_file}' ({exc}); resume='auto' will not find this run",
+                          RuntimeWarning, stacklevel=2)
     with _current_lock:
         _current = run
     atexit.register(run._atexit)
     _install_excepthook()
     return run
+
+
+def _auto_resume_id(path: str, store_url: str, project: str) -> str | None:
+    """The run ``resume="auto"`` continues: the one named by ``path`` (left by a run of this
+    store and project, started with ``resume="auto"`` in this folder, that did not finish well)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            rec = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(rec, dict) or rec.get("store") != store_url or rec.get("project") != project:
+        return None
+    rid = rec.get("id")
+    return rid if isinstance(rid, str) and rid else None
 
 
 _hook_installed = False

@@ -239,8 +239,10 @@ class Writer:
     def store_error(self) -> str | None:
         return self._store_error
 
-    def close(self, final: dict[str, Any] | None = None, deadline: float | None = None) -> bool:
-        """Stop the threads, write the last segments (and ``final.json``), upload. True if all is up.
+    def close(self, final: dict[str, Any] | None = None, deadline: float | None = None,
+              final_name: str = layout.RUN_FINAL) -> bool:
+        """Stop the threads, write the last segments (and ``final``, as ``final_name``: ``final.json``,
+        or ``finishes/<n>`` for a finished run resumed), upload. True if all is up.
 
         The local writes always happen. The upload is waited for until ``deadline``
         (a :func:`time.monotonic` value; None waits as long as it takes): past it,
@@ -255,7 +257,7 @@ class Writer:
         self.media.close()
         self.flush(upload=False)
         if final is not None:
-            self.folder.write_json("final.json", final)
+            self.folder.write_json(final_name, final)
         if not self.online:
             return False
         if not self._uploader.is_alive():
