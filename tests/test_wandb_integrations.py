@@ -1,0 +1,162 @@
+"""W&B's integration import paths with ``arty`` in place of ``wandb``: scripts written the way
+W&B's documentation shows them, checked through what reached the store (``arty.Api``)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
+import arty  # noqa: E402
+from arty.errors import UsageError  # noqa: E402
+
+QUIET = dict(console=False, system_metrics=False, code=False)
+
+
+@pytest.fixture
+def store_url(tmp_path):
+    return str(tmp_path / "store")
+
+
+def run_script(source: str, store: str, tmp_path) -> str:
+    """Run ``source`` as a script in a fresh interpreter against ``store``; its stdout (it must exit 0)."""
+    path = tmp_path / "script.py"
+    path.write_text(textwrap.dedent(source))
+    env = dict(os.environ, ARTY_STORE=store, ARTY_CONSOLE="off", ARTY_SYSTEM_METRICS="off", KERAS_BACKEND="torch")
+    proc = subprocess.run([sys.executable, str(path)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def only_run(store: str, project: str):
+    runs = list(arty.Api(store).runs(project))
+    assert len(runs) == 1
+    return runs[0]
+
+
+# -- keras ----------------------------------------------------------------------------------------
+
+KERAS_DATA = """
+    import numpy as np
+    import keras
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype("float32")
+    y = (x[:, 0] + x[:, 1] > 0).astype("float32")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu", name="hidden"),
+                              keras.layers.Dense(1, activation="sigmoid", name="out")])
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+"""
+
+
+def test_keras_metrics_logger_and_checkpoint_as_documented(store_url, tmp_path):
+    pytest.importorskip("keras")
+    run_script(KERAS_DATA + """
+    import arty
+    from arty.integration.keras import WandbMetricsLogger, WandbModelCheckpoint
+
+    arty.init(project="keras-new", config={"bs": 16})
+    model.fit(x[:48], y[:48], validation_data=(x[48:], y[48:]), epochs=2, batch_size=16, verbose=0,
+              callbacks=[WandbMetricsLogger(log_freq=2), WandbModelCheckpoint("models.keras")])
+    arty.finish()
+    """, store_url, tmp_path)
+    run = only_run(store_url, "keras-new")
+    rows = list(run.scan_history())
+    epochs = [r for r in rows if "epoch/epoch" in r]
+    assert [r["epoch/epoch"] for r in epochs] == [0, 1]
+    for key in ("epoch/loss", "epoch/accuracy", "epoch/val_loss", "epoch/val_accuracy", "epoch/learning_rate"):
+        assert all(isinstance(r[key], float) for r in epochs), key
+    batches = [r for r in rows if "batch/batch_step" in r]
+    assert batches and all("batch/loss" in r and "batch/learning_rate" in r for r in batches)
+    # WandbModelCheckpoint: every epoch's file, as W&B names the artifact, with the epoch alias
+    api = arty.Api(store_url)
+    latest = api.artifact(f"keras-new/run_{run.id}_model:latest")
+    assert (latest.type, latest.version) == ("model", "v1")
+    assert [e.path for e in latest.files()] == ["models.keras"]
+    assert "epoch_1" in latest.aliases and "best" not in latest.aliases
+    assert api.artifact(f"keras-new/run_{run.id}_model:epoch_0").version == "v0"
+
+
+def test_keras_checkpoint_save_best_only_logs_only_improvements(store_url, tmp_path):
+    pytest.importorskip("keras")
+    run_script(KERAS_DATA + """
+    import arty
+    from arty.integration.keras import WandbModelCheckpoint
+
+    class Scripted(keras.callbacks.Callback):  # val_loss 0.5, 0.7, 0.3: epochs 0 and 2 are the best so far
+        def on_epoch_end(self, epoch, logs=None):
+            logs["val_loss"] = [0.5, 0.7, 0.3][epoch]
+
+    arty.init(project="keras-best")
+    ckpt = WandbModelCheckpoint("best-{epoch:02d}.keras", monitor="val_loss", save_best_only=True)
+    model.fit(x, y, epochs=3, verbose=0, callbacks=[Scripted(), ckpt])
+    arty.finish()
+    """, store_url, tmp_path)
+    run = only_run(store_url, "keras-best")
+    api = arty.Api(store_url)
+    best = api.artifact(f"keras-best/run_{run.id}_model:best")
+    assert best.version == "v1" and "epoch_2" in best.aliases  # epoch 1 was not an improvement
+    assert [e.path for e in best.files()] == ["best-03.keras"]
+    assert [e.path for e in api.artifact(f"keras-best/run_{run.id}_model:v0").files()] == ["best-01.keras"]
+
+
+def test_keras_legacy_wandb_callback_plain_names_best_summary_and_model(store_url, tmp_path):
+    pytest.importorskip("keras")
+    run_script(KERAS_DATA + """
+    import arty
+    from arty.keras import WandbCallback
+
+    arty.init(project="keras-legacy", config={"hyper": "parameter"})
+    model.fit(x[:48], y[:48], validation_data=(x[48:], y[48:]), epochs=2, batch_size=16, verbose=0,
+              callbacks=[WandbCallback(monitor="val_accuracy", mode="max", log_weights=True)])
+    arty.finish()
+    """, store_url, tmp_path)
+    run = only_run(store_url, "keras-legacy")
+    rows = [r for r in run.scan_history() if "epoch" in r]
+    assert [r["epoch"] for r in rows] == [0, 1]
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):  # W&B's names, no "epoch/" prefix
+        assert all(isinstance(r[key], float) for r in rows), key
+    assert not [k for r in rows for k in r if k.startswith("epoch/")]
+    assert {"parameters/hidden.weights", "parameters/hidden.bias", "parameters/out.weights"} <= set(rows[0])
+    best = max(r["val_accuracy"] for r in rows)
+    assert run.summary["best_val_accuracy"] == pytest.approx(best)
+    assert run.summary["best_epoch"] == [r["epoch"] for r in rows if r["val_accuracy"] == best][0]
+    model_art = arty.Api(store_url).artifact(f"keras-legacy/model-{run.id}:best")
+    assert [e.path for e in model_art.files()] == ["model-best.keras"]
+    assert f"epoch_{run.summary['best_epoch']}" in model_art.aliases
+
+
+@pytest.mark.parametrize("kwargs, needle", [
+    (dict(log_gradients=True), "log_gradients"),
+    (dict(log_evaluation=True), "log_evaluation"),
+    (dict(compute_flops=True), "compute_flops"),
+    (dict(data_type="image"), "unknown WandbCallback argument 'data_type'"),
+    (dict(mode="biggest"), "invalid mode 'biggest'"),
+])
+def test_keras_legacy_unsupported_arguments_name_the_arty_way(kwargs, needle):
+    pytest.importorskip("keras")
+    from arty.keras import WandbCallback
+
+    with pytest.raises(UsageError, match=needle) as err:
+        WandbCallback(**kwargs)
+    assert err.value.hint
+
+
+def test_keras_eval_callback_and_v1_refused():
+    pytest.importorskip("keras")
+    from arty.integration.keras import WandbEvalCallback, WandbMetricsLogger
+
+    class MyEval(WandbEvalCallback):
+        pass
+
+    with pytest.raises(UsageError, match="'WandbEvalCallback' is not supported") as err:
+        MyEval(["a"], ["b"])
+    assert "arty.Table" in err.value.hint
+    with pytest.raises(UsageError, match="backward_compatibility"):
+        WandbMetricsLogger(backward_compatibility="v1")
