@@ -160,3 +160,79 @@ def test_keras_eval_callback_and_v1_refused():
     assert "arty.Table" in err.value.hint
     with pytest.raises(UsageError, match="backward_compatibility"):
         WandbMetricsLogger(backward_compatibility="v1")
+
+
+# -- lightning ------------------------------------------------------------------------------------
+
+LIGHTNING_MODEL = """
+    import lightning as L
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    class TinyModel(L.LightningModule):
+        def __init__(self, lr=0.1):
+            super().__init__()
+            self.save_hyperparameters()
+            self.net = torch.nn.Linear(3, 1)
+
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            loss = torch.nn.functional.mse_loss(self.net(x), y)
+            self.log("train_loss", loss)
+            return loss
+
+        def validation_step(self, batch, batch_idx):
+            x, y = batch
+            self.log("val_loss", torch.nn.functional.mse_loss(self.net(x), y))
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
+
+    torch.manual_seed(0)
+    data = TensorDataset(torch.randn(32, 3), torch.randn(32, 1))
+    loader = DataLoader(data, batch_size=8)
+    TRAINER = dict(max_epochs=2, log_every_n_steps=1, enable_progress_bar=False, enable_model_summary=False,
+                   accelerator="cpu")
+"""
+
+
+def test_lightning_wandb_logger_as_documented(store_url, tmp_path):
+    pytest.importorskip("lightning")
+    run_script(LIGHTNING_MODEL + """
+    import arty
+    from arty.integration.lightning import WandbLogger
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    wandb_logger = WandbLogger(project="lit", name="first", log_model="all", id="lit-run-1")
+    checkpoint = ModelCheckpoint(monitor="val_loss", mode="min", dirpath="ckpt")
+    trainer = L.Trainer(logger=wandb_logger, callbacks=[checkpoint], **TRAINER)
+    trainer.fit(TinyModel(lr=0.05), loader, loader)
+    wandb_logger.log_table("samples", columns=["x", "y"], data=[[1, 2.0], [3, 4.0]])
+    wandb_logger.log_text("notes", columns=["text"], data=[["hello"]])
+    arty.finish()
+    """, store_url, tmp_path)
+    run = arty.Api(store_url).run("lit/lit-run-1")  # version/id= become the run id, as in W&B
+    assert run.name == "first"
+    assert run.config["lr"] == 0.05
+    rows = list(run.scan_history())
+    assert any("train_loss" in r and "trainer/global_step" in r for r in rows)
+    assert any("val_loss" in r for r in rows)
+    assert any("samples" in r for r in rows) and any("notes" in r for r in rows)
+    best = arty.Api(store_url).artifact("lit/model-lit-run-1:best")
+    assert best.type == "model" and [e.path for e in best.files()] == ["model.ckpt"]
+
+
+def test_lightning_wandb_logger_prefix_and_refusals(store_url):
+    pytest.importorskip("lightning")
+    from arty.integration.lightning import WandbLogger
+
+    with pytest.raises(UsageError, match="anonymous"):
+        WandbLogger(anonymous=True)
+    run = arty.init(project="lit2", store=store_url, **QUIET)
+    logger = WandbLogger(prefix="fit")
+    logger.log_metrics({"loss": 1.5}, step=3)
+    with pytest.raises(UsageError, match="log_image option 'masks'"):
+        logger.log_image("imgs", [[[0, 0], [0, 0]]], masks=[{}])
+    run.finish()
+    rows = list(arty.Api(store_url).run(run.path).scan_history())
+    assert rows[0]["fit-loss"] == 1.5 and rows[0]["trainer/global_step"] == 3
