@@ -236,3 +236,85 @@ def test_lightning_wandb_logger_prefix_and_refusals(store_url):
     run.finish()
     rows = list(arty.Api(store_url).run(run.path).scan_history())
     assert rows[0]["fit-loss"] == 1.5 and rows[0]["trainer/global_step"] == 3
+
+
+# -- scikit-learn ---------------------------------------------------------------------------------
+
+def table_rows(run, key):
+    """The rows (dicts) of the table logged under ``key``, read back from the store; logged once."""
+    values = [r[key] for r in run.scan_history() if key in r]
+    assert len(values) == 1, key
+    return run.table(values[0]).get_dataframe().to_dict("records")
+
+
+def test_sklearn_plot_classifier_as_documented(store_url, tmp_path):
+    pytest.importorskip("sklearn")
+    run_script("""
+    import arty
+    from arty.integration import sklearn as arty_sklearn
+    from sklearn.datasets import make_classification
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.model_selection import train_test_split
+
+    X, y = make_classification(n_samples=120, n_features=4, random_state=0)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
+    clf = RandomForestClassifier(n_estimators=10, random_state=0).fit(X_train, y_train)
+    y_pred, y_probas = clf.predict(X_test), clf.predict_proba(X_test)
+    labels = ["no", "yes"]
+
+    arty.init(project="visualize-sklearn")
+    arty_sklearn.plot_classifier(clf, X_train, X_test, y_train, y_test, y_pred, y_probas, labels,
+                                 model_name="RandomForest", feature_names=["a", "b", "c", "d"])
+    arty.finish()
+    """, store_url, tmp_path)
+    run = only_run(store_url, "visualize-sklearn")
+    keys = {k for r in run.scan_history() for k in r if not k.startswith("_")}
+    assert {"feature_importances", "confusion_matrix", "summary_metrics", "class_proportions",
+            "calibration_curve", "roc", "precision_recall"} <= keys
+    metrics = {r["metric_name"]: r["metric_value"] for r in table_rows(run, "summary_metrics")}
+    assert set(metrics) == {"accuracy", "precision", "recall", "f1"} and 0.5 < metrics["accuracy"] <= 1
+    cm = table_rows(run, "confusion_matrix")
+    assert {(r["Actual"], r["Predicted"]) for r in cm} == {("no", "no"), ("no", "yes"), ("yes", "no"), ("yes", "yes")}
+    assert sum(r["nPredictions"] for r in cm) == 30  # the test set
+    assert {r["class"] for r in table_rows(run, "roc")} == {"no", "yes"}
+    assert [r["feature"] for r in table_rows(run, "feature_importances")][0] in "abcd"
+
+
+def test_sklearn_confusion_matrix_values(store_url):
+    pytest.importorskip("sklearn")
+    from arty.integration.sklearn import plot_confusion_matrix
+
+    run = arty.init(project="cm", store=store_url, **QUIET)
+    table = plot_confusion_matrix([0, 0, 1, 1, 1], [0, 1, 1, 1, 0], ["cat", "dog"])
+    run.finish()
+    df = table.get_dataframe()
+    assert list(df.columns) == ["Actual", "Predicted", "nPredictions"]
+    counts = {(a, p): n for a, p, n in df.itertuples(index=False)}
+    assert counts == {("cat", "cat"): 1, ("cat", "dog"): 1, ("dog", "cat"): 1, ("dog", "dog"): 2}
+    logged = [r for r in arty.Api(store_url).run(run.path).scan_history() if "confusion_matrix" in r]
+    assert len(logged) == 1
+
+
+def test_sklearn_plot_regressor_and_refusals(store_url):
+    pytest.importorskip("sklearn")
+    import numpy as np
+    from sklearn.linear_model import LinearRegression
+
+    from arty.integration import sklearn as arty_sklearn
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    y = X @ [1.0, 2.0, 3.0] + rng.normal(scale=0.1, size=60)
+    reg = LinearRegression().fit(X[:40], y[:40])
+    run = arty.init(project="reg", store=store_url, **QUIET)
+    arty_sklearn.plot_regressor(reg, X[:40], X[40:], y[:40], y[40:], model_name="Ridge")
+    with pytest.raises(UsageError, match="'plot_clusterer' is not supported") as err:
+        arty_sklearn.plot_clusterer(reg, X, [0] * 60)
+    assert "arty.Table" in err.value.hint
+    with pytest.raises(UsageError, match="not fitted"):
+        arty_sklearn.plot_summary_metrics(LinearRegression(), X, y, X, y)
+    with pytest.raises(UsageError, match="'y_pred' has 2 rows, 'y_true' has 3"):
+        arty_sklearn.plot_confusion_matrix([0, 1, 1], [0, 1])
+    run.finish()
+    keys = {k for r in arty.Api(store_url).run(run.path).scan_history() for k in r}
+    assert {"summary_metrics", "learning_curve", "residuals"} <= keys
