@@ -318,3 +318,21 @@ def test_sklearn_plot_regressor_and_refusals(store_url):
     run.finish()
     keys = {k for r in arty.Api(store_url).run(run.path).scan_history() for k in r}
     assert {"summary_metrics", "learning_curve", "residuals"} <= keys
+
+
+# -- xgboost / lightgbm ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("package, name", [("xgboost", "WandbCallback"), ("lightgbm", "wandb_callback")])
+def test_xgboost_lightgbm_name_what_is_missing(package, name):
+    import importlib
+    import importlib.util
+
+    if importlib.util.find_spec(package) is None:
+        message = f"arty.integration.{package} needs '{package}', which is not installed\nhint: pip install {package}$"
+        with pytest.raises(ImportError, match=message):
+            importlib.import_module(f"arty.integration.{package}")
+    else:  # installed: W&B's name imports and refuses on use, naming the Arty way
+        stub = getattr(importlib.import_module(f"arty.integration.{package}"), name)
+        with pytest.raises(UsageError, match="not supported") as err:
+            stub()
+        assert "run.log" in err.value.hint

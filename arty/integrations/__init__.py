@@ -31,13 +31,16 @@ from arty.tracking.run import Run, current
 __all__ = ["import_framework", "log_model_files", "model_name", "resolve_run"]
 
 
-def import_framework(module: str, extra: str, integration: str) -> ModuleType:
-    """Import ``module`` or raise :class:`ImportError` saying which extra brings it."""
+def import_framework(module: str, extra: str | None, integration: str) -> ModuleType:
+    """Import ``module`` or raise :class:`ImportError` saying which extra brings it
+    (``extra`` None: the package itself, for frameworks Arty has no extra for)."""
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        raise ImportError(f"{integration} needs '{module.split('.')[0]}', which is not installed\n"
-                          f"hint: pip install 'arty[{extra}]'") from exc
+        package = module.split(".")[0]
+        install = f"'arty[{extra}]'" if extra else package
+        raise ImportError(f"{integration} needs '{package}', which is not installed\n"
+                          f"hint: pip install {install}") from exc
 
 
 def resolve_run(run: Run | None) -> Run:
