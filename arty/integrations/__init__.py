@@ -6,8 +6,12 @@
 ``arty.integrations.lightning``             ``ArtyLogger``, a PyTorch Lightning logger
 ``arty.integrations.keras``                 ``ArtyCallback``, a Keras 3 callback
 ``arty.integrations.sklearn``               ``log_estimator`` and friends for scikit-learn
+``arty.integrations.sklearn_plots``         evaluation charts (confusion matrix, ROC...) as tables
 ``arty.integrations.transformers``          ``ArtyCallback``, a Hugging Face ``TrainerCallback``
 ==========================================  =================================================
+
+W&B's names for these (``WandbMetricsLogger``, ``WandbLogger``, ``plot_classifier``...) are in
+:mod:`arty.integration`, and the legacy Keras ``WandbCallback`` in :mod:`arty.keras`.
 
 Importing this package imports no framework; each module imports its own and, when
 it is missing, raises :class:`ImportError` naming the extra to install
