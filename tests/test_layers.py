@@ -36,6 +36,9 @@ RANKS = {
     "arty.pipeline": 5,
     "arty.api": 6,
     "arty.integrations": 6,
+    "arty.integration": 6,
+    "arty.keras": 6,
+    "arty.sklearn": 6,
     # run.watch() imports the torch hooks, so they sit with the tracking layer (they import only it and below)
     "arty.integrations.torch": 4,
     "arty.cli": 7,

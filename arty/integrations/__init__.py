@@ -6,8 +6,12 @@
 ``arty.integrations.lightning``             ``ArtyLogger``, a PyTorch Lightning logger
 ``arty.integrations.keras``                 ``ArtyCallback``, a Keras 3 callback
 ``arty.integrations.sklearn``               ``log_estimator`` and friends for scikit-learn
+``arty.integrations.sklearn_plots``         evaluation charts (confusion matrix, ROC...) as tables
 ``arty.integrations.transformers``          ``ArtyCallback``, a Hugging Face ``TrainerCallback``
 ==========================================  =================================================
+
+W&B's names for these (``WandbMetricsLogger``, ``WandbLogger``, ``plot_classifier``...) are in
+:mod:`arty.integration`, and the legacy Keras ``WandbCallback`` in :mod:`arty.keras`.
 
 Importing this package imports no framework; each module imports its own and, when
 it is missing, raises :class:`ImportError` naming the extra to install
@@ -31,13 +35,16 @@ from arty.tracking.run import Run, current
 __all__ = ["import_framework", "log_model_files", "model_name", "resolve_run"]
 
 
-def import_framework(module: str, extra: str, integration: str) -> ModuleType:
-    """Import ``module`` or raise :class:`ImportError` saying which extra brings it."""
+def import_framework(module: str, extra: str | None, integration: str) -> ModuleType:
+    """Import ``module`` or raise :class:`ImportError` saying which extra brings it
+    (``extra`` None: the package itself, for frameworks Arty has no extra for)."""
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        raise ImportError(f"{integration} needs '{module.split('.')[0]}', which is not installed\n"
-                          f"hint: pip install 'arty[{extra}]'") from exc
+        package = module.split(".")[0]
+        install = f"'arty[{extra}]'" if extra else package
+        raise ImportError(f"{integration} needs '{package}', which is not installed\n"
+                          f"hint: pip install {install}") from exc
 
 
 def resolve_run(run: Run | None) -> Run:

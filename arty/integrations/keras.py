@@ -29,7 +29,7 @@ from arty.tracking.run import Run
 
 keras = import_framework("keras", "keras", "arty.integrations.keras")
 
-__all__ = ["ArtyCallback"]
+__all__ = ["ArtyCallback", "improved", "resolve_mode"]
 
 MODEL_FILE = "model.keras"
 LOG_MODEL = (False, True, "end", "best", "epoch")
@@ -41,6 +41,23 @@ def _number(value: Any) -> float | None:
         return float(value)
     except (TypeError, ValueError):
         return None
+
+
+def resolve_mode(monitor: str, mode: str) -> str:
+    """``"min"`` or ``"max"`` for ``mode``; ``"auto"`` is max for accuracy-like names.
+
+    An unknown ``mode`` raises :class:`arty.UsageError`.
+    """
+    if mode not in ("auto", "min", "max"):
+        raise UsageError(f"invalid mode '{mode}'", hint="use 'auto', 'min' or 'max'")
+    if mode == "auto":
+        return "max" if any(m in monitor for m in _MAXIMIZED) else "min"
+    return mode
+
+
+def improved(value: float, best: float | None, mode: str) -> bool:
+    """Whether ``value`` beats ``best`` (None: nothing yet) under ``mode`` ``"min"``/``"max"``."""
+    return best is None or (value < best if mode == "min" else value > best)
 
 
 class ArtyCallback(keras.callbacks.Callback):
@@ -57,10 +74,16 @@ class ArtyCallback(keras.callbacks.Callback):
     Training settings (``epochs``, ``steps_per_epoch``, ``optimizer``,
     ``learning_rate``) go into the config unless the config already has them.
 
+    Batch rows carry ``batch/learning_rate`` too, and the batch counter under
+    :attr:`BATCH_STEP`.
+
     Bad settings raise :class:`arty.UsageError` here, before training; a
     ``monitor`` missing from an epoch's logs is warned about once and that
     epoch's model is not logged.
     """
+
+    #: The history key of the batch counter (the step metric of ``batch/*``).
+    BATCH_STEP = "batch/step"
 
     def __init__(self, run: Run | None = None, *, log_freq: str | int = "epoch", log_model: bool | str = False,
                  monitor: str = "val_loss", mode: str = "auto", model_name: str | None = None,
@@ -72,17 +95,13 @@ class ArtyCallback(keras.callbacks.Callback):
             raise UsageError(f"invalid log_freq {log_freq!r}", hint="use 'epoch', 'batch' or a number of batches >= 1")
         if log_model not in LOG_MODEL or isinstance(log_model, int) and not isinstance(log_model, bool):
             raise UsageError(f"invalid log_model {log_model!r}", hint="use False, 'end', 'epoch' or 'best'")
-        if mode not in ("auto", "min", "max"):
-            raise UsageError(f"invalid mode '{mode}'", hint="use 'auto', 'min' or 'max'")
         if not isinstance(monitor, str) or not monitor:
             raise UsageError(f"invalid monitor {monitor!r}", hint="name a metric, e.g. 'val_loss'")
         self._run = run
         self.batch_freq = None if log_freq == "epoch" else log_freq
         self.log_model = "end" if log_model is True else log_model
         self.monitor = monitor
-        if mode == "auto":
-            mode = "max" if any(m in monitor for m in _MAXIMIZED) else "min"
-        self.mode = mode
+        self.mode = resolve_mode(monitor, mode)
         self.model_name = model_name
         self.aliases = list(aliases)
         self.best: float | None = None
@@ -102,7 +121,7 @@ class ArtyCallback(keras.callbacks.Callback):
         run = self.run
         run.define_metric("epoch/*", step_metric="epoch/epoch")
         if self.batch_freq:
-            run.define_metric("batch/*", step_metric="batch/step")
+            run.define_metric("batch/*", step_metric=self.BATCH_STEP)
         params = self.params or {}
         settings: dict[str, Any] = {"epochs": params.get("epochs"), "steps_per_epoch": params.get("steps")}
         optimizer = getattr(self.model, "optimizer", None)
@@ -119,9 +138,12 @@ class ArtyCallback(keras.callbacks.Callback):
         self._batches += 1
         if self._batches % self.batch_freq:
             return
-        row: dict[str, Any] = {"batch/step": self._batches}
+        row: dict[str, Any] = {self.BATCH_STEP: self._batches}
         for k, v in (logs or {}).items():
             row[f"batch/{k}"] = v
+        lr = self._learning_rate()
+        if lr is not None and "learning_rate" not in (logs or {}):
+            row["batch/learning_rate"] = lr
         self.run.log(row)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
@@ -144,7 +166,7 @@ class ArtyCallback(keras.callbacks.Callback):
                                   f"(have: {', '.join(sorted(logs)) or 'nothing'}); the model is not logged",
                                   RuntimeWarning, stacklevel=2)
                 return
-            if self.best is None or (value < self.best if self.mode == "min" else value > self.best):
+            if improved(value, self.best, self.mode):
                 self.best = value
                 self.run.summary[f"best/{self.monitor}"] = value
                 self._save(epoch, logs, aliases=["best"])
