@@ -6,7 +6,7 @@ import wandb
 
 with wandb.init(project="pipeline", job_type="upload-dataset") as run:
     os.makedirs("data", exist_ok=True)
-    rows = [[i, i * 0.5, i % 2] for i in range(20)]
+    rows = [[i, i * 0.5, int(i >= 8)] for i in range(20)]
     with open("data/train.csv", "w", newline="") as f:
         csv.writer(f).writerows([["id", "x", "label"], *rows])
 
