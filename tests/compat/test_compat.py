@@ -214,3 +214,33 @@ def test_crash_midway_keeps_the_run_and_its_traceback(tmp_path):
     assert run.summary["loss"] == 1 / 3
     console = "\n".join(line for _t, _s, line in run.console())
     assert "Traceback (most recent call last)" in console and 'raise ValueError("loss diverged at step 2")' in console
+
+
+@pytest.mark.slow
+def test_lightning_wandb_logger(tmp_path):
+    needs("lightning")
+    run_script("lightning_logger.py", tmp_path)
+    run = only_run(tmp_path, "lightning-compat")
+    assert run.state == "finished"
+    assert run.config == {"lr": 0.05, "batch_size": 16}                 # hyperparameters + experiment.config
+    train = run.history(keys=["train_loss", "trainer/global_step"])
+    assert [r["trainer/global_step"] for r in train] == list(range(8))  # 4 batches x 2 epochs, every step
+    val = [r for r in run.history() if "val_loss" in r]
+    assert [r["epoch"] for r in val] == [0, 1] and all("val_acc" in r for r in val)
+    assert set(run.summary) >= {"train_loss", "val_loss", "val_acc", "epoch"}
+    model = api(tmp_path).artifact(f"lightning-compat/model-{run.id}:latest")
+    assert model.type == "model" and model.logged_by().id == run.id
+    assert any(entry.path.endswith(".ckpt") for entry in model.files())
+
+
+@pytest.mark.slow
+def test_keras_metrics_logger_and_checkpoint(tmp_path):
+    needs("keras")
+    run_script("keras_metrics.py", tmp_path)
+    run = only_run(tmp_path, "keras-compat")
+    assert run.state == "finished" and {"bs": 16, "epochs": 2}.items() <= run.config.items()
+    epochs = [r for r in run.history() if "epoch/loss" in r]
+    assert [r["epoch/epoch"] for r in epochs] == [0, 1]
+    assert all({"epoch/accuracy", "epoch/val_loss", "epoch/val_accuracy"} <= set(r) for r in epochs)
+    model = api(tmp_path).artifact(f"keras-compat/run_{run.id}_model:epoch_1")    # W&B's name and alias
+    assert model.type == "model" and model.logged_by().id == run.id
