@@ -1,7 +1,6 @@
 """One worker of a grouped experiment. As W&B's "Group runs" page shows it, the group and
 job type come either from ``init`` or from the environment (``WANDB_RUN_GROUP``,
 ``WANDB_JOB_TYPE``); the launcher sets the environment, the script stays the same."""
-import os
 import sys
 
 import wandb
