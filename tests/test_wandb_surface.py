@@ -247,3 +247,18 @@ def test_unsupported_data_types_say_so_and_what_to_use(name):
 def test_other_missing_names_are_still_attribute_errors():
     with pytest.raises(AttributeError):
         arty.no_such_thing  # noqa: B018
+
+
+def test_image_takes_wandbs_arguments_and_refuses_masks_and_boxes_clearly():
+    np = pytest.importorskip("numpy")
+    pixels = np.zeros((4, 4, 3), dtype=np.uint8)
+    img = arty.Image(pixels, caption="c", grouping=2, file_type="png")  # W&B's keyword arguments
+    assert img.caption == "c"
+    masks = {"predictions": {"mask_data": np.zeros((4, 4), dtype=np.uint8), "class_labels": {0: "bg"}}}
+    boxes = {"predictions": {"box_data": [{"position": {"minX": 0.1, "maxX": 0.2, "minY": 0.3, "maxY": 0.4},
+                                           "class_id": 0}]}}
+    for kwargs in (dict(masks=masks), dict(boxes=boxes), dict(mode="L"), dict(file_type="jpg"),
+                   dict(normalize=False)):
+        with pytest.raises(UsageError) as exc:
+            arty.Image(pixels, **kwargs)
+        assert exc.value.hint
