@@ -262,3 +262,13 @@ def test_image_takes_wandbs_arguments_and_refuses_masks_and_boxes_clearly():
         with pytest.raises(UsageError) as exc:
             arty.Image(pixels, **kwargs)
         assert exc.value.hint
+
+
+def test_reinit_takes_wandbs_values(store):
+    first = start(store)
+    assert start(store, reinit="return_previous") is first and not first._finished
+    second = start(store, reinit="finish_previous")
+    assert first.state == "finished" and arty.run is second
+    with pytest.raises(UsageError, match="create_new"):
+        start(store, reinit="create_new")
+    assert arty.run is second and not second._finished

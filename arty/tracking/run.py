@@ -866,7 +866,7 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
          dir: str | None = None, resume: str | bool | None = None, id: str | None = None,
          mode: str | None = None, *, store: str | None = None, save_code: bool = False,
          system_metrics: bool | float = True, console: bool = True, code: bool = True,
-         flush_interval: float = 5.0, reinit: bool = True, command: Iterable[str] | None = None,
+         flush_interval: float = 5.0, reinit: bool | str | None = True, command: Iterable[str] | None = None,
          entity: str | None = None, settings: Any = None, config_exclude_keys: Iterable[str] | None = None,
          config_include_keys: Iterable[str] | None = None, allow_val_change: bool | None = None,
          anonymous: str | None = None, force: bool | None = None, sync_tensorboard: bool | None = None,
@@ -897,7 +897,9 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
     W&B's other arguments: ``settings`` (an :class:`arty.Settings` or a dict; see it for the
     fields Arty acts on), ``config_include_keys`` / ``config_exclude_keys`` (keep only / drop
     those config keys), ``allow_val_change``, ``anonymous`` and ``force`` (accepted; there is
-    no account). ``sync_tensorboard``/``tensorboard``, ``monitor_gym``, ``fork_from`` and
+    no account). ``reinit``: True, ``"finish_previous"``, ``"default"`` or None finish the
+    active run first; False or ``"return_previous"`` return it; ``"create_new"`` is a
+    :class:`UsageError` (one run at a time per process). ``sync_tensorboard``/``tensorboard``, ``monitor_gym``, ``fork_from`` and
     ``resume_from`` are not supported: a :class:`UsageError` names the Arty way.
     """
     global _current
@@ -954,8 +956,14 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
         raise UsageError("resume='must' needs the id of the run to resume", hint="arty.init(id=..., resume='must')")
     with _current_lock:
         previous = _current
+    if reinit == "create_new":
+        raise UsageError("reinit='create_new' is not supported: one run at a time per process",
+                         hint="finish the run first (reinit='finish_previous', the default), or start the "
+                              "other run in a subprocess")
+    if reinit not in (True, False, None, "default", "finish_previous", "return_previous"):
+        raise UsageError(f"invalid reinit '{reinit}'", hint="use 'finish_previous' or 'return_previous'")
     if previous is not None and not previous._finished:
-        if not reinit:
+        if reinit in (False, "return_previous"):
             return previous
         previous.finish()
     # The store: unreachable is not fatal for tracking (records stay local until 'art sync').
