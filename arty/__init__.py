@@ -127,7 +127,8 @@ def _require_run() -> Run:
     return run
 
 
-def log(data: dict | None = None, step: int | None = None, commit: bool | None = None) -> None:
+def log(data: dict | None = None, step: int | None = None, commit: bool | None = None,
+        sync: bool | None = None) -> None:
     """``run.log`` on the current run (no data: commit the pending row)."""
     _require_run().log(data, step=step, commit=commit)
 
@@ -144,10 +145,12 @@ def unwatch(model: Any = None) -> int:
     return 0 if run is None else run.unwatch(model)
 
 
-def define_metric(name: str, step_metric: str | None = None, summary: str | None = None,
-                  goal: str | None = None, hidden: bool = False) -> None:
-    """``run.define_metric`` on the current run."""
-    _require_run().define_metric(name, step_metric=step_metric, summary=summary, goal=goal, hidden=hidden)
+def define_metric(name: str, step_metric: str | None = None, step_sync: bool | None = None,
+                  hidden: bool | None = None, summary: str | None = None, goal: str | None = None,
+                  overwrite: bool | None = None) -> None:
+    """``run.define_metric`` on the current run (W&B's arguments, in W&B's order)."""
+    _require_run().define_metric(name, step_metric=step_metric, step_sync=step_sync, hidden=hidden,
+                                 summary=summary, goal=goal, overwrite=overwrite)
 
 
 def finish(exit_code: int | None = None, quiet: bool | None = None) -> None:

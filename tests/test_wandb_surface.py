@@ -272,3 +272,26 @@ def test_reinit_takes_wandbs_values(store):
     with pytest.raises(UsageError, match="create_new"):
         start(store, reinit="create_new")
     assert arty.run is second and not second._finished
+
+
+def test_run_methods_take_wandbs_arguments(store, tmp_path):
+    (tmp_path / "f.txt").write_text("x")
+    run = start(store)
+    run.define_metric("epoch", hidden=True)
+    run.define_metric("acc", step_metric="epoch", step_sync=True, summary="best", goal="maximize", overwrite=True)
+    arty.define_metric("loss", "epoch", None, None, "copy")  # W&B's positional order
+    with pytest.raises(UsageError, match="needs a goal"):
+        run.define_metric("f1", summary="best")
+    run.log({"epoch": 0, "acc": 0.5, "loss": 2.0}, sync=False)
+    run.log({"epoch": 1, "acc": 0.4, "loss": 1.0})
+    assert run.summary["acc"] == 0.5 and run.summary.loss == 1.0  # best by goal; attribute access
+    art = arty.Artifact("ds", type="dataset")
+    art.add_file(str(tmp_path / "f.txt"))
+    v = run.log_artifact(art, aliases=None, tags=["raw"])
+    assert v.tags == ["raw"]
+    assert run.use_artifact("ds:latest", use_as="input") == v
+    with pytest.raises(UsageError, match="aliases"):
+        run.use_artifact("ds:latest", aliases=["prod"])
+    assert run.project_name() == PROJECT and run.get_url() is None
+    assert run.settings.run_id == run.id and run.settings.mode == "online"
+    run.finish()

@@ -301,14 +301,23 @@ class Run:
 
     # -- logging ---------------------------------------------------------------
 
-    def define_metric(self, name: str, step_metric: str | None = None, summary: str | None = None,
-                      goal: str | None = None, hidden: bool = False) -> None:
-        """How ``name`` (or a glob like ``"val/*"``) is summarised and plotted."""
+    def define_metric(self, name: str, step_metric: str | None = None, step_sync: bool | None = None,
+                      hidden: bool | None = None, summary: str | None = None, goal: str | None = None,
+                      overwrite: bool | None = None) -> None:
+        """How ``name`` (or a glob like ``"val/*"``) is summarised and plotted (W&B's arguments,
+        in W&B's order). ``summary``: ``min``, ``max``, ``mean``, ``first``, ``last``, ``none``,
+        ``best`` (with ``goal``) or ``copy`` (``last``). ``step_sync`` (Arty's history rows keep
+        the step metric's last value anyway) and ``overwrite`` (a new definition always replaces
+        the old one) are accepted."""
+        hidden = bool(hidden)
         d = self.summary.define(name, step_metric, summary, goal, hidden)
         self._meta_events.append({"kind": "metric", "metric": d.to_json()})
 
-    def log(self, data: dict[str, Any] | None = None, step: int | None = None, commit: bool | None = None) -> None:
+    def log(self, data: dict[str, Any] | None = None, step: int | None = None, commit: bool | None = None,
+            sync: bool | None = None) -> None:
         """Append metrics to the history. Never raises into the training loop.
+
+        ``sync`` (deprecated in W&B) is accepted: logging never waits for the store.
 
         ``step`` None uses the run's counter; a larger ``step`` commits the pending
         row first; a smaller one is ignored with a warning. ``commit=False``
@@ -406,8 +415,15 @@ class Run:
                              url=self.store_url)
         return Registry(self.store, project or self.project)
 
-    def use_artifact(self, ref: str | ArtifactVersion, type: str | None = None) -> ArtifactVersion:
-        """Resolve an artifact version and record that this run used it (a lineage edge)."""
+    def use_artifact(self, ref: str | ArtifactVersion, type: str | None = None, aliases: Iterable[str] | None = None,
+                     use_as: str | None = None) -> ArtifactVersion:
+        """Resolve an artifact version and record that this run used it (a lineage edge).
+
+        ``use_as`` (deprecated in W&B) is accepted; ``aliases`` is a :class:`UsageError`:
+        aliases move when a version is logged or with ``art alias``."""
+        if aliases:
+            raise UsageError("use_artifact(aliases=) is not supported: using a version does not move aliases",
+                             hint="run.log_artifact(art, aliases=[...]) or 'art alias name:v3 prod'")
         version = ref if isinstance(ref, ArtifactVersion) else self._registry().resolve(ArtifactRef.parse(ref))
         if type is not None and version.type != type:
             raise UsageError(f"artifact '{version.qualified_name}' has type '{version.type}', not '{type}'")
@@ -418,8 +434,10 @@ class Run:
         return version
 
     def log_artifact(self, artifact: Artifact | str, name: str | None = None, type: str | None = None,
-                     aliases: Iterable[str] = ()) -> ArtifactVersion:
-        """Log a draft (or a path) as an artifact version produced by this run."""
+                     aliases: Iterable[str] | None = (), tags: Iterable[str] | None = None) -> ArtifactVersion:
+        """Log a draft (or a path) as an artifact version produced by this run; ``tags`` are
+        set on the version (an edit record, see :attr:`ArtifactVersion.tags`)."""
+        aliases = aliases or ()
         if isinstance(artifact, (str, os.PathLike)):
             path = os.fspath(artifact)
             draft = Artifact(name or os.path.basename(os.path.abspath(path)), type=type or "dataset")
@@ -431,6 +449,9 @@ class Run:
             "project": v.project, "artifact": v.base_name, "version": v.number, "digest": str(v.digest),
             "created": result.created, "at": now_iso()})
         self._writer.wake()
+        if tags:
+            v.tags = [str(t) for t in tags]
+            v.save(created_by=self.id)
         return v
 
     def _edges(self, kind: str) -> list[ArtifactVersion]:
@@ -574,6 +595,28 @@ class Run:
     entity = None
     url = None
     sweep_id = None
+
+    def get_url(self) -> None:
+        """None: no hosted run page (``art serve`` shows the run under ``/p/<project>/runs/<id>``)."""
+        return None
+
+    def get_project_url(self) -> None:
+        return None
+
+    def get_sweep_url(self) -> None:
+        return None
+
+    def project_name(self) -> str:
+        """The project (W&B's deprecated spelling of ``run.project``)."""
+        return self.project
+
+    @property
+    def settings(self) -> Any:
+        """The run's settings, as an :class:`arty.Settings` (mode, project, run_id, root_dir, ...)."""
+        from arty.tracking.surface import Settings
+
+        return Settings(mode=self.mode, project=self.project, run_id=self.id, run_name=self.name,
+                        run_group=self.group, run_job_type=self.job_type, root_dir=self.dir)
 
     @property
     def start_time(self) -> float:
@@ -729,17 +772,19 @@ class DisabledRun(Run):
         self._start_wall = time.time()
 
     def log(self, data: dict[str, Any] | None = None, step: int | None = None,
-            commit: bool | None = None) -> None:
+            commit: bool | None = None, sync: bool | None = None) -> None:
         return None
 
     def define_metric(self, *args: Any, **kwargs: Any) -> None:
         return None
 
-    def use_artifact(self, ref: Any, type: str | None = None) -> Any:  # type: ignore[override]
+    def use_artifact(self, ref: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         return None
 
-    def log_artifact(self, artifact: Any, name: str | None = None, type: str | None = None,
-                     aliases: Iterable[str] = ()) -> Any:  # type: ignore[override]
+    def log_artifact(self, artifact: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        return None
+
+    def use_model(self, name: str) -> None:  # type: ignore[override]
         return None
 
     def save(self, glob_str: str | None = None, base_path: str | None = None, policy: str = "live", *,
