@@ -295,3 +295,18 @@ def test_run_methods_take_wandbs_arguments(store, tmp_path):
     assert run.project_name() == PROJECT and run.get_url() is None
     assert run.settings.run_id == run.id and run.settings.mode == "online"
     run.finish()
+
+
+def test_artifact_draft_calls_of_wandb_say_what_they_need(store, tmp_path):
+    (tmp_path / "f.txt").write_text("x")
+    art = arty.Artifact("ds", type="dataset", use_as="train")
+    art.add_file(str(tmp_path / "f.txt"))
+    assert art.is_draft() is True and art.finalize() is None
+    for name in ("get", "files", "download", "verify", "manifest"):
+        with pytest.raises(UsageError, match="needs a logged version"):
+            getattr(art, name)
+    with pytest.raises(UsageError, match="incremental"):
+        arty.Artifact("ds", type="dataset", incremental=True)
+    v = art.save(project=PROJECT)
+    assert v.is_draft() is False and art.is_draft() is False
+    assert [e.path for e in art.files()] == ["f.txt"]  # a logged draft reads through to its version

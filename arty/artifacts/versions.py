@@ -722,6 +722,10 @@ class ArtifactVersion:
         raise UsageError(f"logged_by() needs the index: use arty.Api().artifact('{self.qualified_name}').logged_by()",
                          hint="the version record's created_by is the id of the run that logged it")
 
+    def is_draft(self) -> bool:
+        """False: a logged version (W&B's ``artifact.is_draft()``)."""
+        return False
+
     def wait(self, timeout: float | None = None) -> "ArtifactVersion":
         """Returns self: a version is complete once logged (W&B waits for an upload here)."""
         return self
