@@ -310,3 +310,36 @@ def test_artifact_draft_calls_of_wandb_say_what_they_need(store, tmp_path):
     v = art.save(project=PROJECT)
     assert v.is_draft() is False and art.is_draft() is False
     assert [e.path for e in art.files()] == ["f.txt"]  # a logged draft reads through to its version
+
+
+def test_wandb_calls_arty_lacks_name_the_arty_way(store, tmp_path):
+    """Run, config, version and query API calls of W&B that Arty does not have: a UsageError
+    with a hint, never an AttributeError; other misspelt names stay AttributeErrors."""
+    (tmp_path / "f.txt").write_text("x")
+    run = start(store, config={"lr": 1})
+    for name in ("restore", "status", "to_html", "plot_table"):
+        with pytest.raises(UsageError, match=f"run.{name} is not supported") as exc:
+            getattr(run, name)
+        assert exc.value.hint
+    with pytest.raises(AttributeError):
+        run.no_such_method  # noqa: B018
+    run.config.persist()  # W&B: write the config now; Arty records it (a config event)
+    art = arty.Artifact("ds", type="dataset")
+    art.add_file(str(tmp_path / "f.txt"))
+    v = run.log_artifact(art)
+    for name in ("checkout", "manifest", "add_file", "id"):
+        with pytest.raises(UsageError, match=f"artifact.{name} is not supported") as exc:
+            getattr(v, name)
+        assert exc.value.hint
+    run.finish()
+    assert events_of(read_run(store, PROJECT, run.id), "config")
+    api = arty.Api({"project": PROJECT})
+    for name in ("sweep", "reports", "create_run", "viewer", "flush"):
+        with pytest.raises(UsageError, match=f"api.{name} is not supported"):
+            getattr(api, name)
+    api_run = api.run(run.id)
+    for name in ("url", "lastHistoryStep", "upload_file", "wait_until_finished"):
+        with pytest.raises(UsageError, match=f"run.{name} is not supported"):
+            getattr(api_run, name)
+    with pytest.raises(UsageError, match="artifact.checkout"):
+        api.artifact("ds:latest").checkout  # noqa: B018 - through the query API's artifact too

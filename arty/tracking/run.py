@@ -591,6 +591,23 @@ class Run:
                          hint="mark versions with aliases (run.log_artifact(art, aliases=['prod']) or "
                               "'art alias name:v3 prod')")
 
+    #: W&B run attributes Arty does not have: what to use instead (see __getattr__).
+    _WANDB_MISSING = {
+        "restore": "use arty.restore(name, run_path=run.path)",
+        "status": "run.state is 'running', 'finished' or 'failed'",
+        "to_html": "the run's page is on 'art serve', under /p/<project>/runs/<id>",
+        "plot_table": "log the data as an arty.Table",
+        "config_static": "read run.config",
+        "upsert_artifact": "log a new version with run.log_artifact",
+        "finish_artifact": "log a new version with run.log_artifact",
+    }
+
+    def __getattr__(self, name: str) -> Any:
+        hint = Run._WANDB_MISSING.get(name)
+        if hint is None:
+            raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+        raise UsageError(f"run.{name} is not supported", hint=hint)
+
     # W&B's run attributes Arty has no counterpart for: entities, hosted run pages, sweeps.
     entity = None
     url = None
