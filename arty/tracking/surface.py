@@ -12,13 +12,13 @@ import enum
 import glob as _glob
 import os
 import sys
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 from arty.errors import UsageError
 from arty.tracking import env
 
 __all__ = ["AlertLevel", "Settings", "SAVE_POLICIES", "termlog", "termwarn", "termerror", "save_targets",
-           "code_files", "unsupported"]
+           "code_files", "unsupported", "UNSUPPORTED", "as_settings"]
 
 #: ``run.save(policy=...)``: ``"now"`` copies at once, ``"end"`` at finish, ``"live"`` both.
 SAVE_POLICIES = ("live", "now", "end")
