@@ -510,7 +510,7 @@ class Run:
         self._writer.wake()
 
     def alert(self, title: str, text: str, level: Any = None, wait_duration: Any = None) -> None:
-        """Record an alert as an event of the run (the UI lists it) and print it on stderr.
+        """Record an alert as an event of the run (``events/``) and print it on stderr.
 
         ``level``: ``arty.AlertLevel.INFO`` (default), ``WARN`` or ``ERROR`` (or those names).
         ``wait_duration`` (seconds, or a ``timedelta``): another alert with the same title
