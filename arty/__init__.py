@@ -45,6 +45,9 @@ from arty.store import Store, init_store, open_store
 from arty.tracking import Config, Run, Summary, init
 from arty.tracking.media import Histogram, Image, Table
 from arty.tracking.run import current as _current_run
+from arty.tracking.surface import AlertLevel, Settings, termerror, termlog, termwarn
+from arty.tracking.surface import UNSUPPORTED as _UNSUPPORTED
+from arty.tracking.surface import unsupported as _unsupported
 
 __version__ = "0.1.0"
 
@@ -57,6 +60,9 @@ __all__ = [
     "Config", "Run", "Summary", "define_metric", "finish", "init", "log", "Api",
     "Histogram", "Image", "Table",
     "watch", "unwatch",
+    # the rest of W&B's top-level calls
+    "AlertLevel", "Settings", "alert", "link_model", "log_model", "login", "mark_preempting", "restore", "save",
+    "setup", "teardown", "termerror", "termlog", "termwarn", "use_model",
 ]
 # Also, while a run is active: arty.run, arty.config, arty.summary (module attributes, see __getattr__).
 
@@ -121,7 +127,8 @@ def _require_run() -> Run:
     return run
 
 
-def log(data: dict | None = None, step: int | None = None, commit: bool | None = None) -> None:
+def log(data: dict | None = None, step: int | None = None, commit: bool | None = None,
+        sync: bool | None = None) -> None:
     """``run.log`` on the current run (no data: commit the pending row)."""
     _require_run().log(data, step=step, commit=commit)
 
@@ -138,17 +145,101 @@ def unwatch(model: Any = None) -> int:
     return 0 if run is None else run.unwatch(model)
 
 
-def define_metric(name: str, step_metric: str | None = None, summary: str | None = None,
-                  goal: str | None = None, hidden: bool = False) -> None:
-    """``run.define_metric`` on the current run."""
-    _require_run().define_metric(name, step_metric=step_metric, summary=summary, goal=goal, hidden=hidden)
+def define_metric(name: str, step_metric: str | None = None, step_sync: bool | None = None,
+                  hidden: bool | None = None, summary: str | None = None, goal: str | None = None,
+                  overwrite: bool | None = None) -> None:
+    """``run.define_metric`` on the current run (W&B's arguments, in W&B's order)."""
+    _require_run().define_metric(name, step_metric=step_metric, step_sync=step_sync, hidden=hidden,
+                                 summary=summary, goal=goal, overwrite=overwrite)
 
 
-def finish(exit_code: int | None = None) -> None:
-    """Finish the current run, if any."""
+def finish(exit_code: int | None = None, quiet: bool | None = None) -> None:
+    """Finish the current run, if any (``quiet``: no message about uploads left for ``art sync``)."""
     run = _current_run()
     if run is not None:
-        run.finish(exit_code)
+        run.finish(exit_code, quiet=bool(quiet))
+
+
+def save(glob_str: str | None = None, base_path: str | None = None, policy: str = "live") -> list[str]:
+    """``run.save`` on the current run: keep files with it (see :meth:`Run.save`)."""
+    return _require_run().save(glob_str, base_path, policy)
+
+
+def restore(name: str, run_path: str | None = None, replace: bool = False, root: str | None = None) -> Any:
+    """Fetch file ``name`` saved with a run and return it opened for reading, as W&B's.
+
+    ``run_path`` (``"project/run_id"``, an entity before it is dropped) defaults to the
+    current run; ``root`` to the current run's folder, else ``"."``. A file already under
+    ``root`` is returned as it is unless ``replace``. A missing file is :class:`NotFound`.
+    """
+    run = _current_run()
+    if run_path is None and run is None:
+        raise UsageError("restore needs run_path outside a run", hint="arty.restore(name, run_path='project/run_id')")
+    root = root or (run.dir if run is not None else ".")
+    dest = os.path.join(root, *str(name).split("/"))
+    if os.path.isfile(dest) and not replace:
+        return open(dest)  # noqa: SIM115 - returned to the caller, like W&B
+    from arty.api import Api
+
+    if run_path is None and run is not None:
+        local = run.folder.path(f"files/{name}")
+        if os.path.isfile(local):
+            os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
+            with open(local, "rb") as src, open(dest, "wb") as out:
+                out.write(src.read())
+            return open(dest)  # noqa: SIM115
+        run_path = run.path
+    api = Api({"store": run.store_url}) if run is not None else Api()
+    return api.run(run_path).file(name).download(root, replace=True)
+
+
+def alert(title: str, text: str, level: Any = None, wait_duration: Any = None) -> None:
+    """``run.alert`` on the current run: recorded as an event of the run and printed."""
+    _require_run().alert(title, text, level=level, wait_duration=wait_duration)
+
+
+def mark_preempting() -> None:
+    """``run.mark_preempting`` on the current run."""
+    _require_run().mark_preempting()
+
+
+def log_model(path: str, name: str | None = None, aliases: Iterable[str] | None = None) -> ArtifactVersion:
+    """``run.log_model`` on the current run: the file or folder as an artifact of type ``"model"``."""
+    return _require_run().log_model(path, name=name, aliases=aliases)
+
+
+def use_model(name: str) -> str:
+    """``run.use_model`` on the current run: the model version downloaded; returns its path."""
+    return _require_run().use_model(name)
+
+
+def link_model(path: str, registered_model_name: str, name: str | None = None,
+               aliases: Iterable[str] | None = None) -> None:
+    """Not supported: Arty has no model registry yet (a :class:`UsageError` says what to do)."""
+    _require_run().link_model(path, registered_model_name, name=name, aliases=aliases)
+
+
+def login(anonymous: str | None = None, key: str | None = None, relogin: bool | None = None,
+          host: str | None = None, force: bool | None = None, timeout: int | None = None,
+          verify: bool = False, **kwargs: Any) -> bool:
+    """Arty has no account: nothing to log in to, nothing sent anywhere. Returns True.
+
+    The store is chosen by ``ARTY_STORE`` (or ``arty.init(store=...)``); a served store's
+    token is the server's ``--token``. ``key`` and ``host`` are not used.
+    """
+    return True
+
+
+def setup(settings: Settings | dict[str, Any] | None = None) -> Settings:
+    """Arty starts no service process: returns the settings (an :class:`arty.Settings`)."""
+    from arty.tracking.surface import as_settings
+
+    return as_settings(settings)
+
+
+def teardown(exit_code: int | None = None) -> None:
+    """Finish the current run, if any (W&B: finish runs and stop its service)."""
+    finish(exit_code)
 
 
 def __getattr__(name: str):  # noqa: ANN202 - PEP 562: arty.run, arty.config, arty.summary
@@ -160,4 +251,6 @@ def __getattr__(name: str):  # noqa: ANN202 - PEP 562: arty.run, arty.config, ar
         return Api
     if name in ("config", "summary"):
         return getattr(_require_run(), name)
+    if name in _UNSUPPORTED:  # W&B names Arty does not have yet: say so, and what to use
+        raise _unsupported(name)
     raise AttributeError(f"module 'arty' has no attribute '{name}'")

@@ -73,6 +73,34 @@ class Api:
         self._index_path = index_path
         self._index: Index | None = None
 
+    #: W&B ``Api`` calls Arty does not have: what to use instead (see __getattr__).
+    _WANDB_MISSING = {
+        "sweep": "no sweeps: group the trial runs (init(group=...)) and query api.runs(filters={'group': ...})",
+        "sweeps": "no sweeps: group the trial runs (init(group=...)) and query api.runs(filters={'group': ...})",
+        "reports": "no reports: 'art serve' shows runs and artifacts",
+        "create_report": "no reports: 'art serve' shows runs and artifacts",
+        "create_run": "runs are created by arty.init",
+        "create_project": "a project exists once a run or an artifact is logged to it",
+        "user": "no accounts: runs record the user that started them (ApiRun.user)",
+        "users": "no accounts: runs record the user that started them (ApiRun.user)",
+        "team": "no accounts or teams",
+        "create_team": "no accounts or teams",
+        "create_user": "no accounts or teams",
+        "viewer": "no accounts",
+        "default_entity": "no entities",
+        "registries": "no registry yet: mark versions with aliases ('art alias name:v3 prod')",
+        "flush": "make a new arty.Api() to read what was written since",
+        "job": "no launch jobs",
+        "queued_run": "no launch queues",
+        "create_run_queue": "no launch queues",
+    }
+
+    def __getattr__(self, name: str) -> Any:
+        hint = Api._WANDB_MISSING.get(name)
+        if hint is None:
+            raise AttributeError(f"'Api' object has no attribute '{name}'")
+        raise UsageError(f"api.{name} is not supported", hint=hint)
+
     def __repr__(self) -> str:
         return f"Api({self.store.url!r}, project={self.default_project!r})"
 
@@ -499,6 +527,25 @@ class ApiRun:
         self._tags: list[str] | None = None
         self._edited: dict[str, Any] = {}  # name, notes, group, job_type set on this object
         self._snapshot: dict[str, str] = {}  # config and summary as first read, for update()
+
+    #: W&B run calls of the query API Arty does not have: what to use instead (see __getattr__).
+    _WANDB_MISSING = {
+        "url": "no hosted page: 'art serve' shows the run at /p/<project>/runs/<id>",
+        "lastHistoryStep": "run.steps is the number of history rows; run.history() has their _step",
+        "wait_until_finished": "poll arty.Api().run(path).state",
+        "upload_file": "files are saved by the run itself: run.save(path) while it runs",
+        "sweep": "no sweeps: runs of one search share a group",
+        "metadata": "run.host, run.user, run.python, run.git and run.command hold what W&B keeps there",
+        "storage_id": "run.path identifies the run",
+        "load": "make a new arty.Api() to read the run again",
+        "to_html": "'art serve' shows the run",
+    }
+
+    def __getattr__(self, name: str) -> Any:
+        hint = ApiRun._WANDB_MISSING.get(name)
+        if hint is None:
+            raise AttributeError(f"'ApiRun' object has no attribute '{name}'")
+        raise UsageError(f"run.{name} is not supported", hint=hint)
 
     # -- fields --------------------------------------------------------------------------------
 

@@ -57,8 +57,16 @@ class Source:
 class Artifact:
     """A draft artifact version. Log it with ``arty.log_artifact(draft)``."""
 
+    #: W&B calls that need a logged version: on a draft they say so (not an AttributeError).
+    _VERSION_ONLY = ("get", "get_entry", "get_path", "files", "file", "download", "checkout", "verify",
+                     "manifest", "delete", "link", "used_by", "logged_by", "new_draft", "aliases", "digest")
+
     def __init__(self, name: str, type: str = "dataset", description: str | None = None,
-                 metadata: dict[str, Any] | None = None) -> None:
+                 metadata: dict[str, Any] | None = None, incremental: bool = False, use_as: str | None = None) -> None:
+        if incremental:
+            raise UsageError("incremental artifacts are not supported",
+                             hint="start from the last version: arty.use_artifact('name:latest').new_draft(), "
+                                  "add or remove files, then log it")
         self.name = check_name(name)
         if not isinstance(type, str) or not type:
             raise UsageError(f"invalid artifact type '{type}'", hint="e.g. 'dataset' or 'model'")
@@ -77,6 +85,24 @@ class Artifact:
 
     def __repr__(self) -> str:
         return f"Artifact({self.name!r}, type={self.type!r}, {len(self.sources)} sources)"
+
+    def __getattr__(self, name: str) -> Any:
+        if name in Artifact._VERSION_ONLY:
+            logged = self.__dict__.get("logged")
+            if logged is not None:  # after save() the draft reads through to its version, like W&B's
+                return getattr(logged, name)
+            raise UsageError(f"'{name}' needs a logged version; artifact '{self.__dict__.get('name')}' "
+                             "is a draft", hint=f"log it first: v = art.save() (or run.log_artifact(art)), "
+                                                f"then v.{name}")
+        raise AttributeError(f"'Artifact' object has no attribute '{name}'")
+
+    def is_draft(self) -> bool:
+        """True until the draft is logged (W&B's ``artifact.is_draft()``)."""
+        return self.logged is None
+
+    def finalize(self) -> None:
+        """Nothing to do: a draft is fixed when it is logged (W&B's ``finalize``)."""
+        return None
 
     def save(self, project: str | None = None, settings: Any = None) -> "ArtifactVersion":
         """Log this draft, like W&B's ``artifact.save()``: inside a run (``arty.init``) the run

@@ -722,6 +722,30 @@ class ArtifactVersion:
         raise UsageError(f"logged_by() needs the index: use arty.Api().artifact('{self.qualified_name}').logged_by()",
                          hint="the version record's created_by is the id of the run that logged it")
 
+    def is_draft(self) -> bool:
+        """False: a logged version (W&B's ``artifact.is_draft()``)."""
+        return False
+
+    #: W&B artifact calls Arty does not have: what to use instead (see __getattr__).
+    _WANDB_MISSING = {
+        "checkout": "download it: artifact.download(root)",
+        "manifest": "artifact.files() lists the entries, artifact.digest identifies the content",
+        "id": "artifact.digest identifies the content, artifact.qualified_name the version",
+        "state": "a version in the store is committed; there are no pending versions",
+        "add_file": "start a draft from it: artifact.new_draft().add_file(...)",
+        "add_dir": "start a draft from it: artifact.new_draft().add_dir(...)",
+        "add_reference": "start a draft from it: artifact.new_draft().add_reference(...)",
+        "add": "start a draft from it: artifact.new_draft().add(...)",
+        "remove": "start a draft from it: artifact.new_draft().remove(...)",
+        "new_file": "start a draft from it: artifact.new_draft().new_file(...)",
+    }
+
+    def __getattr__(self, name: str) -> Any:
+        hint = ArtifactVersion._WANDB_MISSING.get(name)
+        if hint is None:
+            raise AttributeError(f"'ArtifactVersion' object has no attribute '{name}'")
+        raise UsageError(f"artifact.{name} is not supported on a logged version", hint=hint)
+
     def wait(self, timeout: float | None = None) -> "ArtifactVersion":
         """Returns self: a version is complete once logged (W&B waits for an upload here)."""
         return self

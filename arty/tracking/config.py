@@ -124,6 +124,11 @@ class Config(MutableMapping[str, Any]):
     def __len__(self) -> int:
         return len(self._data)
 
+    def persist(self) -> None:
+        """W&B's ``config.persist()``: record the config now (changes are recorded anyway)."""
+        if self._on_change:
+            self._on_change()
+
     def __getattr__(self, name: str) -> Any:
         try:
             return self._data[name]

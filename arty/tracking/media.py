@@ -234,7 +234,22 @@ class Image(Media):
     #: An image can be a table cell: the run stores it and the table holds its dict.
     table_cell_type = "image"
 
-    def __init__(self, data: Any, caption: str | None = None) -> None:
+    def __init__(self, data: Any, mode: str | None = None, caption: str | None = None, grouping: int | None = None,
+                 classes: Any = None, boxes: Any = None, masks: Any = None, file_type: str | None = None,
+                 normalize: bool = True) -> None:
+        # W&B's arguments in W&B's order; those Arty cannot honour yet say so (grouping only
+        # arranges W&B's media panel and is ignored).
+        if masks is not None or boxes is not None or classes is not None:
+            raise UsageError("image masks, boxes and classes are not supported yet",
+                             hint="log the mask as a second arty.Image, and boxes as rows of an arty.Table")
+        if mode is not None:
+            raise UsageError(f"image mode '{mode}' is not supported",
+                             hint="pass a PIL image converted to that mode, or an array of the channels wanted")
+        if file_type not in (None, "png"):
+            raise UsageError(f"image file type '{file_type}' is not supported", hint="images are stored as PNG")
+        if not normalize:
+            raise UsageError("Image(normalize=False) is not supported: float pixels in [0, 1] are scaled to 0..255",
+                             hint="pass uint8 pixels to store them as they are")
         self.caption = None if caption is None else str(caption)
         self._lock = threading.Lock()
         self._json: dict[str, Any] | None = None

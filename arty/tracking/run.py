@@ -161,6 +161,11 @@ class Run:
         self._monitor = None
         self._code_thread: threading.Thread | None = None
         self._exit_request: int | None = None  # set when the script calls sys.exit(n)
+        #: True when this session continues an existing run (W&B's ``run.resumed``).
+        self.resumed = resume_state is not None
+        self._saved_at_end: list[tuple[str, str]] = []  # run.save(policy="live"/"end"): copied at finish
+        self._alerts: dict[str, float] = {}  # alert title -> when it was last recorded
+        self._preempting = False
 
     # -- identity -----------------------------------------------------------
 
@@ -296,14 +301,23 @@ class Run:
 
     # -- logging ---------------------------------------------------------------
 
-    def define_metric(self, name: str, step_metric: str | None = None, summary: str | None = None,
-                      goal: str | None = None, hidden: bool = False) -> None:
-        """How ``name`` (or a glob like ``"val/*"``) is summarised and plotted."""
+    def define_metric(self, name: str, step_metric: str | None = None, step_sync: bool | None = None,
+                      hidden: bool | None = None, summary: str | None = None, goal: str | None = None,
+                      overwrite: bool | None = None) -> None:
+        """How ``name`` (or a glob like ``"val/*"``) is summarised and plotted (W&B's arguments,
+        in W&B's order). ``summary``: ``min``, ``max``, ``mean``, ``first``, ``last``, ``none``,
+        ``best`` (with ``goal``) or ``copy`` (``last``). ``step_sync`` (Arty's history rows keep
+        the step metric's last value anyway) and ``overwrite`` (a new definition always replaces
+        the old one) are accepted."""
+        hidden = bool(hidden)
         d = self.summary.define(name, step_metric, summary, goal, hidden)
         self._meta_events.append({"kind": "metric", "metric": d.to_json()})
 
-    def log(self, data: dict[str, Any] | None = None, step: int | None = None, commit: bool | None = None) -> None:
+    def log(self, data: dict[str, Any] | None = None, step: int | None = None, commit: bool | None = None,
+            sync: bool | None = None) -> None:
         """Append metrics to the history. Never raises into the training loop.
+
+        ``sync`` (deprecated in W&B) is accepted: logging never waits for the store.
 
         ``step`` None uses the run's counter; a larger ``step`` commits the pending
         row first; a smaller one is ignored with a warning. ``commit=False``
@@ -401,8 +415,15 @@ class Run:
                              url=self.store_url)
         return Registry(self.store, project or self.project)
 
-    def use_artifact(self, ref: str | ArtifactVersion, type: str | None = None) -> ArtifactVersion:
-        """Resolve an artifact version and record that this run used it (a lineage edge)."""
+    def use_artifact(self, ref: str | ArtifactVersion, type: str | None = None, aliases: Iterable[str] | None = None,
+                     use_as: str | None = None) -> ArtifactVersion:
+        """Resolve an artifact version and record that this run used it (a lineage edge).
+
+        ``use_as`` (deprecated in W&B) is accepted; ``aliases`` is a :class:`UsageError`:
+        aliases move when a version is logged or with ``art alias``."""
+        if aliases:
+            raise UsageError("use_artifact(aliases=) is not supported: using a version does not move aliases",
+                             hint="run.log_artifact(art, aliases=[...]) or 'art alias name:v3 prod'")
         version = ref if isinstance(ref, ArtifactVersion) else self._registry().resolve(ArtifactRef.parse(ref))
         if type is not None and version.type != type:
             raise UsageError(f"artifact '{version.qualified_name}' has type '{version.type}', not '{type}'")
@@ -413,8 +434,10 @@ class Run:
         return version
 
     def log_artifact(self, artifact: Artifact | str, name: str | None = None, type: str | None = None,
-                     aliases: Iterable[str] = ()) -> ArtifactVersion:
-        """Log a draft (or a path) as an artifact version produced by this run."""
+                     aliases: Iterable[str] | None = (), tags: Iterable[str] | None = None) -> ArtifactVersion:
+        """Log a draft (or a path) as an artifact version produced by this run; ``tags`` are
+        set on the version (an edit record, see :attr:`ArtifactVersion.tags`)."""
+        aliases = aliases or ()
         if isinstance(artifact, (str, os.PathLike)):
             path = os.fspath(artifact)
             draft = Artifact(name or os.path.basename(os.path.abspath(path)), type=type or "dataset")
@@ -426,6 +449,9 @@ class Run:
             "project": v.project, "artifact": v.base_name, "version": v.number, "digest": str(v.digest),
             "created": result.created, "at": now_iso()})
         self._writer.wake()
+        if tags:
+            v.tags = [str(t) for t in tags]
+            v.save(created_by=self.id)
         return v
 
     def _edges(self, kind: str) -> list[ArtifactVersion]:
@@ -446,10 +472,181 @@ class Run:
         """Versions this run logged (``log_artifact``)."""
         return self._edges("outputs")
 
-    def save(self, path: str, name: str | None = None) -> None:
-        """Keep a file with the run (under ``files/``)."""
-        with open(path, "rb") as f:
-            self.folder.write(f"files/{name or os.path.basename(path)}", f.read())
+    def save(self, glob_str: str | None = None, base_path: str | None = None, policy: str = "live", *,
+             name: str | None = None) -> list[str]:
+        """Keep files with the run (under ``files/``), as W&B's ``run.save``.
+
+        ``glob_str`` names a file or a glob (``"out/*.ckpt"``, ``"**"`` with ``recursive``
+        semantics); the saved names are relative to ``base_path`` (default: the glob's
+        folder). ``policy``: ``"now"`` copies the files at once, ``"end"`` at ``finish()``,
+        ``"live"`` (default) at once and again at ``finish()`` (so later changes are kept;
+        W&B uploads on every change). ``name`` saves one file under another name.
+        Returns the saved names. A glob that matches no file is a :class:`NotFound`.
+        """
+        from arty.tracking import surface
+
+        if policy not in surface.SAVE_POLICIES:
+            raise UsageError(f"invalid save policy '{policy}'", hint="use 'live', 'now' or 'end'")
+        if glob_str is None:
+            raise UsageError("run.save needs a file name or glob", hint="run.save('model.pt')")
+        if name is not None:
+            targets = [(os.path.abspath(os.fspath(glob_str)), str(name))]
+            if not os.path.isfile(targets[0][0]):
+                raise NotFound(f"no file '{glob_str}' to save", hint="check the path")
+        else:
+            targets = surface.save_targets(glob_str, base_path)
+            if not targets:
+                raise NotFound(f"no file matches '{glob_str}'", hint="check the path or the glob")
+        if policy in ("live", "end"):
+            self._saved_at_end.extend(targets)
+        if policy in ("live", "now"):
+            self._copy_files(targets)
+        return [rel for _, rel in targets]
+
+    def _copy_files(self, targets: list[tuple[str, str]]) -> None:
+        for path, rel in targets:
+            with open(path, "rb") as f:
+                self.folder.write(f"files/{rel}", f.read())
+        self._writer.wake()
+
+    def alert(self, title: str, text: str, level: Any = None, wait_duration: Any = None) -> None:
+        """Record an alert as an event of the run (``events/``) and print it on stderr.
+
+        ``level``: ``arty.AlertLevel.INFO`` (default), ``WARN`` or ``ERROR`` (or those names).
+        ``wait_duration`` (seconds, or a ``timedelta``): another alert with the same title
+        within that time is dropped, as W&B does. Nothing is sent anywhere: Arty has no
+        notification channel (no e-mail or Slack).
+        """
+        from arty.tracking.surface import AlertLevel
+
+        try:
+            lvl = AlertLevel(getattr(level, "value", level) or "INFO")
+        except ValueError:
+            raise UsageError(f"invalid alert level '{level}'", hint="use arty.AlertLevel.INFO, WARN or ERROR") from None
+        wait = wait_duration.total_seconds() if hasattr(wait_duration, "total_seconds") else wait_duration
+        now = time.monotonic()
+        last = self._alerts.get(str(title))
+        if last is not None and wait and now - last < float(wait):
+            return
+        self._alerts[str(title)] = now
+        self._meta_events.append({"kind": "alert", "title": str(title), "text": str(text), "level": lvl.value,
+                                  "wait_duration": wait})
+        self._writer.wake()
+        if not self._capture.get("silent"):
+            print(f"arty: alert [{lvl.value}] {title}: {text}", file=sys.stderr)
+
+    def mark_preempting(self) -> None:
+        """Say the run is about to be preempted: recorded as an event, and the run's final
+        record says ``preempting``; resume it with ``arty.init(id=..., resume="allow")``."""
+        self._preempting = True
+        self._meta_events.append({"kind": "preempting"})
+        self._writer.wake()
+
+    def log_code(self, root: str | None = ".", name: str | None = None, include_fn: Any = None,
+                 exclude_fn: Any = None) -> ArtifactVersion | None:
+        """Log the source under ``root`` (by default its ``.py`` files) as an artifact of type
+        ``"code"`` named ``name`` (default ``source-<run id>``); returns the version, or None
+        when no file is selected (W&B too)."""
+        from arty.tracking.surface import code_files
+
+        files = code_files(root or ".", include_fn, exclude_fn)
+        if not files:
+            warnings.warn(f"arty: log_code found no files under '{root}'", RuntimeWarning, stacklevel=2)
+            return None
+        art = Artifact(name or f"source-{self.id}", type="code")
+        for path, rel in files:
+            art.add_file(path, name=rel)
+        return self.log_artifact(art)
+
+    def log_model(self, path: str, name: str | None = None, aliases: Iterable[str] | None = None) -> ArtifactVersion:
+        """Log a model file or folder as an artifact of type ``"model"`` produced by this run;
+        ``name`` defaults to ``run-<run id>-<file name>`` (W&B's). Returns the version."""
+        path = os.fspath(path)
+        if not os.path.exists(path):
+            raise NotFound(f"no file or folder '{path}' to log as a model", hint="check the path")
+        name = name or f"run-{self.id}-{os.path.basename(os.path.abspath(path))}"
+        return self.log_artifact(path, name=name, type="model", aliases=aliases or ())
+
+    def use_model(self, name: str) -> str:
+        """Use a model artifact (``"name:alias"``) and download it; returns the local path
+        (the file itself when the version holds one file). Not a model: :class:`UsageError`."""
+        version = self.use_artifact(name)
+        if "model" not in version.type.lower():
+            raise UsageError(f"artifact '{version.qualified_name}' has type '{version.type}', not a model",
+                             hint="use_model takes model artifacts; use run.use_artifact(...).download()")
+        root = version.download()
+        names = os.listdir(root)
+        return os.path.join(root, names[0]) if len(names) == 1 and os.path.isfile(os.path.join(root, names[0])) \
+            else root
+
+    def link_model(self, path: str, registered_model_name: str, name: str | None = None,
+                   aliases: Iterable[str] | None = None) -> None:
+        """Not supported: Arty has no model registry yet."""
+        raise UsageError("link_model is not supported: Arty has no model registry yet",
+                         hint="log it with run.log_model(path, name, aliases=['prod']) and mark versions with aliases")
+
+    def link_artifact(self, artifact: Any, target_path: str, aliases: Iterable[str] | None = None) -> None:
+        """Not supported: Arty has no registry of linked collections yet."""
+        raise UsageError("link_artifact is not supported: Arty has no artifact registry yet",
+                         hint="mark versions with aliases (run.log_artifact(art, aliases=['prod']) or "
+                              "'art alias name:v3 prod')")
+
+    #: W&B run attributes Arty does not have: what to use instead (see __getattr__).
+    _WANDB_MISSING = {
+        "restore": "use arty.restore(name, run_path=run.path)",
+        "status": "run.state is 'running', 'finished' or 'failed'",
+        "to_html": "the run's page is on 'art serve', under /p/<project>/runs/<id>",
+        "plot_table": "log the data as an arty.Table",
+        "config_static": "read run.config",
+        "upsert_artifact": "log a new version with run.log_artifact",
+        "finish_artifact": "log a new version with run.log_artifact",
+    }
+
+    def __getattr__(self, name: str) -> Any:
+        hint = Run._WANDB_MISSING.get(name)
+        if hint is None:
+            raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+        raise UsageError(f"run.{name} is not supported", hint=hint)
+
+    # W&B's run attributes Arty has no counterpart for: entities, hosted run pages, sweeps.
+    entity = None
+    url = None
+    sweep_id = None
+
+    def get_url(self) -> None:
+        """None: no hosted run page (``art serve`` shows the run under ``/p/<project>/runs/<id>``)."""
+        return None
+
+    def get_project_url(self) -> None:
+        return None
+
+    def get_sweep_url(self) -> None:
+        return None
+
+    def project_name(self) -> str:
+        """The project (W&B's deprecated spelling of ``run.project``)."""
+        return self.project
+
+    @property
+    def settings(self) -> Any:
+        """The run's settings, as an :class:`arty.Settings` (mode, project, run_id, root_dir, ...)."""
+        from arty.tracking.surface import Settings
+
+        return Settings(mode=self.mode, project=self.project, run_id=self.id, run_name=self.name,
+                        run_group=self.group, run_job_type=self.job_type, root_dir=self.dir)
+
+    @property
+    def start_time(self) -> float:
+        """When this session of the run started (a Unix time)."""
+        return self._start_wall
+
+    @property
+    def offline(self) -> bool:
+        return self.mode == "offline"
+
+    @property
+    def disabled(self) -> bool:
+        return self.mode == "disabled"
 
     def watch(self, model: Any, log: str = "gradients", log_freq: int = 100, *, num_bins: int = 64,
               prefix: str = "") -> Any:
@@ -504,6 +701,11 @@ class Run:
                     self._writer.console.append([now, "stderr", line])
         if self._code_thread is not None:
             self._code_thread.join(timeout=_left(deadline))
+        if self._saved_at_end:  # run.save(policy="live"/"end"): the files as they are now
+            try:
+                self._copy_files([(p, rel) for p, rel in self._saved_at_end if os.path.isfile(p)])
+            except OSError as exc:
+                warnings.warn(f"arty: saved files not copied at finish: {exc}", RuntimeWarning, stacklevel=2)
         self._finished = True
         self._exit_code = exit_code
         final = {
@@ -516,6 +718,8 @@ class Run:
             "steps": self._rows,
             "last_step": self._step - 1 if self._rows else None,
         }
+        if self._preempting:
+            final["preempting"] = True
         self._summary_dirty = False
         uploaded = self._writer.close(final, deadline=deadline, final_name=self._closing)
         if self.mode == "online" and not uploaded and not quiet and not self._capture.get("silent"):
@@ -581,22 +785,39 @@ class DisabledRun(Run):
         self.summary = Summary()
         self._step = 0
         self._meta_events: list[dict[str, Any]] = []  # name/notes/tags setters append here; never written
+        self.resumed = False
+        self._start_wall = time.time()
 
     def log(self, data: dict[str, Any] | None = None, step: int | None = None,
-            commit: bool | None = None) -> None:
+            commit: bool | None = None, sync: bool | None = None) -> None:
         return None
 
     def define_metric(self, *args: Any, **kwargs: Any) -> None:
         return None
 
-    def use_artifact(self, ref: Any, type: str | None = None) -> Any:  # type: ignore[override]
+    def use_artifact(self, ref: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         return None
 
-    def log_artifact(self, artifact: Any, name: str | None = None, type: str | None = None,
-                     aliases: Iterable[str] = ()) -> Any:  # type: ignore[override]
+    def log_artifact(self, artifact: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         return None
 
-    def save(self, path: str, name: str | None = None) -> None:
+    def use_model(self, name: str) -> None:  # type: ignore[override]
+        return None
+
+    def save(self, glob_str: str | None = None, base_path: str | None = None, policy: str = "live", *,
+             name: str | None = None) -> list[str]:
+        return []
+
+    def alert(self, title: str, text: str, level: Any = None, wait_duration: Any = None) -> None:
+        return None
+
+    def mark_preempting(self) -> None:
+        return None
+
+    def log_code(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        return None
+
+    def log_model(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
         return None
 
     def used_artifacts(self) -> list[ArtifactVersion]:
@@ -707,8 +928,12 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
          dir: str | None = None, resume: str | bool | None = None, id: str | None = None,
          mode: str | None = None, *, store: str | None = None, save_code: bool = False,
          system_metrics: bool | float = True, console: bool = True, code: bool = True,
-         flush_interval: float = 5.0, reinit: bool = True, command: Iterable[str] | None = None,
-         entity: str | None = None) -> Run:
+         flush_interval: float = 5.0, reinit: bool | str | None = True, command: Iterable[str] | None = None,
+         entity: str | None = None, settings: Any = None, config_exclude_keys: Iterable[str] | None = None,
+         config_include_keys: Iterable[str] | None = None, allow_val_change: bool | None = None,
+         anonymous: str | None = None, force: bool | None = None, sync_tensorboard: bool | None = None,
+         tensorboard: bool | None = None, monitor_gym: bool | None = None, fork_from: str | None = None,
+         resume_from: str | None = None) -> Run:
     """Start (or resume) a run and make it the current one.
 
     ``resume``: ``"allow"`` (resume ``id`` if it exists, finished or not, else start
@@ -730,8 +955,33 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
     ``MODE``, ``DIR``, ``SILENT``, ``CONSOLE``, ``DISABLE_GIT``, ``DISABLE_CODE``.
     ``entity`` (and ``ENTITY``) is accepted for W&B scripts and ignored: a store has
     no entities.
+
+    W&B's other arguments: ``settings`` (an :class:`arty.Settings` or a dict; see it for the
+    fields Arty acts on), ``config_include_keys`` / ``config_exclude_keys`` (keep only / drop
+    those config keys), ``allow_val_change``, ``anonymous`` and ``force`` (accepted; there is
+    no account). ``reinit``: True, ``"finish_previous"``, ``"default"`` or None finish the
+    active run first; False or ``"return_previous"`` return it; ``"create_new"`` is a
+    :class:`UsageError` (one run at a time per process). ``sync_tensorboard``/``tensorboard``, ``monitor_gym``, ``fork_from`` and
+    ``resume_from`` are not supported: a :class:`UsageError` names the Arty way.
     """
     global _current
+    _refuse_unsupported(sync_tensorboard or tensorboard, monitor_gym, fork_from, resume_from)
+    from arty.tracking.surface import as_settings
+
+    opts = as_settings(settings)
+    mode = mode or opts.get("mode")
+    project = project or opts.get("project")
+    id = id or opts.get("run_id")
+    name = name or opts.get("run_name")
+    notes = notes if notes is not None else opts.get("run_notes")
+    tags = tags if tags is not None else opts.get("run_tags")
+    group = group or opts.get("run_group")
+    job_type = job_type or opts.get("run_job_type")
+    dir = dir or opts.get("root_dir")
+    save_code = save_code or bool(opts.get("save_code"))
+    console = console and opts.get("console") != "off"
+    if opts.get("x_disable_stats") or opts.get("_disable_stats"):
+        system_metrics = False
     project = project or env.setting("PROJECT")
     name = name or env.setting("NAME")
     notes = notes if notes is not None else env.setting("NOTES")
@@ -748,6 +998,12 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
     if mode not in MODES:
         raise UsageError(f"invalid mode '{mode}'", hint="use one of: " + ", ".join(MODES))
     config_dict = load_config(config)
+    if config_include_keys and config_exclude_keys:
+        raise UsageError("config_include_keys and config_exclude_keys cannot both be given", hint="pass one of them")
+    if config_include_keys:
+        config_dict = {k: v for k, v in config_dict.items() if k in set(config_include_keys)}
+    elif config_exclude_keys:
+        config_dict = {k: v for k, v in config_dict.items() if k not in set(config_exclude_keys)}
     if mode == "disabled":
         run = DisabledRun(config_dict, project or "default", name)
         with _current_lock:
@@ -762,8 +1018,14 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
         raise UsageError("resume='must' needs the id of the run to resume", hint="arty.init(id=..., resume='must')")
     with _current_lock:
         previous = _current
+    if reinit == "create_new":
+        raise UsageError("reinit='create_new' is not supported: one run at a time per process",
+                         hint="finish the run first (reinit='finish_previous', the default), or start the "
+                              "other run in a subprocess")
+    if reinit not in (True, False, None, "default", "finish_previous", "return_previous"):
+        raise UsageError(f"invalid reinit '{reinit}'", hint="use 'finish_previous' or 'return_previous'")
     if previous is not None and not previous._finished:
-        if not reinit:
+        if reinit in (False, "return_previous"):
             return previous
         previous.finish()
     # The store: unreachable is not fatal for tracking (records stay local until 'art sync').
@@ -811,8 +1073,12 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
         "git": not env.flag("DISABLE_GIT", False),
         "diff": not env.flag("DISABLE_GIT", False) and not env.flag("DISABLE_CODE", False),
         "save_code": save_code and not env.flag("DISABLE_CODE", False),
-        "silent": env.flag("SILENT", False),
+        "silent": env.flag("SILENT", False) or bool(opts.get("silent")),
     }
+    if opts.get("disable_git"):
+        capture["git"] = capture["diff"] = False
+    if opts.get("disable_code"):
+        capture["diff"] = capture["save_code"] = False
     tag_list = [str(t) for t in (tags or [])]
     if state is not None:
         rec = state["record"]
@@ -849,6 +1115,20 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
     atexit.register(run._atexit)
     _install_excepthook()
     return run
+
+
+def _refuse_unsupported(tensorboard: Any, monitor_gym: Any, fork_from: Any, resume_from: Any) -> None:
+    """``init`` arguments of W&B that Arty cannot honour: a clear error, never silence."""
+    if tensorboard:
+        raise UsageError("sync_tensorboard is not supported: Arty does not read TensorBoard event files",
+                         hint="log the same values with run.log({...}) where the SummaryWriter writes them")
+    if monitor_gym:
+        raise UsageError("monitor_gym is not supported: Arty does not record gym videos",
+                         hint="log frames as arty.Image with run.log")
+    if fork_from or resume_from:
+        raise UsageError("fork_from and resume_from are not supported: a run cannot be forked or rewound yet",
+                         hint="continue a run with arty.init(id=..., resume='allow'), or start a new one "
+                              "with group= to keep them together")
 
 
 def _auto_resume_id(path: str, store_url: str, project: str) -> str | None:

@@ -49,6 +49,16 @@ class Summary(MutableMapping[str, Any]):
                goal: str | None = None, hidden: bool = False) -> MetricDefinition:
         if not isinstance(name, str) or not name:
             raise UsageError(f"invalid metric name '{name}'", hint="e.g. 'loss' or 'val/*'")
+        if summary is not None and "," in summary:
+            raise UsageError(f"one summary per metric, not '{summary}' for metric '{name}'",
+                             hint="define another key for the second aggregate, or read the history")
+        if summary == "best":  # W&B: the best value, by goal
+            if goal is None:
+                raise UsageError(f"summary 'best' for metric '{name}' needs a goal",
+                                 hint="pass goal='minimize' or goal='maximize'")
+            summary = "min" if goal == "minimize" else "max" if goal == "maximize" else summary
+        elif summary == "copy":  # W&B (deprecated): the last value
+            summary = "last"
         if summary is not None and summary not in RULES:
             raise UsageError(f"invalid summary '{summary}' for metric '{name}'", hint="use one of: " + ", ".join(RULES))
         if goal is not None and goal not in ("minimize", "maximize"):
@@ -155,6 +165,15 @@ class Summary(MutableMapping[str, Any]):
         """Start from a stored snapshot (on resume): rows logged afterwards update it under
         the same rules (an explicit value would freeze every key at its pre-resume value)."""
         self._auto.update(snapshot)
+
+    def __getattr__(self, name: str) -> Any:
+        """``run.summary.best_f1``, as W&B allows (keys only; a missing key is an AttributeError)."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"summary has no key '{name}'") from None
 
     def __repr__(self) -> str:
         return f"Summary({self.as_dict()!r})"
