@@ -251,6 +251,10 @@ def __getattr__(name: str):  # noqa: ANN202 - PEP 562: arty.run, arty.config, ar
         return Api
     if name in ("config", "summary"):
         return getattr(_require_run(), name)
+    if name in ("integration", "keras", "sklearn"):  # W&B's wandb.sklearn.plot_* after a plain import
+        import importlib
+
+        return importlib.import_module(f"arty.{name}")
     if name in _UNSUPPORTED:  # W&B names Arty does not have yet: say so, and what to use
         raise _unsupported(name)
     raise AttributeError(f"module 'arty' has no attribute '{name}'")
