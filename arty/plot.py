@@ -30,18 +30,22 @@ from typing import Any, Sequence
 from arty.errors import UsageError
 from arty.tracking.media import Chart, Table, _numpy
 
-__all__ = ["Chart", "bar", "confusion_matrix", "histogram", "line", "line_series", "pr_curve", "roc_curve",
-           "scatter"]
+__all__ = ["Chart", "PlotArgumentError", "bar", "confusion_matrix", "histogram", "line", "line_series", "pr_curve",
+           "roc_curve", "scatter"]
+
+
+class PlotArgumentError(UsageError, ValueError):
+    """Bad arguments to an ``arty.plot`` function (a ``ValueError``, as W&B raises)."""
 
 
 def _columns(table: Any, fn: str, **fields: str) -> None:
     """Check that ``table`` is a Table holding each named column (W&B's arguments)."""
     if not isinstance(table, Table):
-        raise UsageError(f"arty.plot.{fn} needs an arty.Table, not {type(table).__name__}",
+        raise PlotArgumentError(f"arty.plot.{fn} needs an arty.Table, not {type(table).__name__}",
                          hint=f"arty.plot.{fn}(arty.Table(columns=[...], data=rows), ...)")
     for arg, name in fields.items():
         if name not in table.columns:
-            raise UsageError(f"column '{name}' ({arg}=) is not in the table for arty.plot.{fn}",
+            raise PlotArgumentError(f"column '{name}' ({arg}=) is not in the table for arty.plot.{fn}",
                              hint=f"the table's columns are {list(table.columns)}")
 
 
@@ -75,21 +79,21 @@ def line_series(xs: Sequence[Any], ys: Sequence[Sequence[Any]], keys: Sequence[s
     of lists), named ``keys[i]`` (default ``key_0``, ``key_1``, ...)."""
     ys = [list(y) for y in ys]
     if not ys:
-        raise UsageError("arty.plot.line_series needs at least one line in ys", hint="ys=[[...], [...]]")
+        raise PlotArgumentError("arty.plot.line_series needs at least one line in ys", hint="ys=[[...], [...]]")
     per_line = len(xs) > 0 and all(isinstance(x, (list, tuple)) or hasattr(x, "__len__") and not isinstance(x, str)
                                    for x in xs)
     xss = [list(x) for x in xs] if per_line else [list(xs)] * len(ys)
     if len(xss) != len(ys):
-        raise UsageError(f"arty.plot.line_series got {len(xss)} x lists for {len(ys)} lines",
+        raise PlotArgumentError(f"arty.plot.line_series got {len(xss)} x lists for {len(ys)} lines",
                          hint="give one xs for all lines, or one per line")
     keys = list(keys) if keys is not None else [f"key_{i}" for i in range(len(ys))]
     if len(keys) != len(ys):
-        raise UsageError(f"arty.plot.line_series got {len(keys)} keys for {len(ys)} lines",
+        raise PlotArgumentError(f"arty.plot.line_series got {len(keys)} keys for {len(ys)} lines",
                          hint="give one key per line in ys")
     rows = []
     for key, x, y in zip(keys, xss, ys):
         if len(x) != len(y):
-            raise UsageError(f"line '{key}' has {len(y)} values for {len(x)} x values",
+            raise PlotArgumentError(f"line '{key}' has {len(y)} values for {len(x)} x values",
                              hint="each line in ys needs one value per x")
         rows += [[key, _plain(v), _plain(s)] for s, v in zip(x, y)]
     table = Table(columns=["lineKey", "lineVal", "step"], data=rows)
@@ -108,20 +112,21 @@ def confusion_matrix(probs: Sequence[Sequence[float]] | None = None, y_true: Seq
 
     With ``class_names``, labels are indices into it (0 to K-1); without, the classes are
     the sorted distinct labels, named ``Class_1``, ``Class_2``, ... Raises
-    :class:`UsageError` (a ``ValueError``, as W&B's) for both or neither of probs and preds,
-    lengths that differ, or a label outside ``class_names``.
+    :class:`PlotArgumentError` (a ``UsageError`` and a ``ValueError``, as W&B's) for both or
+    neither of probs and preds, lengths that differ, or a label outside ``class_names``.
     """
     np = _numpy()
     if (probs is None) == (preds is None):
-        raise UsageError("arty.plot.confusion_matrix needs either probs or preds, not both",
+        raise PlotArgumentError("arty.plot.confusion_matrix needs either probs or preds, not both",
                          hint="preds=[predicted class per sample] or probs=[[p per class] per sample]")
     if y_true is None:
-        raise UsageError("arty.plot.confusion_matrix needs y_true", hint="y_true=[true class per sample]")
+        raise PlotArgumentError("arty.plot.confusion_matrix needs y_true", hint="y_true=[true class per sample]")
     y_true = [_plain(v) for v in y_true]
     preds = [int(i) for i in np.argmax(np.asarray(probs, dtype=float), axis=1)] if probs is not None \
         else [_plain(v) for v in preds]  # type: ignore[union-attr]
     if len(preds) != len(y_true):
-        raise UsageError(f"arty.plot.confusion_matrix got {len(preds)} predictions for {len(y_true)} true labels",
+        raise PlotArgumentError(f"arty.plot.confusion_matrix got {len(preds)} predictions for {len(y_true)} "
+                                "true labels",
                          hint="give one prediction per sample")
     if class_names is None:
         classes = sorted(set(y_true) | set(preds))
@@ -133,7 +138,7 @@ def confusion_matrix(probs: Sequence[Sequence[float]] | None = None, y_true: Seq
     counts = np.zeros((len(classes), len(classes)), dtype=int)
     for t, p in zip(y_true, preds):
         if t not in index or p not in index:
-            raise UsageError(f"label {t if t not in index else p!r} is not a class index of class_names "
+            raise PlotArgumentError(f"label {t if t not in index else p!r} is not a class index of class_names "
                              f"({len(names)} classes)", hint="labels are indices 0..K-1 into class_names")
         counts[index[t], index[p]] += 1
     rows = [[names[i], names[j], int(counts[i, j])] for i in range(len(names)) for j in range(len(names))]
@@ -148,13 +153,13 @@ def _per_class(y_true: Any, y_probas: Any, labels: Sequence[str] | None, classes
     distinct values of ``y_true``; column i of ``y_probas`` scores the i-th of them."""
     np = _numpy()
     if y_true is None or y_probas is None:
-        raise UsageError(f"arty.plot.{fn} needs y_true and y_probas", hint="y_probas has one column per class")
+        raise PlotArgumentError(f"arty.plot.{fn} needs y_true and y_probas", hint="y_probas has one column per class")
     y = np.asarray([_plain(v) for v in y_true])
     probas = np.asarray(y_probas, dtype=float)
     if probas.ndim == 1:
         probas = probas[:, None]
     if probas.ndim != 2 or probas.shape[0] != len(y):
-        raise UsageError(f"arty.plot.{fn}: y_probas has shape {probas.shape}, expected ({len(y)}, classes)",
+        raise PlotArgumentError(f"arty.plot.{fn}: y_probas has shape {probas.shape}, expected ({len(y)}, classes)",
                          hint="one row of scores per sample in y_true")
     classes = list(np.unique(y))
     out = []
@@ -162,7 +167,8 @@ def _per_class(y_true: Any, y_probas: Any, labels: Sequence[str] | None, classes
         if classes_to_plot is not None and c not in list(classes_to_plot):
             continue
         if i >= probas.shape[1]:
-            raise UsageError(f"arty.plot.{fn}: y_probas has {probas.shape[1]} columns for {len(classes)} classes",
+            raise PlotArgumentError(f"arty.plot.{fn}: y_probas has {probas.shape[1]} columns for "
+                                    f"{len(classes)} classes",
                              hint="one column of scores per class")
         name = labels[int(c)] if labels is not None else _plain(c)
         out.append((name, y == c, probas[:, i]))
@@ -202,7 +208,7 @@ def pr_curve(y_true: Sequence[Any] | None = None, y_probas: Sequence[Sequence[fl
     evenly spaced points from 0 to 1, precision interpolated from the threshold sweep."""
     np = _numpy()
     if isinstance(interp_size, bool) or not isinstance(interp_size, int) or interp_size < 2:
-        raise UsageError(f"invalid interp_size {interp_size!r} for arty.plot.pr_curve", hint="use an int >= 2")
+        raise PlotArgumentError(f"invalid interp_size {interp_size!r} for arty.plot.pr_curve", hint="use an int >= 2")
     rows = []
     for name, positive, scores in _per_class(y_true, y_probas, labels, classes_to_plot, "pr_curve"):
         tps, fps = _counts(positive, scores)

@@ -77,7 +77,7 @@ def test_confusion_matrix_counts_every_pair_of_classes():
 def test_confusion_matrix_refuses_what_wandb_refuses(kwargs, message):
     with pytest.raises(UsageError, match=message) as exc:
         arty.plot.confusion_matrix(**kwargs)
-    assert isinstance(exc.value, ValueError) or exc.value.hint
+    assert isinstance(exc.value, ValueError) and exc.value.hint  # W&B raises ValueError
 
 
 def test_roc_curve_runs_from_0_0_to_1_1_per_class():

@@ -202,12 +202,13 @@ export function specTraces(spec, table) {
     const x = col(spec.x);
     const y = col(spec.y);
     return [...groupRows(table, spec.stroke).entries()].map(([name, rows], i) => ({
-      type: "scatter", mode: lines[spec.kind], name: name || spec.y, x: rows.map((r) => r[x]), y: rows.map((r) => num(r[y])),
+      type: "scatter", mode: lines[spec.kind], name: name || spec.y,
+      x: rows.map((r) => r[x]), y: rows.map((r) => num(r[y])),
       line: { color: COLORS[i % COLORS.length], width: 1.6 }, marker: { color: COLORS[i % COLORS.length], size: 6 } }));
   }
   if (spec.kind === "bar") {
-    return [{ type: "bar", x: table.rows.map((r) => String(r[col(spec.label)])), y: table.rows.map((r) => num(r[col(spec.value)])),
-      marker: { color: COLORS[0] } }];
+    return [{ type: "bar", x: table.rows.map((r) => String(r[col(spec.label)])),
+      y: table.rows.map((r) => num(r[col(spec.value)])), marker: { color: COLORS[0] } }];
   }
   if (spec.kind === "histogram") {
     return [{ type: "histogram", x: table.rows.map((r) => num(r[col(spec.value)])), marker: { color: COLORS[0] } }];

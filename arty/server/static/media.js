@@ -70,8 +70,9 @@ function tableView(ctx, base, key, entries) {
     const state = { sort: null, desc: false, offset: 0 };
     const small = t.nrows == null || t.nrows <= CLIENT_SIDE_ROWS;
     const hasChart = !!t.chart && typeof t.chart === "object";
-    const first = hasChart || small ? await tableRows(ctx, base, t.digest, 0, hasChart ? CHART_ROWS : CLIENT_SIDE_ROWS) : null;
-    let all = small ? first : null;
+    const first = hasChart || small
+      ? await tableRows(ctx, base, t.digest, 0, hasChart ? CHART_ROWS : CLIENT_SIDE_ROWS) : null;
+    const all = small ? first : null;
     // A chart of arty.plot (a "chart" spec on the table): drawn from its rows, above the table.
     chart.hidden = !hasChart;
     if (hasChart) {
