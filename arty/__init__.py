@@ -251,7 +251,7 @@ def __getattr__(name: str):  # noqa: ANN202 - PEP 562: arty.run, arty.config, ar
         return Api
     if name in ("config", "summary"):
         return getattr(_require_run(), name)
-    if name in ("integration", "keras", "sklearn"):  # W&B's wandb.sklearn.plot_* after a plain import
+    if name in ("integration", "keras", "sklearn", "plot"):  # W&B's wandb.plot.* after a plain import
         import importlib
 
         return importlib.import_module(f"arty.{name}")

@@ -409,6 +409,29 @@ def test_table_image_cells_render_as_images(page, site):
     expect(section.locator("tbody tr").first.locator("td").nth(2)).to_have_text("[0.5,0.25]")
 
 
+def test_plot_charts_are_drawn_above_their_tables(page, site):
+    import arty
+
+    url, _, store_path = site
+    run = arty.init(project="charts", name="plots", store=store_path, **ui.QUIET)
+    table = arty.Table(data=[[x, x * x] for x in range(10)], columns=["x", "y"])
+    run.log({"sq": arty.plot.line(table, "x", "y", title="x squared"),
+             "cm": arty.plot.confusion_matrix(y_true=[0, 1, 2, 2], preds=[0, 1, 1, 2], class_names=["a", "b", "c"])})
+    run.finish(quiet=True)
+    open_page(page, f"{url}/p/charts/runs/{run.id}?tab=media", "run")
+    line = page.locator("section.media[data-key=sq] .chart[data-kind=line]")
+    expect(line).to_have_attribute("data-drawn", "1")
+    assert page.evaluate("() => document.querySelector('section[data-key=sq] .chart').data[0].y") == \
+        [x * x for x in range(10)]
+    assert line.locator(".scatterlayer .trace path.js-line").count() == 1
+    expect(page.locator("section.media[data-key=sq] tbody tr")).to_have_count(10)  # the table stays below
+    cm = page.locator("section.media[data-key=cm] .chart[data-kind=confusion_matrix]")
+    expect(cm).to_have_attribute("data-drawn", "1")
+    z = page.evaluate("() => document.querySelector('section[data-key=cm] .chart').data[0].z")
+    assert z == [[1, 0, 0], [0, 1, 0], [0, 1, 1]]
+    assert cm.locator(".heatmaplayer image, .hm image").count() >= 1
+
+
 def test_running_run_updates_live(page, site):
     import arty
 

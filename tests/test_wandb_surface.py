@@ -236,7 +236,7 @@ def test_termlog_termwarn_termerror(capsys, monkeypatch):
 
 # -- what W&B has and Arty does not, yet ----------------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["Audio", "Video", "Html", "Object3D", "Plotly", "Molecule", "plot"])
+@pytest.mark.parametrize("name", ["Audio", "Video", "Html", "Object3D", "Plotly", "Molecule"])
 def test_unsupported_data_types_say_so_and_what_to_use(name):
     with pytest.raises(UsageError, match="is not supported yet") as exc:
         getattr(arty, name)

@@ -13,7 +13,10 @@ A media value sits in the history row as a JSON dict with a ``_type`` key:
 * table: ``{"_type": "table", "digest", "format": "parquet"|"jsonl", "columns", "nrows"}``;
   the table is a blob (see :mod:`arty.artifacts.tables`); image cells are stored as
   image blobs first and the table holds their dicts; ``"blobs"`` lists their digests;
-* histogram: ``{"_type": "histogram", "bins": edges, "values": counts}``, inline.
+* histogram: ``{"_type": "histogram", "bins": edges, "values": counts}``, inline;
+* chart (:class:`Chart`, made by :mod:`arty.plot`): a table dict as above with a
+  ``"chart"`` key, ``{"kind", "title", ...}`` naming the columns to draw; the UI draws it
+  above the table. Everything that reads tables (gc, push, verify) reads it unchanged.
 
 Constructors check what they are given and raise :class:`UsageError` for what
 cannot be stored (an image of an unsupported shape or dtype, a table without
@@ -39,7 +42,8 @@ from arty.artifacts.tables import Table, decode_table
 from arty.errors import MissingExtra, UsageError
 from arty.hashing import DEFAULT_ALGORITHM, Digest, hash_bytes
 
-__all__ = ["Histogram", "Image", "Media", "MediaEncoder", "Table", "is_media", "load_table", "read_table", "resolve"]
+__all__ = ["Chart", "Histogram", "Image", "Media", "MediaEncoder", "Table", "is_media", "load_table", "read_table",
+           "resolve"]
 
 #: Histograms have at most this many bins (like W&B's limit).
 MAX_BINS = 512
@@ -393,6 +397,31 @@ class Image(Media):
         return f"Image({self.width}x{self.height}{', ' + repr(self.caption) if self.caption else ''})"
 
 
+class Chart(Media):
+    """A table with a chart spec (what :mod:`arty.plot` returns, like W&B's ``CustomChart``).
+
+    ``table`` is an :class:`arty.Table` (a copy: later changes to the caller's table are
+    not logged); ``spec`` is a JSON dict with ``"kind"`` (line, scatter, bar, histogram,
+    line_series, confusion_matrix, pr_curve, roc_curve), ``"title"`` and the names of the
+    columns each axis reads. Logged, it is stored as its table with ``"chart": spec``.
+    """
+
+    needs_blob = True
+
+    def __init__(self, table: Table, spec: dict[str, Any]) -> None:
+        if not isinstance(table, Table):
+            raise UsageError(f"a chart needs an arty.Table, not {type(table).__name__}",
+                             hint="arty.plot.line(arty.Table(columns=[...], data=rows), 'x', 'y')")
+        self.table = table.copy()
+        self.spec = dict(spec)
+
+    def to_json(self) -> dict[str, Any]:  # pragma: no cover - stored through resolve()
+        raise UsageError("a chart is stored when logged", hint="run.log({'key': arty.plot.line(...)})")
+
+    def __repr__(self) -> str:
+        return f"Chart({self.spec.get('kind')!r}, {self.table!r})"
+
+
 def _encode_cell(value: Any, put_blob: Callable[[Digest, bytes], None], algorithm: str) -> Any:
     """The stored dict of a media object in a table cell (None when it cannot be stored)."""
     if isinstance(value, Image):
@@ -440,6 +469,11 @@ def resolve(value: Any, put_blob: Callable[[Digest, bytes], None], algorithm: st
         return value.encode(put_blob, algorithm)
     if isinstance(value, Table):
         return _encode_table(value, put_blob, algorithm)
+    if isinstance(value, Chart):
+        out = _encode_table(value.table, put_blob, algorithm)
+        if out is not None:
+            out["chart"] = dict(value.spec)
+        return out
     if isinstance(value, Histogram):
         return None if value.empty else value.to_json()
     return value
@@ -479,7 +513,8 @@ class MediaEncoder:
     def submit(self, value: Any) -> None:
         """Queue the images of a logged value for encoding (cheap; never raises)."""
         items = value if isinstance(value, list) else [value]
-        items = [c for v in items for c in (v.media_cells() if isinstance(v, Table) else [v])]
+        items = [c for v in items for c in (v.media_cells() if isinstance(v, Table)
+                                            else v.table.media_cells() if isinstance(v, Chart) else [v])]
         for m in items:
             if not isinstance(m, Image) or m._json is not None:
                 continue

@@ -164,10 +164,8 @@ UNSUPPORTED = {
     "Molecule": "keep the file with run.save(path) or in an artifact",
     "Plotly": "log the data as an arty.Table, or the figure as an arty.Image",
     "Bokeh": "log the data as an arty.Table, or the figure as an arty.Image",
-    "plot": "log the points as an arty.Table (the UI shows it); for classifiers use "
-            "arty.integration.sklearn.plot_roc / plot_precision_recall / plot_confusion_matrix",
-    "plot_table": "log the data as an arty.Table",
-    "visualize": "log the data as an arty.Table",
+    "plot_table": "use an arty.plot chart (line, scatter, bar, ...) or log the data as an arty.Table",
+    "visualize": "use an arty.plot chart (line, scatter, bar, ...) or log the data as an arty.Table",
     "sweep": "run the trials with your own loop or a tuner, one arty.init per trial (group= names the sweep)",
     "agent": "run the trials with your own loop or a tuner, one arty.init per trial (group= names the sweep)",
     "controller": "run the trials with your own loop or a tuner, one arty.init per trial",
@@ -178,6 +176,5 @@ UNSUPPORTED = {
 
 def unsupported(name: str) -> UsageError:
     """The error for W&B's ``wandb.<name>`` that Arty does not have (yet)."""
-    what = "arty.plot" if name == "plot" else f"arty.{name}"
-    return UsageError(f"{what} is not supported yet", hint=UNSUPPORTED[name])
+    return UsageError(f"arty.{name} is not supported yet", hint=UNSUPPORTED[name])
 

@@ -12,12 +12,12 @@ import math
 import warnings
 from typing import Any
 
-from arty.tracking.media import Histogram, Image, Table
+from arty.tracking.media import Chart, Histogram, Image, Table
 
 #: Types stored as they are (NaN and infinities included: JSON as Python writes it).
 PLAIN = (int, float, str, bool)
 #: Rich values kept as objects in the row until the writer stores them.
-MEDIA = (Image, Table, Histogram)
+MEDIA = (Image, Table, Histogram, Chart)
 _warned: set[tuple[str, str]] = set()
 
 
@@ -88,7 +88,8 @@ def clean(key: str, value: Any, media: bool = False) -> tuple[bool, Any]:
                 return False, None
             return True, value if media else value.to_json()
         if not media:
-            warn_once(key, f"cannot keep {'an image' if isinstance(value, Image) else 'a table'} in the summary "
+            what = {Image: "an image", Chart: "a chart"}.get(type(value), "a table")
+            warn_once(key, f"cannot keep {what} in the summary "
                            "(log it instead)")
             return False, None
         return True, value.copy() if isinstance(value, Table) else value  # later add_data() is not logged

@@ -244,3 +244,19 @@ def test_keras_metrics_logger_and_checkpoint(tmp_path):
     assert all({"epoch/accuracy", "epoch/val_loss", "epoch/val_accuracy"} <= set(r) for r in epochs)
     model = api(tmp_path).artifact(f"keras-compat/run_{run.id}_model:epoch_1")    # W&B's name and alias
     assert model.type == "model" and model.logged_by().id == run.id
+
+
+def test_custom_charts(tmp_path):
+    run_script("custom_charts.py", tmp_path)
+    run = only_run(tmp_path, "charts")
+    line = run.history(keys=["my_custom_plot_id"])[0]["my_custom_plot_id"]
+    assert line["_type"] == "table"
+    assert line["chart"] == {"kind": "line", "x": "x", "y": "y", "stroke": None, "title": "Custom Y vs X Line Plot"}
+    assert run.table(line).get_column("y") == [x * x for x in range(10)]
+    hist = run.history(keys=["my_histogram"])[0]["my_histogram"]
+    assert hist["chart"]["kind"] == "histogram" and hist["nrows"] == 50
+    cm = run.history(keys=["conf_mat"])[0]["conf_mat"]
+    assert cm["chart"]["kind"] == "confusion_matrix" and cm["chart"]["classes"] == ["cat", "dog", "owl"]
+    rows = {(r[0], r[1]): r[2] for _, r in run.table(cm).iterrows()}
+    assert rows[("owl", "dog")] == 1 and rows[("owl", "owl")] == 2 and rows[("cat", "owl")] == 1
+    assert sum(rows.values()) == 7

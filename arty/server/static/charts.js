@@ -181,3 +181,70 @@ export async function histogramChart(el, { title, steps, histograms }) {
 export function chartBox(key) {
   return h("div", { class: "chart", dataset: { key } });
 }
+
+/** Rows of ``table`` ({columns, rows}) grouped by the value of column ``by`` (one group when null). */
+function groupRows(table, by) {
+  const j = by == null ? -1 : table.columns.indexOf(by);
+  const groups = new Map();
+  for (const row of table.rows) {
+    const k = j < 0 ? "" : String(row[j]);
+    if (!groups.has(k)) groups.set(k, []);
+    groups.get(k).push(row);
+  }
+  return groups;
+}
+
+/** Plotly traces for a chart spec of arty.plot (see arty/plot.py) over its table's rows. */
+export function specTraces(spec, table) {
+  const col = (name) => table.columns.indexOf(name);
+  const lines = { line: "lines", roc_curve: "lines", pr_curve: "lines", scatter: "markers" };
+  if (spec.kind in lines) {
+    const x = col(spec.x);
+    const y = col(spec.y);
+    return [...groupRows(table, spec.stroke).entries()].map(([name, rows], i) => ({
+      type: "scatter", mode: lines[spec.kind], name: name || spec.y,
+      x: rows.map((r) => r[x]), y: rows.map((r) => num(r[y])),
+      line: { color: COLORS[i % COLORS.length], width: 1.6 }, marker: { color: COLORS[i % COLORS.length], size: 6 } }));
+  }
+  if (spec.kind === "bar") {
+    return [{ type: "bar", x: table.rows.map((r) => String(r[col(spec.label)])),
+      y: table.rows.map((r) => num(r[col(spec.value)])), marker: { color: COLORS[0] } }];
+  }
+  if (spec.kind === "histogram") {
+    return [{ type: "histogram", x: table.rows.map((r) => num(r[col(spec.value)])), marker: { color: COLORS[0] } }];
+  }
+  if (spec.kind === "confusion_matrix") {
+    const classes = spec.classes || [...new Set(table.rows.map((r) => String(r[col(spec.y)])))];
+    const at = new Map(classes.map((c, i) => [String(c), i]));
+    const z = classes.map(() => classes.map(() => 0));
+    for (const r of table.rows) {
+      const i = at.get(String(r[col(spec.y)]));
+      const j = at.get(String(r[col(spec.x)]));
+      if (i !== undefined && j !== undefined) z[i][j] += num(r[col(spec.value)]) || 0;
+    }
+    return [{ type: "heatmap", x: classes, y: classes, z, colorscale: "Blues", texttemplate: "%{z}",
+      hovertemplate: "actual %{y}<br>predicted %{x}<br>%{z}<extra></extra>" }];
+  }
+  return [];
+}
+
+/** Draw the chart of a logged arty.plot value into ``el``; ``table`` is {columns, rows}. */
+export async function specChart(el, spec, table) {
+  const Plotly = await loadPlotly();
+  const traces = specTraces(spec, table);
+  const axis = (name) => ({ title: { text: name || "", font: { size: 11 } }, automargin: true });
+  const cm = spec.kind === "confusion_matrix";
+  const layout = {
+    title: { text: spec.title || "", font: { size: 13 }, x: 0.02, xanchor: "left" },
+    height: cm ? 340 : 280, margin: { l: 60, r: 10, t: 30, b: 40 },
+    xaxis: axis(cm ? "Predicted" : spec.xname || spec.x || spec.label || spec.value),
+    yaxis: { ...axis(cm ? "Actual" : spec.y || spec.value || (spec.kind === "histogram" ? "count" : "")),
+      ...(cm ? { autorange: "reversed" } : {}) },
+    showlegend: traces.length > 1,
+    legend: { orientation: "h", y: -0.25, yanchor: "top", font: { size: 10 } },
+    paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
+  };
+  await Plotly.react(el, traces, layout, { responsive: true, displaylogo: false });
+  el.dataset.drawn = String(traces.length);
+  return el;
+}

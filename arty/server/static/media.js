@@ -2,13 +2,15 @@
 // paging, histograms over steps. A media value is a dict with a "_type" key (see docs/ui.md).
 
 import { api, qs } from "./api.js";
-import { histogramChart } from "./charts.js";
+import { histogramChart, specChart } from "./charts.js";
 import { errorBox, fill, filePath, fmtValue, h } from "./dom.js";
 import { pagerEl } from "./widgets.js";
 
 const KINDS = new Set(["image", "table", "histogram"]);
 const TABLE_PAGE = 25;
 const CLIENT_SIDE_ROWS = 5000;
+// A chart is drawn from at most this many rows (the server's page limit; W&B draws at most 10,000 too).
+const CHART_ROWS = 10000;
 const IMAGE_TYPES = { png: "image/png", jpeg: "image/jpeg", jpg: "image/jpeg" };
 
 function kindOf(value) {
@@ -61,13 +63,21 @@ async function tableRows(ctx, base, digest, offset, limit) {
 }
 
 function tableView(ctx, base, key, entries) {
+  const chart = h("div", { class: "chart wide-chart", dataset: { key }, hidden: true });
   const box = h("div", { class: "media-table" });
   const show = async (i) => {
     const t = [].concat(entries[i].value)[0];
     const state = { sort: null, desc: false, offset: 0 };
-    let all = null;
-    if (t.nrows == null || t.nrows <= CLIENT_SIDE_ROWS) {
-      all = await tableRows(ctx, base, t.digest, 0, CLIENT_SIDE_ROWS);
+    const small = t.nrows == null || t.nrows <= CLIENT_SIDE_ROWS;
+    const hasChart = !!t.chart && typeof t.chart === "object";
+    const first = hasChart || small
+      ? await tableRows(ctx, base, t.digest, 0, hasChart ? CHART_ROWS : CLIENT_SIDE_ROWS) : null;
+    const all = small ? first : null;
+    // A chart of arty.plot (a "chart" spec on the table): drawn from its rows, above the table.
+    chart.hidden = !hasChart;
+    if (hasChart) {
+      chart.dataset.kind = String(t.chart.kind);
+      specChart(chart, t.chart, first).catch((err) => fill(chart, errorBox(err)));
     }
     const draw = async () => {
       let res;
@@ -98,7 +108,7 @@ function tableView(ctx, base, key, entries) {
     };
     await draw();
   };
-  return [stepSlider(entries, (i) => show(i).catch((err) => fill(box, errorBox(err))), "slider-" + key), box];
+  return [stepSlider(entries, (i) => show(i).catch((err) => fill(box, errorBox(err))), "slider-" + key), chart, box];
 }
 
 function histograms(key, entries) {
