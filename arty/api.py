@@ -32,7 +32,7 @@ from typing import IO, Any, Iterable, Iterator, Sequence
 
 from arty.artifacts import ArtifactCollection, ArtifactVersion, Registry
 from arty.artifacts.names import ArtifactRef, check_name
-from arty.errors import ConflictError, InvalidPath, NotFound, UsageError
+from arty.errors import ConflictError, InvalidPath, NotFound, UsageError, missing_attribute
 from arty.hashing import Digest
 from arty.index import Index
 from arty.index import records as _records
@@ -77,8 +77,8 @@ class Api:
     _WANDB_MISSING = {
         "sweep": "no sweeps: group the trial runs (init(group=...)) and query api.runs(filters={'group': ...})",
         "sweeps": "no sweeps: group the trial runs (init(group=...)) and query api.runs(filters={'group': ...})",
-        "reports": "no reports: 'art serve' shows runs and artifacts",
-        "create_report": "no reports: 'art serve' shows runs and artifacts",
+        "reports": "no reports: 'art server' shows runs and artifacts",
+        "create_report": "no reports: 'art server' shows runs and artifacts",
         "create_run": "runs are created by arty.init",
         "create_project": "a project exists once a run or an artifact is logged to it",
         "user": "no accounts: runs record the user that started them (ApiRun.user)",
@@ -96,10 +96,7 @@ class Api:
     }
 
     def __getattr__(self, name: str) -> Any:
-        hint = Api._WANDB_MISSING.get(name)
-        if hint is None:
-            raise AttributeError(f"'Api' object has no attribute '{name}'")
-        raise UsageError(f"api.{name} is not supported", hint=hint)
+        raise missing_attribute("Api", "api", name, Api._WANDB_MISSING)
 
     def __repr__(self) -> str:
         return f"Api({self.store.url!r}, project={self.default_project!r})"
@@ -530,7 +527,7 @@ class ApiRun:
 
     #: W&B run calls of the query API Arty does not have: what to use instead (see __getattr__).
     _WANDB_MISSING = {
-        "url": "no hosted page: 'art serve' shows the run at /p/<project>/runs/<id>",
+        "url": "no hosted page: 'art server' shows the run at /p/<project>/runs/<id>",
         "lastHistoryStep": "run.steps is the number of history rows; run.history() has their _step",
         "wait_until_finished": "poll arty.Api().run(path).state",
         "upload_file": "files are saved by the run itself: run.save(path) while it runs",
@@ -538,14 +535,11 @@ class ApiRun:
         "metadata": "run.host, run.user, run.python, run.git and run.command hold what W&B keeps there",
         "storage_id": "run.path identifies the run",
         "load": "make a new arty.Api() to read the run again",
-        "to_html": "'art serve' shows the run",
+        "to_html": "'art server' shows the run",
     }
 
     def __getattr__(self, name: str) -> Any:
-        hint = ApiRun._WANDB_MISSING.get(name)
-        if hint is None:
-            raise AttributeError(f"'ApiRun' object has no attribute '{name}'")
-        raise UsageError(f"run.{name} is not supported", hint=hint)
+        raise missing_attribute("ApiRun", "run", name, ApiRun._WANDB_MISSING)
 
     # -- fields --------------------------------------------------------------------------------
 

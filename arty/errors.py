@@ -115,3 +115,13 @@ class ConflictError(ArtyError):
     """A create-if-absent lost its race more times than allowed."""
 
     exit_code = 6
+
+
+def missing_attribute(owner: str, label: str, name: str, hints: dict[str, str]) -> Exception:
+    """The error for ``obj.name`` that ``obj`` (shown as ``owner``) does not have: a
+    :class:`UsageError` naming the Arty way when ``hints`` has one for a W&B name
+    (``label.name is not supported``), else the plain :class:`AttributeError`."""
+    hint = hints.get(name)
+    if hint is None:
+        return AttributeError(f"'{owner}' object has no attribute '{name}'")
+    return UsageError(f"{label}.{name} is not supported", hint=hint)

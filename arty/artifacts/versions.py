@@ -19,7 +19,7 @@ from arty.artifacts.draft import Artifact
 from arty.artifacts.manifest import Diff, Entry, Tree, TreeReader, build
 from arty.artifacts.names import ArtifactRef, check_alias, check_name, parse_version
 from arty.artifacts.validate import check_alias_target, check_version_record
-from arty.errors import BadRecord, ConflictError, NotFound, UsageError
+from arty.errors import BadRecord, ConflictError, NotFound, UsageError, missing_attribute
 from arty.hashing import Digest, StatCache
 from arty.store import Store, layout, now_iso, records
 from arty.store.leases import WRITE, Lease, who
@@ -741,10 +741,7 @@ class ArtifactVersion:
     }
 
     def __getattr__(self, name: str) -> Any:
-        hint = ArtifactVersion._WANDB_MISSING.get(name)
-        if hint is None:
-            raise AttributeError(f"'ArtifactVersion' object has no attribute '{name}'")
-        raise UsageError(f"artifact.{name} is not supported on a logged version", hint=hint)
+        raise missing_attribute("ArtifactVersion", "artifact", name, ArtifactVersion._WANDB_MISSING)
 
     def wait(self, timeout: float | None = None) -> "ArtifactVersion":
         """Returns self: a version is complete once logged (W&B waits for an upload here)."""

@@ -29,7 +29,7 @@ from typing import Any, Iterable
 
 from arty.artifacts import Artifact, ArtifactVersion, Registry
 from arty.artifacts.names import ArtifactRef
-from arty.errors import ArtyError, MissingExtra, NotFound, StoreError, UsageError
+from arty.errors import ArtyError, MissingExtra, NotFound, StoreError, UsageError, missing_attribute
 from arty.settings import find_store_url, resolve_project, resolve_store
 from arty.store import Store, layout, now_iso, open_backend
 from arty.store import segments
@@ -595,7 +595,7 @@ class Run:
     _WANDB_MISSING = {
         "restore": "use arty.restore(name, run_path=run.path)",
         "status": "run.state is 'running', 'finished' or 'failed'",
-        "to_html": "the run's page is on 'art serve', under /p/<project>/runs/<id>",
+        "to_html": "the run's page is on 'art server', under /p/<project>/runs/<id>",
         "plot_table": "log the data as an arty.Table",
         "config_static": "read run.config",
         "upsert_artifact": "log a new version with run.log_artifact",
@@ -603,10 +603,7 @@ class Run:
     }
 
     def __getattr__(self, name: str) -> Any:
-        hint = Run._WANDB_MISSING.get(name)
-        if hint is None:
-            raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
-        raise UsageError(f"run.{name} is not supported", hint=hint)
+        raise missing_attribute(type(self).__name__, "run", name, Run._WANDB_MISSING)
 
     # W&B's run attributes Arty has no counterpart for: entities, hosted run pages, sweeps.
     entity = None
@@ -614,7 +611,7 @@ class Run:
     sweep_id = None
 
     def get_url(self) -> None:
-        """None: no hosted run page (``art serve`` shows the run under ``/p/<project>/runs/<id>``)."""
+        """None: no hosted run page (``art server`` shows the run under ``/p/<project>/runs/<id>``)."""
         return None
 
     def get_project_url(self) -> None:
