@@ -126,8 +126,9 @@ class Registry:
                 records.warn_skipped(exc)
         return None
 
-    def delete(self, name: str, number: int) -> bool:
-        """Delete version ``number`` of ``name``: a record ``deleted/<N>.json``, created if absent.
+    def delete(self, name: str, number: int, by: str | None = None) -> bool:
+        """Delete version ``number`` of ``name``: a record ``deleted/<N>.json``, created if absent
+        (``by``: who, default this process's ``user@host``).
 
         The version record and its blobs stay; the version is hidden from
         ``latest``, listings and resolving, and ``art gc`` reclaims the blobs no
@@ -135,7 +136,7 @@ class Registry:
         """
         self.version(name, number)  # must exist and not be deleted yet
         created = self.store.create_record(f"{layout.deleted(self.project, name)}/{number}.json",
-                                           {"version": number, "at": now_iso(), "by": who()})
+                                           {"version": number, "at": now_iso(), "by": by or who()})
         if created:
             self.store.journal("version_deleted", project=self.project, artifact=name, version=number)
         return created
@@ -200,25 +201,28 @@ class Registry:
         """Every move of ``alias``, oldest first."""
         return [rec for _, rec in self.store.log_records(layout.alias(self.project, name, alias), records.ALIAS)]
 
-    def set_alias(self, name: str, number: int, alias: str, created_by: str | None = None) -> None:
-        """Point ``alias`` at version ``number`` (a no-op if it already does)."""
+    def set_alias(self, name: str, number: int, alias: str, created_by: str | None = None,
+                  by: str | None = None) -> None:
+        """Point ``alias`` at version ``number`` (a no-op if it already does). ``created_by``: the
+        run that moved it; ``by``: who (default this process's ``user@host``)."""
         check_alias(alias)
         self.version(name, number)  # must exist
         if self.alias_target(name, alias) == number:
             return
-        self._move_alias(name, alias, number, created_by)
+        self._move_alias(name, alias, number, created_by, by)
 
-    def delete_alias(self, name: str, alias: str) -> int:
+    def delete_alias(self, name: str, alias: str, by: str | None = None) -> int:
         """Remove ``alias`` (recorded as a move to nothing; history kept). Returns the old target."""
         check_alias(alias)
         target = self.alias_target(name, alias)
         if target is None:
             raise self.not_found(name, alias)
-        self._move_alias(name, alias, None, None)
+        self._move_alias(name, alias, None, None, by)
         return target
 
-    def _move_alias(self, name: str, alias: str, number: int | None, created_by: str | None) -> None:
-        rec = {"alias": alias, "version": number, "at": now_iso(), "by": who(), "run": created_by}
+    def _move_alias(self, name: str, alias: str, number: int | None, created_by: str | None,
+                    by: str | None = None) -> None:
+        rec = {"alias": alias, "version": number, "at": now_iso(), "by": by or who(), "run": created_by}
         seq, _ = self.store.log_append(layout.alias(self.project, name, alias), lambda s: rec | {"seq": s})
         self.store.journal("alias_moved", project=self.project, artifact=name, alias=alias, version=number, seq=seq)
 

@@ -24,7 +24,8 @@ from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from arty.errors import ArtyError
-from arty.server import errors, routes_artifacts, routes_runs, routes_store
+from arty.server import errors, routes_artifacts, routes_auth, routes_runs, routes_store
+from arty.server.accounts import DEFAULT_TTL
 from arty.server.guard import Guard, HostPolicy
 from arty.server.state import ServerState
 from arty.settings import resolve_store
@@ -49,11 +50,18 @@ def plotly_js_path() -> str | None:
 
 
 def create_app(store: str | Store, *, token: str | None = None, index_path: str | None = None,
-               host: str = "127.0.0.1", allowed_hosts: Iterable[str] = ()) -> FastAPI:
+               host: str = "127.0.0.1", allowed_hosts: Iterable[str] = (), public_read: Iterable[str] = (),
+               trust_proxy: bool = False, auth_ttl: float = DEFAULT_TTL) -> FastAPI:
     """The ASGI app serving ``store`` (a :class:`arty.Store` or a URL of an existing store).
 
-    With ``token``, every endpoint that changes the store (editing a run, moving an alias)
-    requires it (``Authorization: Bearer <token>`` or ``X-Arty-Token``); reads never do.
+    Who may do what (:mod:`arty.server.access`): a store without users (``auth/`` in the
+    store, see :mod:`arty.server.accounts`) and without ``token`` is open; with ``token``
+    only, every change requires it (``Authorization: Bearer <token>`` or ``X-Arty-Token``);
+    once users exist, every request needs an API key or a UI session, except reads of the
+    ``public_read`` projects, and each project's role is checked. ``trust_proxy``: believe
+    ``X-Forwarded-Proto`` (a TLS proxy in front) for the session cookie's ``Secure`` flag.
+    ``auth_ttl``: seconds a lookup of keys, users and grants is cached (how long a revocation
+    may take to reach this server).
     ``index_path`` puts the SQLite index elsewhere (default: the store's cache folder).
 
     ``host`` is the address the app is served on and ``allowed_hosts`` the other names it
@@ -66,7 +74,8 @@ def create_app(store: str | Store, *, token: str | None = None, index_path: str 
     """
     policy = HostPolicy.for_address(host, allowed_hosts)
     opened = store if isinstance(store, Store) else resolve_store(store, create=False)
-    state = ServerState(opened, token=token, index_path=index_path)
+    state = ServerState(opened, token=token, index_path=index_path, public_read=public_read,
+                        trust_proxy=trust_proxy, auth_ttl=auth_ttl)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -88,7 +97,7 @@ def create_app(store: str | Store, *, token: str | None = None, index_path: str 
     app.add_middleware(Guard, policy=policy)  # outermost: nothing runs for a refused host
 
     api = APIRouter(prefix="/api")
-    for module in (routes_store, routes_runs, routes_artifacts):
+    for module in (routes_store, routes_runs, routes_artifacts, routes_auth):
         api.include_router(module.router)
     app.include_router(api)
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, StrictStr
 
 from arty.artifacts.edits import EDIT_FIELDS
-from arty.artifacts.names import check_name
-from arty.server.auth import require_token
+from arty.artifacts.names import check_alias, check_name
+from arty.server import access
 from arty.server.files import file_response
 from arty.server.state import ServerState, check_file_path, state_of
 
@@ -35,6 +35,7 @@ def _grouped(state: ServerState, project: str) -> dict[str, dict[str, Any]]:
 def list_artifacts(request: Request, project: str,
                    type: str | None = Query(None, max_length=200, description="keep only this type")
                    ) -> list[dict[str, Any]]:
+    access.require(request, project, "read")
     state = state_of(request)
     state.project(project)
     out = []
@@ -57,6 +58,7 @@ def _version_row(row: dict[str, Any], aliases: list[str]) -> dict[str, Any]:
 
 @router.get("/projects/{project}/artifacts/{name}", response_model=None, summary="One artifact and its versions")
 def get_artifact(request: Request, project: str, name: str) -> dict[str, Any]:
+    access.require(request, project, "read")
     state = state_of(request)
     state.project(project)
     check_name(name)
@@ -91,6 +93,7 @@ def _run_ref(state: ServerState, project: str, run_id: str | None) -> dict[str, 
 
 @router.get("/projects/{project}/artifacts/{name}/{version}", response_model=None, summary="One artifact version")
 def get_version(request: Request, project: str, name: str, version: str) -> dict[str, Any]:
+    access.require(request, project, "read")
     state = state_of(request)
     state.index.sync(project)
     v = _resolve(state, project, name, version)
@@ -114,6 +117,7 @@ def get_version(request: Request, project: str, name: str, version: str) -> dict
 def version_files(request: Request, project: str, name: str, version: str,
                   prefix: str = Query("", max_length=4096),
                   limit: int = Query(10_000, ge=0, le=MAX_FILES)) -> list[dict[str, Any]]:
+    access.require(request, project, "read")
     state = state_of(request)
     v = _resolve(state, project, name, version)
     out = []
@@ -132,6 +136,7 @@ def version_files(request: Request, project: str, name: str, version: str,
 @router.get("/projects/{project}/artifacts/{name}/{version}/file/{path:path}", response_model=None,
             summary="One file's bytes, verified against its digest", response_class=Response)
 def version_file(request: Request, project: str, name: str, version: str, path: str) -> Response:
+    access.require(request, project, "read")
     state = state_of(request)
     v = _resolve(state, project, name, version)
     return file_response(v.read_bytes(check_file_path(path)), path)
@@ -142,6 +147,7 @@ def version_file(request: Request, project: str, name: str, version: str, path: 
 def diff(request: Request, project: str, name: str, version: str,
          other: str = Query(..., max_length=300, description="the version to compare with, e.g. v2")
          ) -> dict[str, Any]:
+    access.require(request, project, "read")
     state = state_of(request)
     v = _resolve(state, project, name, version)
     o = _resolve(state, project, name, other)
@@ -154,32 +160,51 @@ class AliasMove(BaseModel):
     version: StrictStr
 
 
+def _require_alias_role(request: Request, project: str, name: str, alias: str) -> access.Principal:
+    """``write`` on the project to move or remove an alias; ``admin`` when it is protected."""
+    check_name(project, "project")
+    check_name(name)
+    check_alias(alias)
+    protected = state_of(request).accounts.is_protected(project, name, alias)
+    return access.require(request, project, "admin" if protected else "write")
+
+
 def _aliases(state: ServerState, project: str, name: str) -> dict[str, Any]:
     reg = state.registry(project)
     return {"name": name, "aliases": {a: f"v{n}" for a, n in sorted(reg.aliases(name).items())}}
 
 
-@router.post("/projects/{project}/artifacts/{name}/aliases", response_model=None, summary="Set or move an alias",
-             dependencies=[Depends(require_token)])
+@router.post("/projects/{project}/artifacts/{name}/aliases", response_model=None, summary="Set or move an alias")
 def set_alias(request: Request, project: str, name: str, move: AliasMove) -> dict[str, Any]:
+    who = _require_alias_role(request, project, name, move.alias)
     state = state_of(request)
     v = _resolve(state, project, name, move.version)
-    state.registry(project).set_alias(name, v.number, move.alias)
+    state.registry(project).set_alias(name, v.number, move.alias, by=access.stamp(who))
     state.index.catch_up()
     return _aliases(state, project, name)
 
 
-@router.delete("/projects/{project}/artifacts/{name}/aliases/{alias}", response_model=None, summary="Remove an alias",
-               dependencies=[Depends(require_token)])
+@router.delete("/projects/{project}/artifacts/{name}/aliases/{alias}", response_model=None, summary="Remove an alias")
 def delete_alias(request: Request, project: str, name: str, alias: str) -> dict[str, Any]:
+    who = _require_alias_role(request, project, name, alias)
     state = state_of(request)
-    check_name(name)
     state.project(project, sync=False)
     reg = state.registry(project)
     if not reg.versions(name):
         raise reg.not_found(name, None)
-    reg.delete_alias(name, alias)
+    reg.delete_alias(name, alias, by=access.stamp(who))
     state.index.catch_up()
     return _aliases(state, project, name)
 
 
+
+
+@router.delete("/projects/{project}/artifacts/{name}/{version}", response_model=None,
+               summary="Delete a version (as 'art rm'; needs the project's admin role)")
+def delete_version(request: Request, project: str, name: str, version: str) -> dict[str, Any]:
+    who = access.require(request, project, "admin")
+    state = state_of(request)
+    v = _resolve(state, project, name, version)
+    state.registry(project).delete(name, v.number, by=access.stamp(who))
+    state.index.catch_up()
+    return {"name": name, "deleted": v.version}

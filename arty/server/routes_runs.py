@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, StrictStr
 
 from arty.api import ApiRun, flatten_dotted
 from arty.errors import UsageError
 from arty.index import records as _records
-from arty.server.auth import require_token
+from arty.server import access
 from arty.server.errors import ApiError, ArtyJSONResponse
 from arty.server.files import file_response
 from arty.server.state import ServerState, check_file_path, parse_json_param, state_of
@@ -71,6 +71,7 @@ def list_runs(request: Request, project: str,
                                  max_length=1000),
               limit: int = Query(100, ge=0, le=MAX_PAGE), offset: int = Query(0, ge=0, le=10**9)
               ) -> Response:
+    access.require(request, project, "read")
     state = state_of(request)
     state.project(project)
     parsed = parse_json_param(filters, "filters")
@@ -86,6 +87,7 @@ def list_runs(request: Request, project: str,
 
 @router.get("/projects/{project}/runs/{run_id}", response_model=None, summary="One run's full record")
 def get_run(request: Request, project: str, run_id: str) -> dict[str, Any]:
+    access.require(request, project, "read")
     state = state_of(request)
     return run_detail(state, state.run(project, run_id, fresh=True))
 
@@ -99,14 +101,15 @@ class RunEdit(BaseModel):
     name: StrictStr | None = None
 
 
-@router.patch("/projects/{project}/runs/{run_id}", response_model=None, summary="Edit a run's notes, tags or name",
-              dependencies=[Depends(require_token)])
+@router.patch("/projects/{project}/runs/{run_id}", response_model=None, summary="Edit a run's notes, tags or name")
 def patch_run(request: Request, project: str, run_id: str, edit: RunEdit) -> dict[str, Any]:
+    who = access.require(request, project, "write")
     state = state_of(request)
     run = state.run(project, run_id)
     if edit.notes is None and edit.tags is None and edit.name is None:
         raise ApiError(400, "nothing to edit", "send notes, tags or name")
-    edit_run(state.store, run.project, run.id, notes=edit.notes, tags=edit.tags, name=edit.name)
+    edit_run(state.store, run.project, run.id, notes=edit.notes, tags=edit.tags, name=edit.name,
+             by=access.stamp(who))
     state.index.refresh_run(run.project, run.id)
     return run_detail(state, state.run(run.project, run.id, fresh=True))
 
@@ -123,6 +126,7 @@ def history(request: Request, project: str, run_id: str,
             keys: str | None = Query(None, description="comma-separated keys; default: all", max_length=100_000),
             x: str = Query("step", pattern="^(step|_step|_timestamp|_runtime)$"),
             samples: int = Query(1000, ge=2, le=100_000)) -> Response:
+    access.require(request, project, "read")
     state = state_of(request)
     run = state.run(project, run_id)
     xkey = "_step" if x == "step" else x
@@ -137,6 +141,7 @@ def system(request: Request, project: str, run_id: str,
            keys: str | None = Query(None, description="comma-separated keys; default: all", max_length=100_000),
            x: str = Query("_timestamp", pattern="^(_timestamp|_runtime)$"),
            samples: int = Query(1000, ge=2, le=100_000)) -> Response:
+    access.require(request, project, "read")
     state = state_of(request)
     run = state.run(project, run_id)
     return ArtyJSONResponse(state.series.series(run.project, run.id, "system", x, _keys_param(keys), samples))
@@ -148,6 +153,7 @@ def console(request: Request, project: str, run_id: str,
                                   max_length=1000),
             offset: int = Query(0, ge=0, le=10**9), limit: int = Query(1000, ge=0, le=100_000)
             ) -> Response:
+    access.require(request, project, "read")
     state = state_of(request)
     run = state.run(project, run_id)
     lines = run.console()
@@ -161,6 +167,7 @@ def console(request: Request, project: str, run_id: str,
 
 @router.get("/projects/{project}/runs/{run_id}/files", response_model=None, summary="Files saved with a run")
 def files(request: Request, project: str, run_id: str) -> list[dict[str, Any]]:
+    access.require(request, project, "read")
     state = state_of(request)
     run = state.run(project, run_id)
     base = f"{_records.run_dir(run.project, run.id)}/files"
@@ -178,6 +185,7 @@ def files(request: Request, project: str, run_id: str) -> list[dict[str, Any]]:
             summary="One saved file's bytes",
             response_class=Response)
 def file(request: Request, project: str, run_id: str, path: str) -> Response:
+    access.require(request, project, "read")
     state = state_of(request)
     run = state.run(project, run_id)
     return file_response(run.read_file(check_file_path(path)), path)
@@ -186,6 +194,7 @@ def file(request: Request, project: str, run_id: str, path: str) -> Response:
 @router.get("/projects/{project}/runs/{run_id}/media/{key:path}", response_model=None,
             summary="Media logged under a history key")
 def media(request: Request, project: str, run_id: str, key: str) -> Response:
+    access.require(request, project, "read")
     state = state_of(request)
     run = state.run(project, run_id)
     return ArtyJSONResponse(state.series.media(run.project, run.id, key))
@@ -195,6 +204,7 @@ def media(request: Request, project: str, run_id: str, key: str) -> Response:
 def table(request: Request, project: str, run_id: str,
           digest: str = Query(..., max_length=200), offset: int = Query(0, ge=0, le=10**9),
           limit: int = Query(100, ge=0, le=10_000)) -> dict[str, Any]:
+    access.require(request, project, "read")
     state = state_of(request)
     run = state.run(project, run_id)
     from arty.hashing import Digest

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any
+from typing import Any, Iterable
 
 from fastapi import Request
 
@@ -12,16 +12,24 @@ from arty.api import Api, ApiRun
 from arty.artifacts import Registry
 from arty.artifacts.names import check_name
 from arty.errors import InvalidPath, NotFound, UsageError
+from arty.server.accounts import DEFAULT_TTL, Accounts
 from arty.server.series import SeriesReader
 from arty.store import Store
 
 
 class ServerState:
-    """One per app: the store, an :class:`arty.api.Api` (and its index), the series reader."""
+    """One per app: the store, an :class:`arty.api.Api` (and its index), the series reader,
+    and the accounts (:class:`arty.server.accounts.Accounts`) with the access settings."""
 
-    def __init__(self, store: Store, token: str | None = None, index_path: str | None = None) -> None:
+    def __init__(self, store: Store, token: str | None = None, index_path: str | None = None,
+                 public_read: Iterable[str] = (), trust_proxy: bool = False, auth_ttl: float = DEFAULT_TTL) -> None:
         self.store = store
         self.token = token or None
+        self.accounts = Accounts(store, ttl=auth_ttl)
+        #: The projects whose reads need no key (``--public-read``).
+        self.public_read = frozenset(check_name(p, "project") for p in public_read)
+        #: Whether ``X-Forwarded-Proto`` (from a TLS proxy) says how the request came in.
+        self.trust_proxy = trust_proxy
         self.api = Api(store, index_path=index_path)
         self.series = SeriesReader(store)
         #: project -> (signature of its finished runs, config paths, summary paths) of those runs
