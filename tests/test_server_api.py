@@ -793,7 +793,7 @@ def test_art_server_warns_when_anyone_on_the_network_can_write(store, world):
     assert "(writes open; answering to localhost, 127.0.0.1, ::1, arty.test, *.arty.internal, any IP address)" \
         in lines[0], lines
     assert lines[1].startswith("warning: the server listens on 0.0.0.0 without a token: anyone on the network")
-    assert lines[2].startswith("hint: set --token")
+    assert lines[2].startswith("hint: add users")
 
 
 @pytest.mark.parametrize("host, token, warned", [

@@ -36,14 +36,14 @@ def launch_chromium(playwright: Any) -> Any:
 
 
 class ServerThread:
-    """``create_app(store)`` served by uvicorn in a daemon thread on a free 127.0.0.1 port."""
+    """``create_app(store, **options)`` served by uvicorn in a daemon thread on a free 127.0.0.1 port."""
 
-    def __init__(self, store: Store | str, token: str | None = None) -> None:
+    def __init__(self, store: Store | str, token: str | None = None, **options: Any) -> None:
         import uvicorn
 
         from arty.server import create_app
 
-        self.app = create_app(store, token=token)
+        self.app = create_app(store, token=token, **options)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
