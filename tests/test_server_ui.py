@@ -546,3 +546,118 @@ def test_version_page_shows_edits_with_who_and_when(page, site):
     expect(page.locator("#version-info")).to_contain_text("reviewed")
     expect(page.locator("#version-edits tr")).to_have_count(1)
     expect(page.locator("#version-edits td")).to_contain_text(re.compile(r"\S+: tags$"))
+
+
+# -- team servers: the login page, sessions and cross-site requests -------------------------------
+
+@pytest.fixture
+def team_site(tmp_path):
+    """A store with users (so every page needs a login): bob may write to 'vision', which has a
+    run and an artifact; yields ``(server url, bob's key, run id, store)``."""
+    import runrecords as rr
+    from arty.server.accounts import Accounts
+    from arty.store import init_store
+
+    store, _ = init_store(str(tmp_path / "store"))
+    rid = rr.finished_run(store, P, config={"lr": 0.1}, notes="before")
+    accounts = Accounts(store, ttl=0)
+    bob = accounts.add_user("bob")[1]
+    accounts.grant("bob", P, "write")
+    server = ui.ServerThread(store, auth_ttl=0.2).start()
+    yield server.url, bob, rid, store
+    server.stop()
+
+
+def test_login_page_edit_and_logout(browser, team_site):
+    url, key, rid, store = team_site
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    page.set_default_timeout(WAIT)
+    try:
+        open_page(page, url + "/", "login")
+        page.fill("#login-key", key[:-2] + "xx")
+        page.click("#login-submit")
+        expect(page.locator("#login-status .error")).to_contain_text("invalid or revoked key")
+        page.fill("#login-key", key)
+        page.click("#login-submit")
+        page.wait_for_selector("body[data-page=projects]")
+        expect(page.locator("#who-name")).to_have_text("bob")
+        cookies = {c["name"]: c for c in ctx.cookies()}
+        assert cookies["arty_session"]["httpOnly"] and cookies["arty_session"]["sameSite"] == "Strict"
+        assert page.evaluate("document.cookie") == ""  # the script cannot read the session
+        expect(page.locator("#projects tr[data-project=vision]")).to_be_visible()
+        open_page(page, f"{url}/p/{P}/runs/{rid}", "run")
+        page.click("#edit-toggle")
+        page.fill("#notes-input", "edited through the ui")
+        page.click("#save-edit")
+        expect(page.locator("#edit-status")).to_have_text("saved")
+        edits = store.log_records(f"projects/{P}/runs/{rid}/edits")
+        assert edits[-1][1]["notes"] == "edited through the ui" and edits[-1][1]["by"] == "bob"
+        page.click("#logout")
+        page.wait_for_selector("body[data-page=login]")
+        assert "arty_session" not in {c["name"] for c in ctx.cookies()}
+        page.reload()
+        page.wait_for_selector("body[data-page=login]")
+    finally:
+        ctx.close()
+
+
+#: Another site's page: a form and a fetch that try to change the server's data.
+EVIL_PAGE = """<!doctype html><html><body>
+<form id="f" method="post" action="{target}/api/projects/vision/runs/{rid}" enctype="text/plain">
+<input name='{{"notes":"pwned","x":"' value='"}}'></form>
+<script>
+fetch("{target}/api/users", {{method: "POST", credentials: "include", mode: "no-cors",
+  body: JSON.stringify({{name: "mallory", admin: true}})}}).catch(() => null).finally(() => {{ document.title = "sent"; }});
+</script></body></html>"""
+
+
+def test_a_cross_origin_post_from_another_page_is_refused(browser, team_site):
+    import http.server
+    import socketserver
+    import threading
+
+    url, key, rid, store = team_site
+    page_html = EVIL_PAGE.format(target=url, rid=rid).encode()
+
+    class Evil(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(page_html)
+
+        def log_message(self, *args):
+            pass
+
+    evil = socketserver.TCPServer(("127.0.0.1", 0), Evil)
+    threading.Thread(target=evil.serve_forever, daemon=True).start()
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    page.set_default_timeout(WAIT)
+    try:
+        open_page(page, url + "/", "login")
+        page.fill("#login-key", key)
+        page.click("#login-submit")
+        page.wait_for_selector("body[data-page=projects]")
+        before = store.log_records(f"projects/{P}/runs/{rid}/edits")
+        statuses = []
+        page.on("response", lambda r: statuses.append((r.request.method, r.url, r.status)) if r.url.startswith(url)
+                else None)
+        # another origin (another port, and another site name: localhost)
+        page.goto(f"http://localhost:{evil.server_address[1]}/")
+        page.wait_for_function("document.title === 'sent'")
+        with page.expect_navigation():
+            page.evaluate("document.getElementById('f').submit()")
+        assert "change from another site refused" in page.content()
+        assert ("POST", f"{url}/api/users", 403) in statuses, statuses
+        assert ("POST", f"{url}/api/projects/{P}/runs/{rid}", 403) in statuses, statuses
+        assert store.log_records(f"projects/{P}/runs/{rid}/edits") == before  # nothing written
+        assert store.list("auth/users") == ["bob"]
+        # and the session still works on the server's own pages
+        open_page(page, f"{url}/p/{P}/runs/{rid}", "run")
+        expect(page.locator("#who-name")).to_have_text("bob")
+    finally:
+        ctx.close()
+        evil.shutdown()
+        evil.server_close()

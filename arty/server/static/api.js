@@ -1,7 +1,28 @@
 // The JSON API client: every call goes through ``api()``, which turns the server's
-// {"error", "hint"} bodies into ApiError and adds the write token when one is set.
+// {"error", "hint"} bodies into ApiError, and adds to changes the session's CSRF token
+// (logged in with a key: an HttpOnly cookie the script never sees) or the legacy write token.
 
 const TOKEN_KEY = "arty-token";
+let csrf = null;  // the CSRF token of this browser's session, from /api/session or /api/whoami
+
+/** Who is logged in: {name, admin, roles, logged_in, open, csrf}; remembers the CSRF token. */
+export async function whoami() {
+  const me = await api("/whoami");
+  csrf = me.csrf || null;
+  return me;
+}
+
+/** Log in with an API key: the server sets the session cookie. */
+export async function login(key) {
+  const me = await api("/session", { method: "POST", body: { key } });
+  csrf = me.csrf || null;
+  return me;
+}
+
+export async function logout() {
+  await api("/session", { method: "DELETE" });
+  csrf = null;
+}
 
 export class ApiError extends Error {
   constructor(status, message, hint) {
@@ -27,6 +48,7 @@ export async function api(path, { method = "GET", body, signal } = {}) {
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const token = getToken();
   if (token && method !== "GET") headers.Authorization = "Bearer " + token;
+  else if (csrf && method !== "GET") headers["X-Arty-CSRF"] = csrf;
   let res;
   try {
     res = await fetch("/api" + path, { method, headers, signal,

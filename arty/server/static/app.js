@@ -2,6 +2,7 @@
 // ``render(ctx)``; ``ctx`` carries the route's parameters, the page's root element,
 // an AbortSignal that fires when the user leaves, and ``every(ms, fn)`` for live polling.
 
+import { ApiError, login, logout, whoami } from "./api.js";
 import { errorBox, fill, h, seg } from "./dom.js";
 import * as projects from "./pages/projects.js";
 import * as project from "./pages/project.js";
@@ -96,10 +97,55 @@ async function route() {
     if (ctx.alive()) document.body.dataset.page = found.page;
   } catch (err) {
     if (err.name === "AbortError" || !ctx.alive()) return;
+    if (err instanceof ApiError && err.status === 401) {
+      loginPage(root, err);
+      return;
+    }
     console.error(err);
     fill(root, errorBox(err));
     document.body.dataset.page = "error";
   }
+}
+
+/** The login page, shown when the API answers 401: takes a key once; the server keeps a session. */
+function loginPage(root, err) {
+  const input = h("input", { type: "password", id: "login-key", autocomplete: "off", class: "grow",
+    placeholder: "arty_…" });
+  const status = h("div", { class: "form-status", id: "login-status" });
+  const form = h("form", { class: "edit login", id: "login-form" },
+    h("h1", null, "Log in"),
+    h("p", { class: "muted" }, err.message + ". Paste your API key (a server admin makes one with ",
+      h("code", null, "art server keys create NAME"), ")."),
+    h("label", null, "API key ", input),
+    h("div", { class: "buttons" }, h("button", { type: "submit", class: "primary", id: "login-submit" }, "Log in"),
+      status));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try {
+      await login(input.value.trim());
+      input.value = "";
+      await showWho();
+      route();
+    } catch (e) {
+      fill(status, h("span", { class: "error" }, e.message));
+    }
+  });
+  fill(root, form);
+  document.body.dataset.page = "login";
+  input.focus();
+}
+
+/** Who is logged in, and a Log out button, in the top bar. */
+async function showWho() {
+  const el = document.getElementById("who");
+  let me;
+  try { me = await whoami(); } catch { fill(el); return; }
+  if (!me.logged_in) { fill(el); return; }
+  const out = h("button", { type: "button", id: "logout", class: "link" }, "Log out");
+  out.addEventListener("click", async () => {
+    try { await logout(); } finally { fill(el); route(); }
+  });
+  fill(el, h("span", { id: "who-name" }, me.name), out);
 }
 
 /** Go to ``url`` inside the app. */
@@ -124,4 +170,4 @@ document.addEventListener("click", (ev) => {
 });
 
 window.addEventListener("popstate", route);
-route();
+showWho().finally(route);
