@@ -52,25 +52,54 @@ def _check(response, case) -> None:
         assert set(body) == {"error", "hint"} and isinstance(body["error"], str), response.text[:500]
 
 
-def test_no_input_gives_a_server_error(real):
-    # Each operation's strategy is driven by hypothesis directly (not through schemathesis'
-    # pytest plugin, whose collection hooks differ between pytest releases).
-    # schemathesis calls the app as "testserver" (the in-process client's name)
-    app = create_app(real["store"], allowed_hosts=["testserver"])
+def _fuzz_all(real, app, headers=None, only=None) -> int:
+    """Fuzz every operation of ``app`` (those whose path starts with one of ``only``), sending
+    ``headers`` with each request; returns how many operations were fuzzed."""
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) >= 15, [op.label for op in operations]
+    if only:
+        operations = [op for op in operations if op.path.startswith(only)]
     for operation in operations:
 
         @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
                   suppress_health_check=list(HealthCheck))
         @given(case=operation.as_strategy())
         def fuzz(case) -> None:
-            _check(case.call(), case)
+            _check(case.call(headers=headers), case)
             if case.path_parameters:
                 known = {k: real["params"][k] for k in case.path_parameters if k in real["params"]}
                 if known:
                     case.path_parameters = {**case.path_parameters, **known}
-                    _check(case.call(), case)
+                    _check(case.call(headers=headers), case)
 
         fuzz()
+    return len(operations)
+
+
+def test_no_input_gives_a_server_error(real):
+    # Each operation's strategy is driven by hypothesis directly (not through schemathesis'
+    # pytest plugin, whose collection hooks differ between pytest releases).
+    # schemathesis calls the app as "testserver" (the in-process client's name)
+    app = create_app(real["store"], allowed_hosts=["testserver"])
+    assert _fuzz_all(real, app) >= 15
+
+
+#: The account endpoints, fuzzed again on a store with users, with and without keys.
+ACCOUNT_PATHS = ("/api/users", "/api/keys", "/api/session", "/api/whoami", "/api/projects/{project}/members",
+                 "/api/projects/{project}/artifacts/{name}/aliases/{alias}/protection")
+
+
+@pytest.mark.slow
+def test_no_input_gives_a_server_error_on_a_store_with_users(real):
+    from arty.server.accounts import Accounts
+
+    accounts = Accounts(real["store"], ttl=0)
+    admin = accounts.add_user("alice", admin=True)[1]
+    writer = accounts.add_user("bob")[1]
+    accounts.grant("bob", P, "write")
+    real["params"].update({"user": "bob", "key_id": writer.split("_")[1]})
+    app = create_app(real["store"], allowed_hosts=["testserver"], auth_ttl=0)
+    # every endpoint without a key and with a writer's; the account endpoints with a wrong key
+    # and a server admin's too
+    for key, only in ((None, None), (writer, None), ("arty_0_x", ACCOUNT_PATHS), (admin, ACCOUNT_PATHS)):
+        assert _fuzz_all(real, app, None if key is None else {"Authorization": f"Bearer {key}"}, only) >= 8
