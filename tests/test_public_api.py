@@ -155,3 +155,27 @@ def test_global_options_are_documented():
         assert re.search(rf"{re.escape(option)}\b", doc), f"global option {option} is not in docs/cli.md"
     for var in ("ARTY_STORE", "ARTY_PROJECT"):
         assert var in doc
+
+
+def subcommands() -> dict[str, click.Command]:
+    """``{"server users add": command, ...}``: every subcommand of a command group, at any depth."""
+    out: dict[str, click.Command] = {}
+
+    def walk(prefix: str, group: click.Group) -> None:
+        for name, command in group.commands.items():
+            out[f"{prefix} {name}"] = command
+            if isinstance(command, click.Group):
+                walk(f"{prefix} {name}", command)
+    for name, command in commands().items():
+        if isinstance(command, click.Group):
+            walk(name, command)
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(subcommands()))
+def test_every_subcommand_and_option_is_documented(name):
+    doc = read_doc()
+    assert re.search(rf"\bart {re.escape(name)}\b", doc), f"'art {name}' is not in docs/cli.md"
+    text = section(doc, name)
+    missing = [o for o in long_options(subcommands()[name]) if not re.search(rf"{re.escape(o)}\b", text)]
+    assert not missing, f"options of 'art {name}' missing from docs/cli.md: {missing}"
