@@ -498,9 +498,15 @@ class Table:
         return t
 
     def blob_refs(self) -> list[str]:
-        """The digests the table's stored media cells name (``{"_type": ..., "digest": d}``), sorted."""
-        out = {v["digest"] for c in self._cols for v in c
-               if type(v) is dict and isinstance(v.get("_type"), str) and isinstance(v.get("digest"), str)}
+        """The digests the table's stored media cells name (``{"_type": ..., "digest": d, "blobs": [...]}``),
+        sorted."""
+        out: set[str] = set()
+        for c in self._cols:
+            for v in c:
+                if type(v) is dict and isinstance(v.get("_type"), str) and isinstance(v.get("digest"), str):
+                    out.add(v["digest"])
+                    more = v.get("blobs")  # an image cell's masks
+                    out.update(d for d in (more if isinstance(more, list) else []) if isinstance(d, str))
         return sorted(out)
 
     # -- encoding ----------------------------------------------------------------
