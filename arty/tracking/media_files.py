@@ -470,6 +470,32 @@ class Object3D(BlobMedia):
         return f"Object3D({self.format}{f', {self.points} points' if self.points is not None else ''})"
 
 
+def _jsonable(x: Any) -> Any:
+    """A figure dict as plain JSON values: arrays (and plotly's base64 typed arrays) as lists, NaN and infinities as null (as
+    plotly's own encoder does), dates and other objects as their ISO form or string."""
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if x is None or isinstance(x, (bool, int, str)):
+        return x
+    if isinstance(x, dict):
+        if set(x) in ({"dtype", "bdata"}, {"dtype", "bdata", "shape"}):  # plotly 6's typed arrays
+            import base64
+
+            np = _numpy()
+            arr = np.frombuffer(base64.b64decode(x["bdata"]), dtype=np.dtype(x["dtype"]))
+            if x.get("shape"):
+                arr = arr.reshape([int(n) for n in str(x["shape"]).split(",")])
+            return _jsonable(arr.tolist())
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if hasattr(x, "tolist"):  # numpy arrays and scalars, pandas Series
+        return _jsonable(x.tolist())
+    if hasattr(x, "isoformat"):
+        return x.isoformat()
+    return str(x)
+
+
 def _plain(x: Any) -> Any:
     """numpy arrays and scalars inside boxes/vectors as lists and numbers."""
     if hasattr(x, "tolist"):
@@ -545,6 +571,7 @@ class Plotly(BlobMedia):
     figure is refused (W&B converts it through plotly's deprecated converter)."""
 
     kind = "plotly"
+    table_cell_type = "plotly"
 
     def __init__(self, val: Any) -> None:
         self._init_blob()
@@ -559,14 +586,9 @@ class Plotly(BlobMedia):
             raise UsageError(f"arty.Plotly needs a plotly figure or its dict, not {type(val).__name__}",
                              hint="arty.Plotly(plotly.graph_objects.Figure(...))")
         try:
-            import plotly.io
-
-            text = plotly.io.to_json(fig, validate=False)
-        except ImportError:
-            try:
-                text = json.dumps(_plain(fig), allow_nan=False)
-            except (TypeError, ValueError) as exc:
-                raise UsageError(f"plotly figure is not JSON: {exc}", hint="pip install plotly") from None
+            text = json.dumps(_jsonable(fig), allow_nan=False, separators=(",", ":"))
+        except (TypeError, ValueError) as exc:
+            raise UsageError(f"plotly figure is not JSON: {exc}", hint="use numbers, strings and lists in it") from None
         self._raw: bytes | None = text.encode("utf-8")
 
     @property
