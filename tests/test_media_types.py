@@ -16,6 +16,7 @@ import pytest
 import arty
 from arty.errors import UsageError
 from arty.hashing import Digest
+from arty.tracking.media_files import MediaError
 from arty.tracking.overlays import OverlayError
 
 PIL = pytest.importorskip("PIL.Image")
@@ -77,8 +78,9 @@ def test_audio_files_are_stored_byte_for_byte(local_store, tmp_path):
 def test_bad_audio_is_a_clear_error(args, message, tmp_path):
     (tmp_path / "clip.aiff").write_bytes(b"x")
     os.chdir(tmp_path)
-    with pytest.raises(UsageError, match=message):
+    with pytest.raises(MediaError, match=message) as exc:
         arty.Audio(*args)
+    assert isinstance(exc.value, ValueError) and isinstance(exc.value, UsageError)
 
 
 # -- video ----------------------------------------------------------------------------------------
@@ -120,8 +122,9 @@ def test_video_frames_asked_as_mp4_are_stored_as_gif_with_a_warning():
     (io.BytesIO(b"x"), {}, "needs format="),
 ])
 def test_bad_video_is_a_clear_error(data, kwargs, message):
-    with pytest.raises(UsageError, match=message):
+    with pytest.raises(MediaError, match=message) as exc:  # a UsageError and a ValueError, as W&B raises
         arty.Video(data, **kwargs)
+    assert isinstance(exc.value, ValueError)
 
 
 # -- html -----------------------------------------------------------------------------------------

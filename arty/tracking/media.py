@@ -1,4 +1,6 @@
-"""Rich values a run can log: :class:`Image`, :class:`Table` and :class:`Histogram`.
+"""Rich values a run can log: :class:`Image` (with masks and boxes), :class:`Table`,
+:class:`Histogram` and :class:`Chart`; W&B's other data types (audio, video, HTML, 3-D
+objects, molecules, plotly figures) are in :mod:`arty.tracking.media_files`.
 
 ::
 
@@ -9,14 +11,18 @@
 A media value sits in the history row as a JSON dict with a ``_type`` key:
 
 * image: ``{"_type": "image", "digest", "format": "png", "width", "height", "caption"}``;
-  the PNG bytes are a blob in the store, so identical images are stored once;
+  the PNG bytes are a blob in the store, so identical images are stored once; masks are
+  PNG blobs too (``"masks"``, their digests under ``"blobs"``), boxes JSON (``"boxes"``);
 * table: ``{"_type": "table", "digest", "format": "parquet"|"jsonl", "columns", "nrows"}``;
-  the table is a blob (see :mod:`arty.artifacts.tables`); image cells are stored as
-  image blobs first and the table holds their dicts; ``"blobs"`` lists their digests;
+  the table is a blob (see :mod:`arty.artifacts.tables`); media cells are stored as
+  blobs first and the table holds their dicts; ``"blobs"`` lists the digests they name;
 * histogram: ``{"_type": "histogram", "bins": edges, "values": counts}``, inline;
 * chart (:class:`Chart`, made by :mod:`arty.plot`): a table dict as above with a
   ``"chart"`` key, ``{"kind", "title", ...}`` naming the columns to draw; the UI draws it
   above the table. Everything that reads tables (gc, push, verify) reads it unchanged.
+
+Every value stored as blobs is a :class:`BlobMedia`: its dict names its blob in ``digest``
+and any further ones in ``blobs``, which is all gc, push and verify need to know.
 
 Constructors check what they are given and raise :class:`UsageError` for what
 cannot be stored (an image of an unsupported shape or dtype, a table without

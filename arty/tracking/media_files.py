@@ -22,8 +22,8 @@ The history dicts (docs/media.md):
 * ``{"_type": "molecule", "digest", "format": "pdb"|..., "caption"}``;
 * ``{"_type": "plotly", "digest", "format": "json"}``: the figure's JSON (``{"data", "layout"}``).
 
-Constructors check their input and raise :class:`UsageError` (a ``MissingExtra`` when a
-package is needed); they keep a copy of arrays and read files at once (a file changed
+Constructors check their input and raise :class:`MediaError`, a :class:`UsageError` and a
+``ValueError`` (a ``MissingExtra`` when a package is needed); they keep a copy of arrays and read files at once (a file changed
 later does not change what is logged). Encoding and hashing happen in the run's
 background threads, as for images.
 """
@@ -42,7 +42,7 @@ from typing import Any, Callable
 from arty.errors import UsageError
 from arty.tracking.media import BlobMedia, _numpy, _pil
 
-__all__ = ["Audio", "Html", "Molecule", "Object3D", "Plotly", "Video", "AUDIO_FORMATS", "VIDEO_FORMATS",
+__all__ = ["Audio", "Html", "MediaError", "Molecule", "Object3D", "Plotly", "Video", "AUDIO_FORMATS", "VIDEO_FORMATS",
            "OBJECT3D_FORMATS", "MOLECULE_FORMATS"]
 
 AUDIO_FORMATS = ("wav", "mp3", "ogg", "flac")
@@ -53,6 +53,10 @@ OBJECT3D_FORMATS = ("obj", "gltf", "glb", "babylon", "stl", "pts.json")
 MOLECULE_FORMATS = ("pdb", "pqr", "mmcif", "mcif", "cif", "sdf", "sd", "gro", "mol2", "mmtf")
 #: At most this many frames are encoded per video (W&B has no limit; a GIF grows quickly).
 MAX_GIF_FRAMES = 2000
+
+
+class MediaError(UsageError, ValueError):
+    """Input a media constructor cannot store (W&B raises ``ValueError`` for these)."""
 
 
 def _ext(path: str, known: tuple[str, ...]) -> str | None:
@@ -69,9 +73,9 @@ def _read(path: Any, what: str) -> bytes:
         with open(p, "rb") as f:
             return f.read()
     except FileNotFoundError:
-        raise UsageError(f"{what} file '{p}' not found", hint="check the path") from None
+        raise MediaError(f"{what} file '{p}' not found", hint="check the path") from None
     except OSError as exc:
-        raise UsageError(f"cannot read {what} file '{p}': {exc.strerror or exc}") from None
+        raise MediaError(f"cannot read {what} file '{p}': {exc.strerror or exc}") from None
 
 
 def _is_path(x: Any) -> bool:
@@ -94,9 +98,9 @@ def _array(data: Any, what: str, hint: str) -> Any:
     try:
         arr = np.array(data, copy=True)
     except (TypeError, ValueError) as exc:
-        raise UsageError(f"cannot make {what} of a {type(data).__name__}: {exc}", hint=hint) from None
+        raise MediaError(f"cannot make {what} of a {type(data).__name__}: {exc}", hint=hint) from None
     if arr.dtype.kind not in "buif":
-        raise UsageError(f"cannot make {what} of values of type {arr.dtype}", hint=hint)
+        raise MediaError(f"cannot make {what} of values of type {arr.dtype}", hint=hint)
     return arr
 
 
@@ -124,23 +128,23 @@ class Audio(BlobMedia):
             path = os.fspath(data_or_path)
             fmt = _ext(path, AUDIO_FORMATS)
             if fmt is None:
-                raise UsageError(f"audio file '{path}' is not one of: {', '.join(AUDIO_FORMATS)}",
+                raise MediaError(f"audio file '{path}' is not one of: {', '.join(AUDIO_FORMATS)}",
                                  hint="convert it to WAV, or pass the samples with sample_rate=")
             self._raw = _read(path, "audio")
             self.format = fmt
             self.sample_rate, self.duration = _wav_info(self._raw, path) if fmt == "wav" else (None, None)
             return
         if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or sample_rate <= 0:
-            raise UsageError("audio samples need sample_rate= (an int > 0)",
+            raise MediaError("audio samples need sample_rate= (an int > 0)",
                              hint="arty.Audio(samples, sample_rate=16000)")
         arr = _array(data_or_path, "audio", "pass a 1-D array of samples, or (samples, channels)")
         if arr.ndim == 2 and arr.shape[0] < arr.shape[1] and arr.shape[0] <= 8:
             arr = arr.T  # (channels, samples), as librosa and torchaudio give it
         if arr.ndim not in (1, 2) or arr.size == 0 or (arr.ndim == 2 and not 1 <= arr.shape[1] <= 8):
-            raise UsageError(f"audio samples have shape {tuple(arr.shape)}",
+            raise MediaError(f"audio samples have shape {tuple(arr.shape)}",
                              hint="pass a non-empty 1-D array (mono) or (samples, channels) with 1 to 8 channels")
         if arr.dtype.kind == "f" and not _numpy().isfinite(arr).all():
-            raise UsageError("audio samples hold NaN or infinite values", hint="samples are finite numbers in [-1, 1]")
+            raise MediaError("audio samples hold NaN or infinite values", hint="samples are finite numbers in [-1, 1]")
         self._samples = arr
         self.format = "wav"
         self.sample_rate = sample_rate
@@ -202,7 +206,7 @@ def _wav_info(raw: bytes, path: str) -> tuple[int, float]:
         with wave.open(io.BytesIO(raw), "rb") as w:
             rate, frames = w.getframerate(), w.getnframes()
     except (wave.Error, EOFError, struct.error) as exc:
-        raise UsageError(f"file '{path}' is not a WAV file Python's wave module can read: {exc}",
+        raise MediaError(f"file '{path}' is not a WAV file Python's wave module can read: {exc}",
                          hint="use PCM WAV, or another format (mp3, ogg, flac)") from None
     return rate, frames / rate if rate else 0.0
 
@@ -228,9 +232,9 @@ class Video(BlobMedia):
         self._init_blob()
         self.caption = _caption(caption)
         if format is not None and format not in VIDEO_FORMATS:
-            raise UsageError(f"video format '{format}' is not one of: {', '.join(VIDEO_FORMATS)}")
+            raise MediaError(f"video format '{format}' is not one of: {', '.join(VIDEO_FORMATS)}")
         if fps is not None and (isinstance(fps, bool) or not isinstance(fps, (int, float)) or not 0 < fps <= 100):
-            raise UsageError(f"invalid fps {fps!r} for a video", hint="a number of frames per second, 1 to 100")
+            raise MediaError(f"invalid fps {fps!r} for a video", hint="a number of frames per second, 1 to 100")
         self.fps = fps if fps is not None else 4
         self.frames: int | None = None
         self.width: int | None = None
@@ -241,14 +245,14 @@ class Video(BlobMedia):
             path = os.fspath(data_or_path)
             fmt = _ext(path, VIDEO_FORMATS)
             if fmt is None:
-                raise UsageError(f"video file '{path}' is not one of: {', '.join(VIDEO_FORMATS)}",
+                raise MediaError(f"video file '{path}' is not one of: {', '.join(VIDEO_FORMATS)}",
                                  hint="convert it to mp4, webm, ogg or gif")
             self._raw, self.format = _read(path, "video"), fmt
             self.fps = fps
             return
         if hasattr(data_or_path, "read"):
             if format is None:
-                raise UsageError("a video file object needs format=",
+                raise MediaError("a video file object needs format=",
                                  hint=f"arty.Video(f, format='mp4'); one of {', '.join(VIDEO_FORMATS)}")
             self._raw, self.format, self.fps = _read_io(data_or_path), format, fps
             return
@@ -257,11 +261,11 @@ class Video(BlobMedia):
         if arr.ndim == 5:
             arr = _tile(arr)
         if arr.ndim != 4 or arr.shape[1] not in (1, 3, 4) or 0 in arr.shape:
-            raise UsageError(f"video frames have shape {tuple(arr.shape)}",
+            raise MediaError(f"video frames have shape {tuple(arr.shape)}",
                              hint="(time, channel, height, width) or (batch, time, channel, height, width), "
                                   "with 1, 3 or 4 channels")
         if arr.shape[0] > MAX_GIF_FRAMES:
-            raise UsageError(f"video has {arr.shape[0]} frames, at most {MAX_GIF_FRAMES}",
+            raise MediaError(f"video has {arr.shape[0]} frames, at most {MAX_GIF_FRAMES}",
                              hint="log fewer frames, or encode the file yourself and pass its path")
         if format not in (None, "gif"):
             warnings.warn(f"arty: video frames are stored as an animated GIF, not {format}", RuntimeWarning,
@@ -349,12 +353,12 @@ class Html(BlobMedia):
         elif hasattr(data, "read"):
             raw = _read_io(data)
         else:
-            raise UsageError(f"cannot make html of a {type(data).__name__}",
+            raise MediaError(f"cannot make html of a {type(data).__name__}",
                              hint="pass a string of HTML, the path of a .html file, or a file object")
         try:
             self.html = raw.decode("utf-8")
         except UnicodeDecodeError:
-            raise UsageError("html is not UTF-8 text", hint="decode the page to a str first") from None
+            raise MediaError("html is not UTF-8 text", hint="decode the page to a str first") from None
         self._raw: bytes | None = raw
 
     @property
@@ -393,7 +397,7 @@ class Object3D(BlobMedia):
         self.caption = _caption(caption)
         file_type = kwargs.pop("file_type", None)
         if kwargs:
-            raise UsageError(f"unknown Object3D arguments: {', '.join(sorted(kwargs))}", hint="file_type= for a file object")
+            raise MediaError(f"unknown Object3D arguments: {', '.join(sorted(kwargs))}", hint="file_type= for a file object")
         self._raw: bytes | None = None
         self._cloud: dict[str, Any] | None = None
         self.points: int | None = None
@@ -401,16 +405,16 @@ class Object3D(BlobMedia):
             path = os.fspath(data_or_path)
             fmt = _ext(path, OBJECT3D_FORMATS)
             if fmt is None:
-                raise UsageError(f"3-D file '{path}' is not one of: {', '.join(OBJECT3D_FORMATS)}",
+                raise MediaError(f"3-D file '{path}' is not one of: {', '.join(OBJECT3D_FORMATS)}",
                                  hint="pass an (N, 3), (N, 4) or (N, 6) numpy array for a point cloud")
             self._raw, self.format = _read(path, "3-D"), fmt
         elif hasattr(data_or_path, "read"):
             if file_type not in OBJECT3D_FORMATS:
-                raise UsageError(f"a 3-D file object needs file_type= one of: {', '.join(OBJECT3D_FORMATS)}")
+                raise MediaError(f"a 3-D file object needs file_type= one of: {', '.join(OBJECT3D_FORMATS)}")
             self._raw, self.format = _read_io(data_or_path), file_type
         elif isinstance(data_or_path, dict):
             if data_or_path.get("type", "lidar/beta") != "lidar/beta" or "points" not in data_or_path:
-                raise UsageError("a point-cloud dict is {'type': 'lidar/beta', 'points': ..., 'boxes': ...}",
+                raise MediaError("a point-cloud dict is {'type': 'lidar/beta', 'points': ..., 'boxes': ...}",
                                  hint="or pass an (N, 3), (N, 4) or (N, 6) numpy array")
             self._set_cloud(data_or_path["points"], data_or_path.get("boxes") or [],
                             data_or_path.get("vectors") or [])
@@ -420,14 +424,14 @@ class Object3D(BlobMedia):
     def _set_cloud(self, points: Any, boxes: Any, vectors: Any) -> None:
         arr = _array(points, "a point cloud", "pass an (N, 3), (N, 4) or (N, 6) array")
         if arr.ndim != 2 or arr.shape[1] not in (3, 4, 6):
-            raise UsageError(f"point cloud has shape {tuple(arr.shape)}",
+            raise MediaError(f"point cloud has shape {tuple(arr.shape)}",
                              hint="(N, 3) x y z, (N, 4) x y z category, or (N, 6) x y z r g b")
         if arr.dtype.kind == "f" and not _numpy().isfinite(arr).all():
-            raise UsageError("point cloud holds NaN or infinite values", hint="drop those points first")
+            raise MediaError("point cloud holds NaN or infinite values", hint="drop those points first")
         try:
             extra = json.loads(json.dumps({"boxes": _plain(boxes), "vectors": _plain(vectors)}, allow_nan=False))
         except (TypeError, ValueError) as exc:
-            raise UsageError(f"point-cloud boxes and vectors must be JSON values: {exc}") from None
+            raise MediaError(f"point-cloud boxes and vectors must be JSON values: {exc}") from None
         self._cloud = {"type": "lidar/beta", "points": arr, **extra}
         self.format = "pts.json"
         self.points = int(arr.shape[0])
@@ -520,20 +524,20 @@ class Molecule(BlobMedia):
         self.caption = _caption(caption)
         file_type = kwargs.pop("file_type", None)
         if kwargs:
-            raise UsageError(f"unknown Molecule arguments: {', '.join(sorted(kwargs))}")
+            raise MediaError(f"unknown Molecule arguments: {', '.join(sorted(kwargs))}")
         if _is_path(data_or_path):
             path = os.fspath(data_or_path)
             fmt = _ext(path, MOLECULE_FORMATS)
             if fmt is None:
-                raise UsageError(f"molecule file '{path}' is not one of: {', '.join(MOLECULE_FORMATS)}")
+                raise MediaError(f"molecule file '{path}' is not one of: {', '.join(MOLECULE_FORMATS)}")
             self._raw: bytes | None = _read(path, "molecule")
             self.format = fmt
         elif hasattr(data_or_path, "read"):
             if file_type not in MOLECULE_FORMATS:
-                raise UsageError(f"a molecule file object needs file_type= one of: {', '.join(MOLECULE_FORMATS)}")
+                raise MediaError(f"a molecule file object needs file_type= one of: {', '.join(MOLECULE_FORMATS)}")
             self._raw, self.format = _read_io(data_or_path), file_type
         else:
-            raise UsageError(f"cannot make a molecule of a {type(data_or_path).__name__}",
+            raise MediaError(f"cannot make a molecule of a {type(data_or_path).__name__}",
                              hint="pass the path of a molecule file (.pdb, .sdf, .mol2, ...)")
 
     @classmethod
@@ -576,19 +580,19 @@ class Plotly(BlobMedia):
     def __init__(self, val: Any) -> None:
         self._init_blob()
         if type(val).__module__.split(".")[0] == "matplotlib":
-            raise UsageError("arty.Plotly does not convert matplotlib figures",
+            raise MediaError("arty.Plotly does not convert matplotlib figures",
                              hint="save it as PNG (fig.savefig('f.png')) and log arty.Image('f.png')")
         if hasattr(val, "to_plotly_json"):
             fig = val.to_plotly_json()
         elif isinstance(val, dict) and isinstance(val.get("data", []), (list, tuple)):
             fig = val
         else:
-            raise UsageError(f"arty.Plotly needs a plotly figure or its dict, not {type(val).__name__}",
+            raise MediaError(f"arty.Plotly needs a plotly figure or its dict, not {type(val).__name__}",
                              hint="arty.Plotly(plotly.graph_objects.Figure(...))")
         try:
             text = json.dumps(_jsonable(fig), allow_nan=False, separators=(",", ":"))
         except (TypeError, ValueError) as exc:
-            raise UsageError(f"plotly figure is not JSON: {exc}", hint="use numbers, strings and lists in it") from None
+            raise MediaError(f"plotly figure is not JSON: {exc}", hint="use numbers, strings and lists in it") from None
         self._raw: bytes | None = text.encode("utf-8")
 
     @property
