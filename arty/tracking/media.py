@@ -48,8 +48,8 @@ from arty.artifacts.tables import Table, decode_table
 from arty.errors import MissingExtra, UsageError
 from arty.hashing import DEFAULT_ALGORITHM, Digest, hash_bytes
 
-__all__ = ["BlobMedia", "Chart", "Histogram", "Image", "Media", "MediaEncoder", "Table", "is_media", "load_table", "read_table",
-           "resolve"]
+__all__ = ["BlobMedia", "Chart", "Histogram", "Image", "Media", "MediaEncoder", "Table", "is_media", "load_table",
+           "read_table", "resolve"]
 
 #: Histograms have at most this many bins (like W&B's limit).
 MAX_BINS = 512

@@ -23,9 +23,9 @@ The history dicts (docs/media.md):
 * ``{"_type": "plotly", "digest", "format": "json"}``: the figure's JSON (``{"data", "layout"}``).
 
 Constructors check their input and raise :class:`MediaError`, a :class:`UsageError` and a
-``ValueError`` (a ``MissingExtra`` when a package is needed); they keep a copy of arrays and read files at once (a file changed
-later does not change what is logged). Encoding and hashing happen in the run's
-background threads, as for images.
+``ValueError`` (a ``MissingExtra`` when a package is needed). They keep a copy of arrays and
+read files at once (a file changed later does not change what is logged). Encoding and
+hashing happen in the run's background threads, as for images.
 """
 
 from __future__ import annotations
@@ -397,7 +397,8 @@ class Object3D(BlobMedia):
         self.caption = _caption(caption)
         file_type = kwargs.pop("file_type", None)
         if kwargs:
-            raise MediaError(f"unknown Object3D arguments: {', '.join(sorted(kwargs))}", hint="file_type= for a file object")
+            raise MediaError(f"unknown Object3D arguments: {', '.join(sorted(kwargs))}",
+                             hint="file_type= for a file object")
         self._raw: bytes | None = None
         self._cloud: dict[str, Any] | None = None
         self.points: int | None = None
@@ -475,8 +476,9 @@ class Object3D(BlobMedia):
 
 
 def _jsonable(x: Any) -> Any:
-    """A figure dict as plain JSON values: arrays (and plotly's base64 typed arrays) as lists, NaN and infinities as null (as
-    plotly's own encoder does), dates and other objects as their ISO form or string."""
+    """A figure dict as plain JSON values: arrays (and plotly's base64 typed arrays) as
+    lists, NaN and infinities as null (as plotly's own encoder does), dates and other
+    objects as their ISO form or string."""
     if isinstance(x, float):
         return x if math.isfinite(x) else None
     if x is None or isinstance(x, (bool, int, str)):
