@@ -44,6 +44,7 @@ from arty.settings import DOT_DIR, find_store_url, resolve_project, resolve_stor
 from arty.store import Store, init_store, open_store
 from arty.tracking import Config, Run, Summary, init
 from arty.tracking.media import Histogram, Image, Table
+from arty.tracking.media_files import Audio, Html, Molecule, Object3D, Plotly, Video
 from arty.tracking.run import current as _current_run
 from arty.tracking.surface import AlertLevel, Settings, termerror, termlog, termwarn
 from arty.tracking.surface import UNSUPPORTED as _UNSUPPORTED
@@ -58,7 +59,7 @@ __all__ = [
     "StoreError", "StoreFull", "StorePermissionDenied", "StoreUnreachable", "UnsupportedStore", "UsageError",
     "__version__", "init_store", "log_artifact", "open_store", "registry", "use_artifact",
     "Config", "Run", "Summary", "define_metric", "finish", "init", "log", "Api",
-    "Histogram", "Image", "Table",
+    "Histogram", "Image", "Table", "Audio", "Video", "Html", "Object3D", "Molecule", "Plotly",
     "watch", "unwatch",
     # the rest of W&B's top-level calls
     "AlertLevel", "Settings", "alert", "link_model", "log_model", "login", "mark_preempting", "restore", "save",

@@ -825,8 +825,9 @@ class ApiRun:
     def media(self, key: str) -> list[dict[str, Any]]:
         """The media logged under ``key``, in step order: ``[{"step": s, "value": v}]``.
 
-        ``v`` is the stored dict (``_type`` ``image``, ``table`` or ``histogram``;
-        see docs/media.md), or a list of them when several images were logged at once.
+        ``v`` is the stored dict (``_type`` ``image``, ``table``, ``histogram``, ``audio``,
+        ``video``, ``html``, ``object3d``, ``molecule`` or ``plotly``; see docs/media.md), or a
+        list of them when several were logged at once.
         Steps where ``key`` held something else are left out.
         """
         out = []
@@ -855,6 +856,14 @@ class ApiRun:
         """The PNG bytes of a logged image (its history dict), verified against its digest."""
         if not isinstance(value, dict) or value.get("_type") != "image" or "digest" not in value:
             raise UsageError("not an image value", hint="expected a history dict with _type 'image'")
+        return self._store.read_blob(Digest.parse(value["digest"]))
+
+    def media_bytes(self, value: dict[str, Any]) -> bytes:
+        """The bytes of any stored media dict with a ``digest`` (an audio clip's WAV, a video,
+        an HTML page, a point cloud's JSON, a plotly figure's JSON, or an image's mask:
+        ``value["masks"]["predictions"]``), verified against its digest."""
+        if not isinstance(value, dict) or not isinstance(value.get("digest"), str):
+            raise UsageError("not a stored media value", hint="expected a history dict with a 'digest'")
         return self._store.read_blob(Digest.parse(value["digest"]))
 
     def system_metrics(self, pandas: bool = False, samples: int | None = None) -> Any:
@@ -1006,11 +1015,15 @@ class ApiFile:
                          hint="the store never overwrites or removes a run's records")
 
 
+#: The ``_type`` of the media dicts a history row can hold (docs/media.md).
+MEDIA_TYPES = ("image", "table", "histogram", "audio", "video", "html", "object3d", "molecule", "plotly")
+
+
 def _is_media_json(v: Any) -> bool:
     """A stored media dict (``{"_type": ...}``) or a non-empty list of them."""
     if isinstance(v, list) and v:
         v = v[0]
-    return isinstance(v, dict) and v.get("_type") in ("image", "table", "histogram")
+    return isinstance(v, dict) and v.get("_type") in MEDIA_TYPES
 
 
 def _is_folder(store: Store, path: str, name: str) -> bool:

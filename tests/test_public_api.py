@@ -26,6 +26,7 @@ EXPECTED_ALL = {
     # runs
     "init", "log", "define_metric", "finish", "Run", "Config", "Summary", "Api",
     "Histogram", "Image", "Table", "watch", "unwatch",
+    "Audio", "Video", "Html", "Object3D", "Molecule", "Plotly",
     # the rest of W&B's top-level calls
     "AlertLevel", "Settings", "alert", "link_model", "log_model", "login", "mark_preempting", "restore", "save",
     "setup", "teardown", "termerror", "termlog", "termwarn", "use_model",

@@ -591,6 +591,12 @@ def test_blobs(client, world):
     assert resp.content == world["png"] and resp.headers["content-type"] == "image/png"
     assert client.get(f"/api/blobs/{world['digest']}").headers["content-type"] == "application/octet-stream"
     assert "not allowed" in error_of(client.get(f"/api/blobs/{world['digest']}", params={"type": "text/html"}), 400)
+    for scripted in ("image/svg+xml", "application/xhtml+xml", "text/javascript", "application/pdf"):
+        error_of(client.get(f"/api/blobs/{world['digest']}", params={"type": scripted}), 400)
+    for media_type in ("audio/wav", "video/mp4", "image/gif"):  # what the Media tab plays
+        resp = client.get(f"/api/blobs/{world['digest']}", params={"type": media_type})
+        assert resp.headers["content-type"] == media_type and resp.headers["x-content-type-options"] == "nosniff"
+        assert resp.headers["content-security-policy"].startswith("sandbox")
     assert "malformed digest" in error_of(client.get("/api/blobs/xxh128:zz"), 400)
     error_of(client.get("/api/blobs/..%5Cstore.json"), 400)
     error_of(client.get("/api/blobs/..%2Fstore.json"), 404)  # no route has a '/' there

@@ -661,3 +661,68 @@ def test_a_cross_origin_post_from_another_page_is_refused(browser, team_site):
         ctx.close()
         evil.shutdown()
         evil.server_close()
+
+def test_every_media_type_is_shown(page, site, tmp_path):
+    import numpy as np
+
+    import arty
+
+    url, _, store_path = site
+    mol = tmp_path / "water.pdb"
+    mol.write_text("HETATM    1  O   HOH A   1       0.000   0.000   0.000  1.00  0.00           O\nEND\n")
+    run = arty.init(project="kinds", name="all-media", store=store_path, **ui.QUIET)
+    pixels = np.zeros((40, 60, 3), np.uint8)
+    mask = np.zeros((40, 60), np.uint8)
+    mask[10:20, 10:30] = 1
+    boxes = {"predictions": {"box_data": [
+        {"position": {"minX": 0.1, "maxX": 0.5, "minY": 0.2, "maxY": 0.6}, "class_id": 1, "box_caption": "cat",
+         "scores": {"acc": 0.9}},
+        {"position": {"middle": [40, 20], "width": 10, "height": 8}, "domain": "pixel", "class_id": 2}],
+        "class_labels": {1: "cat", 2: "dog"}}}
+    cloud = np.random.default_rng(0).random((50, 3))
+    table = arty.Table(columns=["id", "clip"])
+    table.add_data(0, arty.Audio(np.zeros(800), sample_rate=8000))
+    run.log({
+        "img": arty.Image(pixels, caption="boxed", boxes=boxes,
+                          masks={"truth": {"mask_data": mask, "class_labels": {1: "cat"}}}),
+        "sound": arty.Audio(np.sin(np.linspace(0, 2000, 8000)), sample_rate=8000, caption="sine"),
+        "clip": arty.Video(np.random.default_rng(1).integers(0, 255, (4, 3, 16, 24), dtype=np.uint8), fps=4),
+        "page": arty.Html("<h1 id=hi>Hello</h1><script>parent.document.title = 'owned'</script>"
+                          "<img src=x onerror=\"parent.document.title = 'owned'\">"),
+        "cloud": arty.Object3D(cloud),
+        "fig": arty.Plotly({"data": [{"type": "bar", "x": ["a", "b"], "y": [3, 5]}], "layout": {"title": "bars"}}),
+        "mol": arty.Molecule(str(mol)),
+        "cells": table,
+    })
+    run.finish(quiet=True)
+    open_page(page, f"{url}/p/kinds/runs/{run.id}?tab=media", "run")
+    title = page.title()
+    # image: its boxes as an SVG overlay (one rect per box) and its mask as a drawn canvas
+    img = page.locator("section.media[data-key=img]")
+    expect(img.locator("svg.boxes g.box rect")).to_have_count(2)
+    expect(img.locator("svg.boxes text").first).to_have_text("cat acc=0.9")
+    expect(img.locator("canvas.mask")).to_have_attribute("data-drawn", "1")
+    page.wait_for_function("() => document.querySelector('section[data-key=img] img').naturalWidth === 60")
+    # audio: the WAV loads and has a duration
+    expect(page.locator("section.media[data-key=sound] audio[controls]")).to_have_count(1)
+    page.wait_for_function("() => document.querySelector('section[data-key=sound] audio').duration > 0.9")
+    # video: the GIF loads
+    page.wait_for_function("() => document.querySelector('section[data-key=clip] img').naturalWidth === 24")
+    # html: in a frame sandboxed with no permission at all; its scripts never run
+    frame = page.locator("section.media[data-key=page] iframe")
+    expect(frame).to_have_attribute("sandbox", "")
+    expect(frame).to_have_attribute("data-loaded", "1")
+    expect(page.frame_locator("section.media[data-key=page] iframe").locator("#hi")).to_have_text("Hello")
+    # point cloud and plotly figure: drawn with plotly from their JSON
+    cloud_el = page.locator("section.media[data-key=cloud] .chart.cloud")
+    expect(cloud_el).to_have_attribute("data-drawn", "1")
+    assert page.evaluate("() => document.querySelector('section[data-key=cloud] .chart').data[0].x.length") == 50
+    expect(page.locator("section.media[data-key=fig] .plotly-figure")).to_have_attribute("data-drawn", "1")
+    assert page.evaluate("() => document.querySelector('section[data-key=fig] .chart').data[0].y") == [3, 5]
+    # molecule: a download of the stored file
+    link = page.locator("section.media[data-key=mol] a.download")
+    expect(link).to_have_count(1)
+    assert page.request.get(url + link.get_attribute("href")).body() == mol.read_bytes()
+    # a table cell holding audio is playable in the table
+    page.wait_for_function("() => document.querySelector('section[data-key=cells] td audio')?.duration > 0")
+    assert page.title() == title != "owned"

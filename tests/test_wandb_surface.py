@@ -17,6 +17,7 @@ import pytest
 import arty
 from arty.errors import ArtyError, NotFound, UsageError
 from arty.tracking import run as run_mod
+from arty.tracking.media import BlobMedia
 
 from test_runs import events_of, read_run
 
@@ -237,10 +238,15 @@ def test_termlog_termwarn_termerror(capsys, monkeypatch):
 # -- what W&B has and Arty does not, yet ----------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["Audio", "Video", "Html", "Object3D", "Plotly", "Molecule"])
-def test_unsupported_data_types_say_so_and_what_to_use(name):
+def test_wandbs_data_types_are_there(name):
+    cls = getattr(arty, name)
+    assert name in arty.__all__ and isinstance(cls, type) and issubclass(cls, BlobMedia)
+
+
+def test_bokeh_says_it_is_not_supported_and_what_to_use():
     with pytest.raises(UsageError, match="is not supported yet") as exc:
-        getattr(arty, name)
-    assert "arty." in exc.value.hint or "run.save" in exc.value.hint
+        arty.Bokeh  # noqa: B018
+    assert "arty.Image" in exc.value.hint and "arty.Plotly" in exc.value.hint
     assert isinstance(exc.value, ArtyError) and not isinstance(exc.value, AttributeError)
 
 
@@ -249,7 +255,7 @@ def test_other_missing_names_are_still_attribute_errors():
         arty.no_such_thing  # noqa: B018
 
 
-def test_image_takes_wandbs_arguments_and_refuses_masks_and_boxes_clearly():
+def test_image_takes_wandbs_arguments_masks_and_boxes():
     np = pytest.importorskip("numpy")
     pixels = np.zeros((4, 4, 3), dtype=np.uint8)
     img = arty.Image(pixels, caption="c", grouping=2, file_type="png")  # W&B's keyword arguments
@@ -257,8 +263,9 @@ def test_image_takes_wandbs_arguments_and_refuses_masks_and_boxes_clearly():
     masks = {"predictions": {"mask_data": np.zeros((4, 4), dtype=np.uint8), "class_labels": {0: "bg"}}}
     boxes = {"predictions": {"box_data": [{"position": {"minX": 0.1, "maxX": 0.2, "minY": 0.3, "maxY": 0.4},
                                            "class_id": 0}]}}
-    for kwargs in (dict(masks=masks), dict(boxes=boxes), dict(mode="L"), dict(file_type="jpg"),
-                   dict(normalize=False)):
+    arty.Image(pixels, masks=masks, boxes=boxes, classes=[{"id": 0, "name": "bg"}])  # accepted (tests/test_media_types.py)
+    for kwargs in (dict(mode="L"), dict(file_type="jpg"), dict(normalize=False),
+                   dict(masks={"predictions": {"mask_data": np.zeros((2, 2))}})):
         with pytest.raises(UsageError) as exc:
             arty.Image(pixels, **kwargs)
         assert exc.value.hint

@@ -191,9 +191,10 @@ def _plan_temp_files(store: Store, plan: GcPlan, cutoff: float) -> None:
 
 
 def run_media_digests(store: Store) -> set[Digest]:
-    """The blobs that the history rows of every run in ``store`` name: logged
-    images and tables (``{"_type": "image"|"table", "digest": ...}``, docs/media.md),
-    and the images in those tables (the table dict's ``blobs``)."""
+    """The blobs that the history rows of every run in ``store`` name: every media
+    dict's ``digest`` (``{"_type": "image"|"table"|"audio"|..., "digest": ...}``,
+    docs/media.md) and the further blobs it lists under ``blobs`` (a table's media
+    cells, an image's masks)."""
     out: set[Digest] = set()
     for project in store.list(layout.PROJECTS):
         for run_id in store.list(layout.runs(project)):
@@ -229,9 +230,11 @@ def media_digests_of_segment(data: bytes) -> set[Digest]:
 
     def mark(v: Any) -> None:
         for item in (v if isinstance(v, list) else [v]):
-            if isinstance(item, dict) and item.get("_type") in ("image", "table") and item.get("digest"):
-                refs = item.get("blobs") if item["_type"] == "table" else None  # a table's image cells
+            if isinstance(item, dict) and isinstance(item.get("_type"), str) and item.get("digest"):
+                refs = item.get("blobs")  # a table's media cells, an image's masks
                 for d in [item["digest"]] + (refs if isinstance(refs, list) else []):
+                    if not isinstance(d, str):
+                        continue
                     try:
                         out.add(Digest.parse(d))
                     except ArtyError:

@@ -7,7 +7,7 @@ The API follows W&B's ``wandb.Table``: ``Table(columns=[...], data=rows)``,
 
 Cells are ``None``, bools, numbers, strings, lists (nested lists and numpy
 arrays, stored as lists), dicts with string keys, and media objects: any
-object with a ``table_cell_type`` class attribute (``arty.Image``). This layer
+object with a ``table_cell_type`` class attribute (``arty.Image``, ``arty.Audio``, ...). This layer
 does not know the media types: before a table with media objects is encoded,
 whoever stores it (a run, :mod:`arty.tracking.media`) calls :meth:`Table.resolved`
 to turn each object into its stored dict (``{"_type": "image", "digest": ...}``);
@@ -46,7 +46,8 @@ LOG_MODES = ("IMMUTABLE", "MUTABLE")
 _KINDS = {bool: "bool", int: "number", float: "number", str: "string"}
 _SCALAR_KINDS = ("bool", "number", "string")
 _JSON_COLUMNS_KEY = b"arty.json_columns"
-_CELLS_HINT = "cells are None, bools, numbers, strings, lists, numpy arrays, dicts or arty.Image"
+_CELLS_HINT = ("cells are None, bools, numbers, strings, lists, numpy arrays, dicts, or media "
+               "(arty.Image, Audio, Video, Html, Object3D, Molecule, Plotly, Histogram)")
 
 
 class TableShapeError(UsageError, ValueError):
@@ -498,9 +499,15 @@ class Table:
         return t
 
     def blob_refs(self) -> list[str]:
-        """The digests the table's stored media cells name (``{"_type": ..., "digest": d}``), sorted."""
-        out = {v["digest"] for c in self._cols for v in c
-               if type(v) is dict and isinstance(v.get("_type"), str) and isinstance(v.get("digest"), str)}
+        """The digests the table's stored media cells name (``{"_type": ..., "digest": d, "blobs": [...]}``),
+        sorted."""
+        out: set[str] = set()
+        for c in self._cols:
+            for v in c:
+                if type(v) is dict and isinstance(v.get("_type"), str) and isinstance(v.get("digest"), str):
+                    out.add(v["digest"])
+                    more = v.get("blobs")  # an image cell's masks
+                    out.update(d for d in (more if isinstance(more, list) else []) if isinstance(d, str))
         return sorted(out)
 
     # -- encoding ----------------------------------------------------------------

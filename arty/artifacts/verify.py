@@ -235,7 +235,8 @@ def verify_store(store: Store, progress: Callable[[int], None] | None = None,
 
 
 def _run_media_problems(store: Store, all_blobs: set[Digest]) -> list[Problem]:
-    """Every image or table a run's history names must be in the store (docs/media.md)."""
+    """Every blob a run's history names (images, masks, tables, audio, video, ...) must be in
+    the store (docs/media.md)."""
     from arty.artifacts.gc import media_digests_of_run
 
     problems = []
@@ -248,7 +249,7 @@ def _run_media_problems(store: Store, all_blobs: set[Digest]) -> list[Problem]:
                 problems.append(Problem("malformed", where, f"{where}: {exc.message}"))
                 continue
             for d in sorted(named - all_blobs, key=str):
-                problems.append(Problem("missing", str(d), f"object '{d}' (an image or table logged by {where}) "
+                problems.append(Problem("missing", str(d), f"object '{d}' (media logged by {where}) "
                                                            "is missing"))
     return problems
 

@@ -1,6 +1,7 @@
 """Sending stored bytes to a browser without letting them run as a page of the server.
 
-Only a few content types are sent as themselves (plain text, JSON, PNG, JPEG, GIF);
+Only a few content types are sent as themselves (plain text, JSON, PNG, JPEG, GIF, and for
+blobs the audio and video types of :data:`BLOB_TYPES`);
 everything else, HTML and SVG included, is ``application/octet-stream``. Every
 download also carries ``X-Content-Type-Options: nosniff`` and a sandboxing
 ``Content-Security-Policy``, so a file a run saved cannot script the UI.
@@ -16,8 +17,12 @@ _TEXT = {".txt", ".log", ".patch", ".diff", ".py", ".md", ".yaml", ".yml", ".cfg
          ".tsv", ".sh", ".rst"}
 _TYPES = {".json": "application/json", ".jsonl": "text/plain; charset=utf-8", ".png": "image/png",
           ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif"}
-#: The content types ``?type=`` may ask for on a blob.
-BLOB_TYPES = ("image/png", "image/jpeg", "application/json", "text/plain")
+#: The content types ``?type=`` may ask for on a blob: images, audio and video the browser
+#: plays as media (none of them can run script in the server's origin), JSON and plain text.
+#: There is no text/html or SVG: an HTML page a run logged is fetched as text/plain and
+#: shown by the UI in a sandboxed frame (``sandbox=""``, no script), never as a page here.
+BLOB_TYPES = ("image/png", "image/jpeg", "image/gif", "audio/wav", "audio/mpeg", "audio/ogg", "audio/flac",
+              "video/mp4", "video/webm", "video/ogg", "application/json", "text/plain")
 SAFE_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox; default-src 'none'",
                 "Cache-Control": "private, max-age=0"}
 

@@ -1,4 +1,6 @@
-"""Rich values a run can log: :class:`Image`, :class:`Table` and :class:`Histogram`.
+"""Rich values a run can log: :class:`Image` (with masks and boxes), :class:`Table`,
+:class:`Histogram` and :class:`Chart`; W&B's other data types (audio, video, HTML, 3-D
+objects, molecules, plotly figures) are in :mod:`arty.tracking.media_files`.
 
 ::
 
@@ -9,14 +11,18 @@
 A media value sits in the history row as a JSON dict with a ``_type`` key:
 
 * image: ``{"_type": "image", "digest", "format": "png", "width", "height", "caption"}``;
-  the PNG bytes are a blob in the store, so identical images are stored once;
+  the PNG bytes are a blob in the store, so identical images are stored once; masks are
+  PNG blobs too (``"masks"``, their digests under ``"blobs"``), boxes JSON (``"boxes"``);
 * table: ``{"_type": "table", "digest", "format": "parquet"|"jsonl", "columns", "nrows"}``;
-  the table is a blob (see :mod:`arty.artifacts.tables`); image cells are stored as
-  image blobs first and the table holds their dicts; ``"blobs"`` lists their digests;
+  the table is a blob (see :mod:`arty.artifacts.tables`); media cells are stored as
+  blobs first and the table holds their dicts; ``"blobs"`` lists the digests they name;
 * histogram: ``{"_type": "histogram", "bins": edges, "values": counts}``, inline;
 * chart (:class:`Chart`, made by :mod:`arty.plot`): a table dict as above with a
   ``"chart"`` key, ``{"kind", "title", ...}`` naming the columns to draw; the UI draws it
   above the table. Everything that reads tables (gc, push, verify) reads it unchanged.
+
+Every value stored as blobs is a :class:`BlobMedia`: its dict names its blob in ``digest``
+and any further ones in ``blobs``, which is all gc, push and verify need to know.
 
 Constructors check what they are given and raise :class:`UsageError` for what
 cannot be stored (an image of an unsupported shape or dtype, a table without
@@ -42,8 +48,8 @@ from arty.artifacts.tables import Table, decode_table
 from arty.errors import MissingExtra, UsageError
 from arty.hashing import DEFAULT_ALGORITHM, Digest, hash_bytes
 
-__all__ = ["Chart", "Histogram", "Image", "Media", "MediaEncoder", "Table", "is_media", "load_table", "read_table",
-           "resolve"]
+__all__ = ["BlobMedia", "Chart", "Histogram", "Image", "Media", "MediaEncoder", "Table", "is_media", "load_table",
+           "read_table", "resolve"]
 
 #: Histograms have at most this many bins (like W&B's limit).
 MAX_BINS = 512
@@ -87,6 +93,64 @@ class Media:
 
     def to_json(self) -> dict[str, Any]:  # pragma: no cover - overridden
         raise NotImplementedError
+
+
+class BlobMedia(Media):
+    """A value stored as one or more blobs, encoded once (in the run's background threads).
+
+    Subclasses set :attr:`kind` (the stored ``_type``), call :meth:`_init_blob` in their
+    constructor and implement :meth:`_encode`, which writes bytes with ``store(data) ->
+    digest string`` and returns the history dict. A dict that names more blobs than its
+    ``digest`` lists them under ``"blobs"`` (``art gc``, push and verify read both).
+    """
+
+    needs_blob = True
+    #: The stored ``_type`` (and the word used in warnings).
+    kind = "media"
+
+    def _init_blob(self) -> None:
+        self._lock = threading.Lock()
+        self._json: dict[str, Any] | None = None
+        self._error: str | None = None
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held until the value is encoded."""
+        return 0
+
+    def _encode(self, store: Callable[[bytes], str]) -> dict[str, Any]:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        """Drop what the constructor held once the blobs are written."""
+
+    def encode(self, put_blob: Callable[[Digest, bytes], None], algorithm: str = DEFAULT_ALGORITHM
+               ) -> dict[str, Any] | None:
+        """Encode (once), store the blobs with ``put_blob`` and return the history dict;
+        None (with a warning) when it cannot be encoded."""
+
+        def store(data: bytes) -> str:
+            digest = hash_bytes(data, algorithm)
+            put_blob(digest, data)
+            return str(digest)
+
+        with self._lock:
+            if self._json is None and self._error is None:
+                try:
+                    out = self._encode(store)
+                except Exception as exc:  # noqa: BLE001 - never into the training loop
+                    self._error = str(exc) or type(exc).__name__
+                    _warn(f"{self.kind} not logged: {self._error}")
+                else:
+                    self._json = out
+                    self._release()
+            return self._json
+
+    def to_json(self) -> dict[str, Any]:
+        """The history dict; the value must have been encoded (logged) first."""
+        if self._json is None:
+            raise UsageError(f"{self.kind} not encoded yet", hint=f"log it in a run: run.log({{'key': {self.kind}}})")
+        return dict(self._json)
 
 
 # -- histogram ------------------------------------------------------------------
@@ -222,7 +286,7 @@ _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _PNG_MODES = ("1", "L", "LA", "P", "RGB", "RGBA", "I", "I;16")
 
 
-class Image(Media):
+class Image(BlobMedia):
     """An image, stored as a PNG blob.
 
     ``data`` is a numpy array (``HW``, ``HWC`` or ``CHW`` with 1, 3 or 4
@@ -232,20 +296,22 @@ class Image(Media):
     0..255; NaN becomes 0 with a warning). Other shapes and dtypes raise
     :class:`UsageError`. The constructor keeps a copy of the pixels; converting,
     PNG encoding and hashing happen in the run's background writer.
+
+    ``masks`` and ``boxes`` take W&B's shapes (see :mod:`arty.tracking.overlays`): each
+    mask is stored as a PNG blob beside the image, the boxes as JSON in the image's dict;
+    ``classes`` (W&B's list of ``{"id", "name"}``) is kept with them. Bad shapes raise
+    :class:`arty.tracking.overlays.OverlayError` (a ``UsageError`` and a ``ValueError``).
     """
 
-    needs_blob = True
+    kind = "image"
     #: An image can be a table cell: the run stores it and the table holds its dict.
     table_cell_type = "image"
 
     def __init__(self, data: Any, mode: str | None = None, caption: str | None = None, grouping: int | None = None,
                  classes: Any = None, boxes: Any = None, masks: Any = None, file_type: str | None = None,
                  normalize: bool = True) -> None:
-        # W&B's arguments in W&B's order; those Arty cannot honour yet say so (grouping only
+        # W&B's arguments in W&B's order; those Arty cannot honour say so (grouping only
         # arranges W&B's media panel and is ignored).
-        if masks is not None or boxes is not None or classes is not None:
-            raise UsageError("image masks, boxes and classes are not supported yet",
-                             hint="log the mask as a second arty.Image, and boxes as rows of an arty.Table")
         if mode is not None:
             raise UsageError(f"image mode '{mode}' is not supported",
                              hint="pass a PIL image converted to that mode, or an array of the channels wanted")
@@ -255,9 +321,7 @@ class Image(Media):
             raise UsageError("Image(normalize=False) is not supported: float pixels in [0, 1] are scaled to 0..255",
                              hint="pass uint8 pixels to store them as they are")
         self.caption = None if caption is None else str(caption)
-        self._lock = threading.Lock()
-        self._json: dict[str, Any] | None = None
-        self._error: str | None = None
+        self._init_blob()
         self._array: Any = None  # numpy array (any supported dtype and layout)
         self._pil: Any = None  # a PIL image
         self._png: bytes | None = None  # PNG bytes as read from a file
@@ -271,6 +335,11 @@ class Image(Media):
             self._from_array(data)
         if self.width <= 0 or self.height <= 0:
             raise UsageError(f"image of size {self.width}x{self.height} is empty", hint="an image needs pixels")
+        from arty.tracking.overlays import check_boxes, check_classes, check_masks
+
+        self._masks = check_masks(masks, self.width, self.height)  # name -> (mask PNG bytes, class labels)
+        self._boxes = check_boxes(boxes)
+        self._classes = check_classes(classes)
 
     def _from_path(self, path: str) -> None:
         try:
@@ -368,30 +437,24 @@ class Image(Media):
         img.save(buf, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
         return buf.getvalue()
 
-    def encode(self, put_blob: Callable[[Digest, bytes], None], algorithm: str = DEFAULT_ALGORITHM
-               ) -> dict[str, Any] | None:
-        """Encode (once), store the PNG with ``put_blob`` and return the history dict;
-        None (with a warning) when it cannot be encoded."""
-        with self._lock:
-            if self._json is None and self._error is None:
-                try:
-                    data = self.png_bytes()
-                    digest = hash_bytes(data, algorithm)
-                    put_blob(digest, data)
-                except Exception as exc:  # noqa: BLE001 - never into the training loop
-                    self._error = str(exc) or type(exc).__name__
-                    _warn(f"image not logged: {self._error}")
-                else:
-                    self._json = {"_type": "image", "digest": str(digest), "format": "png",
-                                  "width": self.width, "height": self.height, "caption": self.caption}
-                    self._array = self._pil = self._png = None  # the pixels are in the blob now
-            return self._json
+    def _encode(self, store: Callable[[bytes], str]) -> dict[str, Any]:
+        out: dict[str, Any] = {"_type": "image", "digest": store(self.png_bytes()), "format": "png",
+                               "width": self.width, "height": self.height, "caption": self.caption}
+        if self._masks:
+            from arty.tracking.overlays import mask_png
 
-    def to_json(self) -> dict[str, Any]:
-        """The history dict; the image must have been encoded (logged) first."""
-        if self._json is None:
-            raise UsageError("image not encoded yet", hint="log it in a run: run.log({'key': image})")
-        return dict(self._json)
+            out["masks"] = {name: {"digest": store(mask_png(arr)), "format": "png", "class_labels": labels}
+                            for name, (arr, labels) in self._masks.items()}
+            out["blobs"] = sorted({m["digest"] for m in out["masks"].values()})
+        if self._boxes:
+            out["boxes"] = self._boxes
+        if self._classes:
+            out["classes"] = self._classes
+        return out
+
+    def _release(self) -> None:
+        self._array = self._pil = self._png = None  # the pixels are in the blob now
+        self._masks = {}
 
     def __repr__(self) -> str:
         return f"Image({self.width}x{self.height}{', ' + repr(self.caption) if self.caption else ''})"
@@ -424,12 +487,12 @@ class Chart(Media):
 
 def _encode_cell(value: Any, put_blob: Callable[[Digest, bytes], None], algorithm: str) -> Any:
     """The stored dict of a media object in a table cell (None when it cannot be stored)."""
-    if isinstance(value, Image):
+    if isinstance(value, BlobMedia):
         return value.encode(put_blob, algorithm)
     if isinstance(value, Histogram):
         return None if value.empty else value.to_json()
     raise UsageError(f"cannot store a table cell of type {type(value).__name__}",
-                     hint="media cells are arty.Image or arty.Histogram")
+                     hint="media cells are arty.Image, Audio, Video, Html, Object3D, Molecule or Histogram")
 
 
 def _encode_table(table: Table, put_blob: Callable[[Digest, bytes], None], algorithm: str) -> dict[str, Any] | None:
@@ -465,7 +528,7 @@ def resolve(value: Any, put_blob: Callable[[Digest, bytes], None], algorithm: st
         out = [resolve(v, put_blob, algorithm) for v in value]
         out = [v for v in out if v is not None]
         return out or None
-    if isinstance(value, Image):
+    if isinstance(value, BlobMedia):
         return value.encode(put_blob, algorithm)
     if isinstance(value, Table):
         return _encode_table(value, put_blob, algorithm)
@@ -496,7 +559,7 @@ class MediaEncoder:
                  workers: int | None = None) -> None:
         self.put_blob = put_blob
         self.algorithm = algorithm
-        self._queue: collections.deque[tuple[Image, int]] = collections.deque()  # (image, bytes counted)
+        self._queue: collections.deque[tuple[BlobMedia, int]] = collections.deque()  # (image, bytes counted)
         self._cond = threading.Condition()
         self._pending_bytes = 0
         self._closed = False
@@ -516,7 +579,7 @@ class MediaEncoder:
         items = [c for v in items for c in (v.media_cells() if isinstance(v, Table)
                                             else v.table.media_cells() if isinstance(v, Chart) else [v])]
         for m in items:
-            if not isinstance(m, Image) or m._json is not None:
+            if not isinstance(m, BlobMedia) or m._json is not None:
                 continue
             n = m.nbytes
             with self._cond:

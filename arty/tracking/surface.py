@@ -157,13 +157,9 @@ def code_files(root: str, include_fn: Callable[..., bool] | None,
 
 #: W&B names Arty does not have yet, with what to use instead.
 UNSUPPORTED = {
-    "Audio": "log the file with run.save(path), or keep it in an artifact (arty.Artifact(...).add_file)",
-    "Video": "log frames as arty.Image, or keep the file with run.save(path) or in an artifact",
-    "Html": "keep the page with run.save('page.html') or in an artifact",
-    "Object3D": "keep the file with run.save(path) or in an artifact",
-    "Molecule": "keep the file with run.save(path) or in an artifact",
-    "Plotly": "log the data as an arty.Table, or the figure as an arty.Image",
-    "Bokeh": "log the data as an arty.Table, or the figure as an arty.Image",
+    "Bokeh": "a Bokeh figure needs its scripts, which the UI does not run: export it as PNG "
+             "(bokeh.io.export_png(fig, filename='f.png')) and log arty.Image('f.png'), "
+             "or redraw it as an arty.Plotly figure or an arty.plot chart",
     "plot_table": "use an arty.plot chart (line, scatter, bar, ...) or log the data as an arty.Table",
     "visualize": "use an arty.plot chart (line, scatter, bar, ...) or log the data as an arty.Table",
     "sweep": "run the trials with your own loop or a tuner, one arty.init per trial (group= names the sweep)",

@@ -12,12 +12,12 @@ import math
 import warnings
 from typing import Any
 
-from arty.tracking.media import Chart, Histogram, Image, Table
+from arty.tracking.media import BlobMedia, Chart, Histogram, Table
 
 #: Types stored as they are (NaN and infinities included: JSON as Python writes it).
 PLAIN = (int, float, str, bool)
 #: Rich values kept as objects in the row until the writer stores them.
-MEDIA = (Image, Table, Histogram, Chart)
+MEDIA = (BlobMedia, Table, Histogram, Chart)
 _warned: set[tuple[str, str]] = set()
 
 
@@ -88,7 +88,8 @@ def clean(key: str, value: Any, media: bool = False) -> tuple[bool, Any]:
                 return False, None
             return True, value if media else value.to_json()
         if not media:
-            what = {Image: "an image", Chart: "a chart"}.get(type(value), "a table")
+            what = "a chart" if isinstance(value, Chart) else "a table" if isinstance(value, Table) \
+                else f"{'an' if value.kind[0] in 'aeiou' else 'a'} {value.kind}"
             warn_once(key, f"cannot keep {what} in the summary "
                            "(log it instead)")
             return False, None

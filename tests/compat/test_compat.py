@@ -260,3 +260,48 @@ def test_custom_charts(tmp_path):
     rows = {(r[0], r[1]): r[2] for _, r in run.table(cm).iterrows()}
     assert rows[("owl", "dog")] == 1 and rows[("owl", "owl")] == 2 and rows[("cat", "owl")] == 1
     assert sum(rows.values()) == 7
+
+
+def test_rich_media(tmp_path):
+    needs("plotly")
+    import io
+    import json
+
+    import numpy as np
+
+    run_script("rich_media.py", tmp_path)
+    run = only_run(tmp_path, "media")
+    assert run.state == "finished"
+    keys = set(run.media_keys())
+    assert keys >= {"examples", "video", "custom_string", "custom_file", "no_style", "point_cloud", "point_scene",
+                    "protein", "chart", "img_with_masks", "driving_scene", "predictions_table"}
+
+    def value(key):
+        return run.media(key)[0]["value"]
+
+    audio = value("examples")[0]
+    assert (audio["_type"], audio["sample_rate"], audio["duration"], audio["caption"]) == ("audio", 16000, 1.0, "noise")
+    assert run.media_bytes(audio)[:4] == b"RIFF"
+    video = value("video")
+    assert (video["format"], video["frames"], video["width"], video["fps"]) == ("gif", 10, 100, 4)
+    assert run.media_bytes(value("custom_string")) == b'<a href="https://mysite">Link</a>'
+    assert run.media_bytes(value("custom_file")) == b"<h1>Hello from a file</h1>"
+    assert value("no_style")["inject"] is False
+    assert value("point_cloud")["points"] == 200
+    scene = json.loads(run.media_bytes(value("point_scene")))
+    assert len(scene["points"]) == 3 and scene["boxes"][0]["label"] == "Box" and scene["vectors"][0]["end"] == \
+        [0.1, 0.2, 0.5]
+    assert value("protein")["format"] == "pdb" and run.media_bytes(value("protein")).endswith(b"END\n")
+    assert json.loads(run.media_bytes(value("chart")))["data"][0]["y"] == [4, 1, 2]
+    masked = value("img_with_masks")
+    from PIL import Image as PILImage
+
+    pred = np.asarray(PILImage.open(io.BytesIO(run.media_bytes(masked["masks"]["predictions"]))))
+    assert pred[75, 75] == 3 and pred[0, 0] == 0
+    assert masked["masks"]["ground_truth"]["class_labels"] == {"0": "person", "1": "tree", "2": "car", "3": "road"}
+    boxes = value("driving_scene")["boxes"]["predictions"]
+    assert [b["box_caption"] for b in boxes["box_data"]] == ["road", "a building"]
+    assert boxes["box_data"][1]["domain"] == "pixel" and boxes["class_labels"]["3"] == "building"
+    cells = run.table(value("predictions_table")).data[0]
+    assert cells[1]["masks"]["predictions"]["digest"] == masked["masks"]["predictions"]["digest"]
+    assert cells[2]["_type"] == "audio"
