@@ -17,8 +17,9 @@ from arty.store import init_store
 @pytest.fixture(autouse=True)
 def _isolate(monkeypatch, tmp_path):
     """Every test runs in its own folder with no store settings from outside."""
-    for var in ("ARTY_STORE", "ARTY_PROJECT", "AWS_PROFILE"):
+    for var in ("ARTY_STORE", "ARTY_PROJECT", "AWS_PROFILE", "ARTY_API_KEY"):
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("ARTY_CREDENTIALS", str(tmp_path / "config" / "credentials.json"))
     monkeypatch.setenv("ARTY_CACHE_DIR", str(tmp_path / "user-cache"))
     monkeypatch.chdir(tmp_path)
     arty._registries.clear()
