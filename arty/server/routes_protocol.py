@@ -45,7 +45,7 @@ MAX_BATCH = 10_000
 #: Threads checking many paths at once on a remote backing store.
 _POOL = ThreadPoolExecutor(16, thread_name_prefix="arty-protocol")
 
-Q_PATH = Query(..., max_length=protocol.MAX_PATH + 1, description="a store path, e.g. projects/p/runs/r/run.json")
+Q_PATH = Query(..., description="a store path, e.g. projects/p/runs/r/run.json")
 
 
 def missing(path: str) -> ArtyJSONResponse:
@@ -156,7 +156,7 @@ def missing_paths(request: Request, body: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("/list", summary="Names directly under a folder")
-def list_folder(request: Request, path: str = Query("", max_length=protocol.MAX_PATH + 1),
+def list_folder(request: Request, path: str = Query(""),
                 after: str | None = Query(None, max_length=protocol.MAX_PART,
                                           description="only names sorting after this one (journal catch-up)")
                 ) -> dict[str, Any]:
@@ -172,7 +172,7 @@ def list_folder(request: Request, path: str = Query("", max_length=protocol.MAX_
 
 
 @router.get("/walk", summary="Every file under a folder, relative to it")
-def walk(request: Request, path: str = Query("", max_length=protocol.MAX_PATH + 1)) -> dict[str, Any]:
+def walk(request: Request, path: str = Query("")) -> dict[str, Any]:
     scope, _ = _authorise(request, path, protocol.read_role, allow_root=True)
     files = sorted(_backend(request).walk(path))
     if scope.kind in ("root", "projects"):
