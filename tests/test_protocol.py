@@ -458,3 +458,38 @@ def test_an_unreachable_server_is_store_unreachable(monkeypatch):
     backend = HttpBackend(f"http://127.0.0.1:{_free_port()}")
     with pytest.raises(StoreUnreachable, match="store unreachable"):
         backend.read("store.json")
+
+
+PIPELINE = """
+steps:
+  make:
+    cmd: python make.py {outputs.out}
+    deps: [make.py]
+    outputs:
+      out: build/out.txt
+"""
+
+
+def test_sync_and_repro_work_through_the_server(served, backing, tmp_path):
+    env = {"ARTY_STORE": served.url, "ARTY_PROJECT": "vision"}
+    # an offline run, uploaded later by 'art sync'
+    script = ("import arty\nrun = arty.init(project='vision', mode='offline')\n"
+              "[run.log({'x': i}) for i in range(10)]\nrun.finish()\nprint(run.id)\n")
+    proc = subprocess.run([sys.executable, "-c", script], env={**os.environ, **env}, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    run_id = proc.stdout.split()[-1]
+    assert not open_backend(backing).exists(f"projects/vision/runs/{run_id}/run.json")
+    run_art("sync", env=env, cwd=tmp_path, check=True)
+    import arty
+
+    assert arty.Api(store=backing).run(f"vision/{run_id}").state == "finished"
+    # a pipeline: the second repro reuses the first run's output from the run cache
+    (tmp_path / "arty.yaml").write_text(PIPELINE)
+    (tmp_path / "make.py").write_text("import sys\nopen(sys.argv[1], 'w').write('42')\n")
+    first = run_art("repro", env=env, cwd=tmp_path, check=True)
+    second = run_art("repro", env=env, cwd=tmp_path, check=True)
+    assert open_store(backing).log_seqs(layout.versions("vision", "out")) == [0]
+    assert "1 ran, 0 skipped" in first.stderr, first.stderr
+    assert "0 ran, 1 skipped" in second.stderr, second.stderr
+    _verify(backing)
