@@ -3,7 +3,8 @@
 Store, first match wins: an explicit URL (``--store``), ``ARTY_STORE``, a
 ``.arty/`` folder found upward from the current folder like ``.git`` (a local
 store when it holds ``store.json``, else a pointer ``config.json`` naming a
-URL), and finally a new local store in ``./.arty``.
+URL), the server ``art login`` made the default (:mod:`arty.store.credentials`),
+and finally a new local store in ``./.arty``.
 
 Project: an explicit name (``--project``), ``ARTY_PROJECT``, the store's
 ``default_project``, else ``"default"``.
@@ -16,7 +17,7 @@ import os
 from typing import Any
 
 from arty.errors import NotFound, StoreError
-from arty.store import Store, init_store, open_store
+from arty.store import Store, credentials, init_store, open_store
 from arty.store.layout import STORE_JSON
 
 DOT_DIR = ".arty"
@@ -50,13 +51,14 @@ def read_pointer(dot_dir: str) -> str | None:
 
 
 def find_store_url(start: str | None = None) -> str | None:
-    """The store URL from ``ARTY_STORE`` or an upward ``.arty`` folder, else None."""
+    """The store URL from ``ARTY_STORE``, an upward ``.arty`` folder, or the server ``art login``
+    made the default, else None."""
     env = os.environ.get("ARTY_STORE")
     if env:
         return env
     dot = find_dot_dir(start)
     if dot is None:
-        return None
+        return credentials.default_store()
     if os.path.exists(os.path.join(dot, STORE_JSON)):
         return dot
     return read_pointer(dot) or dot

@@ -17,8 +17,9 @@ from arty.store import init_store
 @pytest.fixture(autouse=True)
 def _isolate(monkeypatch, tmp_path):
     """Every test runs in its own folder with no store settings from outside."""
-    for var in ("ARTY_STORE", "ARTY_PROJECT", "AWS_PROFILE"):
+    for var in ("ARTY_STORE", "ARTY_PROJECT", "AWS_PROFILE", "ARTY_API_KEY"):
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("ARTY_CREDENTIALS", str(tmp_path / "config" / "credentials.json"))
     monkeypatch.setenv("ARTY_CACHE_DIR", str(tmp_path / "user-cache"))
     monkeypatch.chdir(tmp_path)
     arty._registries.clear()
@@ -140,7 +141,26 @@ def _fresh_store_url(kind: str, request, tmp_path) -> str:
     if kind == "gcs":
         server = request.getfixturevalue("gcs")
         return f"gs://{server.make_bucket()}/stores/{uuid.uuid4().hex[:8]}"
+    if kind == "http":  # an 'art server' process serving a store in a local folder (it exists already)
+        from art_servers import ArtServer
+
+        backing = str(tmp_path / "backing")
+        init_store(backing)
+        server = ArtServer(backing).start()
+        request.addfinalizer(server.stop)
+        HTTP_BACKING[server.url] = backing
+        return server.url
     raise ValueError(kind)
+
+
+#: The folder behind each ``http`` store URL the fixtures started a server for.
+HTTP_BACKING: dict[str, str] = {}
+
+
+def backing_url(url: str) -> str:
+    """The store the tests may change behind the client's back: the server's folder for an
+    ``http`` store, else the store itself."""
+    return HTTP_BACKING.get(url, url)
 
 
 @pytest.fixture(params=BACKENDS)

@@ -1,5 +1,6 @@
 """One conformance suite, run unchanged on every backend: a local folder, memory://,
-S3 (a real S3-compatible server on 127.0.0.1) and GCS (a real emulator on 127.0.0.1).
+S3 (a real S3-compatible server on 127.0.0.1), GCS (a real emulator on 127.0.0.1) and
+http (an ``art server`` process on 127.0.0.1 speaking the store protocol, over a local folder).
 
 The servers and the ``store_url`` fixture live in tests/servers.py and tests/conftest.py.
 No part of the store is mocked; the one wrapper below (``LostReplyBackend``) performs the
@@ -18,7 +19,21 @@ from arty.errors import IntegrityError, NotFound, ReferenceChanged, UnsupportedS
 from arty.hashing import StatCache, hash_bytes
 from arty.store import Backend, Store, encode_json, init_store, open_backend, open_store
 from arty.store import layout
-from conftest import make_tree, run_art
+from conftest import BACKENDS, _fresh_store_url, backing_url, drop_memory_store, make_tree, run_art
+
+
+@pytest.fixture(params=[*BACKENDS, "http"])
+def store_url(request, tmp_path):
+    """conftest's ``store_url``, plus a store served by ``art server`` (already created there)."""
+    url = _fresh_store_url(request.param, request, tmp_path)
+    yield url
+    drop_memory_store(url)
+
+
+def _fresh_only(url: str) -> None:
+    """Tests of creating a store: a server serves a store that exists already."""
+    if url.startswith("http://"):
+        pytest.skip("a server serves an existing store; creating one is the backing store's test")
 
 
 def _registry(url: str) -> Registry:
@@ -40,6 +55,7 @@ def _read_tree(root) -> dict[str, bytes]:
 
 
 def test_init_then_open(store_url):
+    _fresh_only(store_url)
     store, created = init_store(store_url)
     assert created
     assert store.config["format"] == layout.FORMAT
@@ -52,12 +68,14 @@ def test_init_then_open(store_url):
 
 
 def test_open_missing_store_isnot_found(store_url):
+    _fresh_only(store_url)
     with pytest.raises(NotFound, match="no store at"):
         open_store(store_url)
 
 
 @pytest.mark.parametrize("fmt", [2, 999, "1"])
 def test_unknown_store_format_is_refused(store_url, fmt):
+    _fresh_only(store_url)
     backend = open_backend(store_url)
     backend.create(layout.STORE_JSON, encode_json({"format": fmt, "hash": "xxh128"}))
     with pytest.raises(UnsupportedStore) as info:
@@ -70,6 +88,7 @@ def test_unknown_store_format_is_refused(store_url, fmt):
 
 
 def test_unknown_hash_is_refused(store_url):
+    _fresh_only(store_url)
     open_backend(store_url).create(layout.STORE_JSON, encode_json({"format": layout.FORMAT, "hash": "md4"}))
     with pytest.raises(UnsupportedStore, match="md4"):
         open_store(store_url)
@@ -111,7 +130,7 @@ def test_missing_blob_isnot_found(store_url, tmp_path):
 def test_corrupt_blob_is_refused_on_read(store_url, tmp_path):
     store, _ = init_store(store_url)
     d = store.put_bytes(b"the real content")
-    store.backend.write(layout.blob(d), b"the real c0ntent")  # bit rot, same size
+    open_backend(backing_url(store_url)).write(layout.blob(d), b"the real c0ntent")  # bit rot, same size
     with pytest.raises(IntegrityError) as info:
         store.read_blob(d)
     assert str(d) in str(info.value)
@@ -146,25 +165,25 @@ def test_missing_blobs_few_and_many(store_url):
 def test_create_if_absent(store_url):
     store, _ = init_store(store_url)
     backend = store.backend
-    backend.create("records/a.json", b"first")
+    backend.create("projects/p/records/a.json", b'{"n":1}')
     with pytest.raises(FileExistsError):
-        backend.create("records/a.json", b"second")
-    assert backend.read("records/a.json") == b"first"
+        backend.create("projects/p/records/a.json", b'{"n":2}')
+    assert backend.read("projects/p/records/a.json") == b'{"n":1}'
     # a second client of the same store sees the record and cannot replace it either
     other = open_backend(store_url)
-    assert other.exists("records/a.json")
+    assert other.exists("projects/p/records/a.json")
     with pytest.raises(FileExistsError):
-        other.create("records/a.json", b"third")
-    assert other.read("records/a.json") == b"first"
+        other.create("projects/p/records/a.json", b'{"n":3}')
+    assert other.read("projects/p/records/a.json") == b'{"n":1}'
 
 
 def test_create_record_reports_another_writers_record(store_url):
     store, _ = init_store(store_url)
-    assert store.create_record("records/r.json", {"who": "first"}) is True
+    assert store.create_record("projects/p/records/r.json", {"who": "first"}) is True
     other = open_store(store_url)
-    assert other.create_record("records/r.json", {"who": "second"}) is False
-    assert json.loads(other.backend.read("records/r.json"))["who"] == "first"
-    assert other.read_record("records/r.json")["who"] == "first"
+    assert other.create_record("projects/p/records/r.json", {"who": "second"}) is False
+    assert json.loads(other.backend.read("projects/p/records/r.json"))["who"] == "first"
+    assert other.read_record("projects/p/records/r.json")["who"] == "first"
 
 
 class LostReplyBackend(Backend):
@@ -201,22 +220,22 @@ def test_create_record_recognises_its_own_write_after_a_lost_reply(store_url):
     store, _ = init_store(store_url)
     lossy = LostReplyBackend(store.backend)
     lossy_store = Store(lossy, store.config)
-    assert lossy_store.create_record("records/mine.json", {"who": "me"}) is True
+    assert lossy_store.create_record("projects/p/records/mine.json", {"who": "me"}) is True
     assert lossy.lost == 1
-    assert json.loads(store.backend.read("records/mine.json"))["who"] == "me"
+    assert json.loads(store.backend.read("projects/p/records/mine.json"))["who"] == "me"
     # where the record is somebody else's, the lossy client still says so
-    store.create_record("records/theirs.json", {"who": "them"})
-    assert lossy_store.create_record("records/theirs.json", {"who": "me"}) is False
-    assert json.loads(store.backend.read("records/theirs.json"))["who"] == "them"
+    store.create_record("projects/p/records/theirs.json", {"who": "them"})
+    assert lossy_store.create_record("projects/p/records/theirs.json", {"who": "me"}) is False
+    assert json.loads(store.backend.read("projects/p/records/theirs.json"))["who"] == "them"
 
 
 def test_log_append_after_a_lost_reply_does_not_skip_or_duplicate(store_url):
     store, _ = init_store(store_url)
     lossy_store = Store(LostReplyBackend(store.backend), store.config)
     for i in range(3):
-        seq, rec = lossy_store.log_append("logs/l", lambda s, i=i: {"i": i, "seq": s})
+        seq, rec = lossy_store.log_append("projects/p/logs/l", lambda s, i=i: {"i": i, "seq": s})
         assert (seq, rec["i"]) == (i, i)
-    assert store.log_seqs("logs/l") == [0, 1, 2]
+    assert store.log_seqs("projects/p/logs/l") == [0, 1, 2]
 
 
 # -- logs and listings ----------------------------------------------------------------------
@@ -243,12 +262,12 @@ def test_log_append_and_latest(store_url):
 
 def test_list_of_missing_folder_is_empty(store_url):
     store, _ = init_store(store_url)
-    assert store.list("no/such/folder") == []
-    assert store.backend.list("nothing-here") == []
-    store.backend.create("dir/sub/file.json", b"{}")
-    store.backend.create("dir/top.json", b"{}")
-    assert sorted(store.list("dir")) == ["sub", "top.json"]
-    assert store.list("dir/sub") == ["file.json"]
+    assert store.list("projects/no/such/folder") == []
+    assert store.backend.list("projects/nothing-here") == []
+    store.backend.create("projects/p/dir/sub/file.json", b"{}")
+    store.backend.create("projects/p/dir/top.json", b"{}")
+    assert sorted(store.list("projects/p/dir")) == ["sub", "top.json"]
+    assert store.list("projects/p/dir/sub") == ["file.json"]
 
 
 def test_journal_entries_are_listed(store_url):
@@ -334,7 +353,7 @@ def test_download_of_corrupt_blob_fails_naming_it(store_url, tmp_path):
     data = make_tree(tmp_path / "data", {"good.txt": "fine", "bad.txt": "will rot"})
     v = reg.log(Artifact("data", type="dataset").add_dir(data)).version
     bad = v.get_entry("bad.txt").digest
-    reg.store.backend.write(layout.blob(bad), b"will r0t")
+    open_backend(backing_url(store_url)).write(layout.blob(bad), b"will r0t")
     target = tmp_path / "out"
     with pytest.raises(IntegrityError, match=str(bad)):
         _registry(store_url).resolve("data:v0").download(target)

@@ -34,8 +34,9 @@ class ArtyGroup(click.Group):
 
 @click.group(cls=ArtyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--store", envvar="ARTY_STORE", metavar="URL",
-              help="Store URL: a folder, memory://, s3://bucket/path, gs://bucket/path. "
-                   "Default: ARTY_STORE, else the nearest .arty folder, else ./.arty.")
+              help="Store URL: a folder, memory://, s3://bucket/path, gs://bucket/path, http(s)://server. "
+                   "Default: ARTY_STORE, else the nearest .arty folder, else the server of 'art login', "
+                   "else ./.arty.")
 @click.option("--project", envvar="ARTY_PROJECT", metavar="NAME",
               help="Project inside the store. Default: ARTY_PROJECT, the store's default, else 'default'.")
 @click.version_option(package_name="arty", prog_name="art")
@@ -46,9 +47,9 @@ def cli(ctx: click.Context, store: str | None, project: str | None) -> None:
 
 
 def _register() -> None:
-    from arty.cli import artifacts, lineage, pipeline, runs, server, tracking, transfer
+    from arty.cli import artifacts, lineage, login, pipeline, runs, server, tracking, transfer
 
-    for module in (artifacts, tracking, runs, lineage, transfer, pipeline, server):
+    for module in (artifacts, tracking, runs, lineage, transfer, pipeline, server, login):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -81,9 +81,9 @@ class Index:
         # task waiting for its reads never holds the thread those reads need.
         self._run_pool: ThreadPoolExecutor | None = None
         self._read_pool: ThreadPoolExecutor | None = None
-        #: (entries, newest name) of the journal when this process last caught up fully: entries are
-        #: never removed, so an equal listing means nothing new.
-        self._journal_listing: tuple[int, str] | None = None
+        #: (window start, entries, newest name) of the journal's listing when this process last caught up
+        #: fully: entries are never removed, so an equal listing means nothing new.
+        self._journal_listing: tuple[str, int, str] | None = None
         self.db: sqlite_utils.Database = self._open()
 
     # -- opening, and recovering from a bad file --------------------------------------------------
@@ -342,12 +342,14 @@ class Index:
         if self._meta("built_at") is None:
             counts = self._rebuild()
             return {"entries": 0, "runs": counts["runs"], "artifacts": counts["versions"], "rebuilt": 1}
-        raw = [n for n in self.store.backend.list(layout.JOURNAL) if n.endswith(".json")]
-        listing = (len(raw), max(raw) if raw else "")
+        low = self._window_start(self._meta("journal_cursor") or "")
+        # Only the names after the window's start can be new: a backend that can start a listing
+        # there (a server, S3) does not send the whole journal each time.
+        raw = [n for n in self.store.backend.list_after(layout.JOURNAL, low) if n.endswith(".json")]
+        listing = (low, len(raw), max(raw) if raw else "")
         if listing == self._journal_listing:
             return {"entries": 0, "runs": 0, "artifacts": 0}  # nothing was journaled since this process caught up
         names = sorted(raw)
-        low = self._window_start(self._meta("journal_cursor") or "")
         candidates = [n for n in names if n > low]
         seen = {r[0] for r in self.db.execute("SELECT name FROM journal_seen WHERE name > ?", [low])}
         new = [n for n in candidates if n not in seen]

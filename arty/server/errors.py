@@ -3,7 +3,7 @@
 Statuses: :class:`arty.errors.NotFound` is 404; a bad argument
 (:class:`arty.errors.UsageError` and its subclasses, a malformed digest) 400;
 a request the framework cannot validate 422; a body over :data:`MAX_BODY`
-bytes 413; a write without the server's token 401; a bad record in the store
+bytes 413 (the store protocol's streamed uploads have limits of their own); a write without the server's token 401; a bad record in the store
 (:class:`arty.errors.BadRecord`) 409; a store that cannot be reached 503.
 Anything unexpected is 500, still as JSON. A ``Host`` the server does not
 answer to is 400 and a change from another site 403 (:mod:`arty.server.guard`).
@@ -25,6 +25,8 @@ from arty.errors import ArtyError, BadRecord, ConflictError, IntegrityError, Not
 
 #: The largest request body accepted (bytes).
 MAX_BODY = 1024 * 1024
+#: Endpoints that stream their bodies and enforce limits of their own (the store protocol).
+STREAMED_PREFIXES = ("/api/store/v1/",)
 
 
 class ApiError(Exception):
@@ -127,7 +129,8 @@ class BodyLimit:
         self.limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+        if (scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS")
+                or str(scope.get("path", "")).startswith(STREAMED_PREFIXES)):
             await self.app(scope, receive, send)
             return
         length = dict(scope.get("headers") or []).get(b"content-length")

@@ -101,6 +101,8 @@ class Backend:
     url: str
     protocol: str
     supports_create = True
+    #: Whether :meth:`missing` asks about many paths in one round trip (Store then prefers it).
+    batch_queries = False
 
     def read(self, path: str) -> bytes:
         raise NotImplementedError
@@ -137,6 +139,15 @@ class Backend:
 
     def size(self, path: str) -> int:
         raise NotImplementedError
+
+    def missing(self, paths: Iterable[str]) -> set[str]:
+        """The paths among ``paths`` that do not exist."""
+        return {p for p in paths if not self.exists(p)}
+
+    def list_after(self, path: str, after: str) -> list[str]:
+        """The names under folder ``path`` that sort after ``after``, sorted (journal catch-up:
+        a backend that can start a listing at a name does less work)."""
+        return sorted(n for n in self.list(path) if n > after)
 
     def walk(self, path: str) -> list[str]:
         """Every file under folder ``path``, as paths relative to it; [] if missing."""
@@ -604,9 +615,15 @@ def _fs_from_url(url: str, storage_options: dict[str, Any] | None = None) -> tup
 
 
 def open_backend(url: str, storage_options: dict[str, Any] | None = None) -> Backend:
-    """The backend for ``url``: a local path or ``file://`` gets :class:`LocalBackend`."""
+    """The backend for ``url``: a local path or ``file://`` gets :class:`LocalBackend`, an
+    ``http://`` or ``https://`` URL (an ``art server``) :class:`arty.store.http.HttpBackend`
+    (``storage_options`` may give its API ``key``), anything else fsspec's."""
     if "://" not in url or url.startswith("file://"):
         return LocalBackend(url[len("file://"):] if url.startswith("file://") else url)
+    if url.split("://", 1)[0].lower() in ("http", "https"):
+        from arty.store.http import HttpBackend
+
+        return HttpBackend(url, key=(storage_options or {}).get("key"))
     fs, root = _fs_from_url(url, storage_options)
     return FsspecBackend(url.rstrip("/"), fs, root)
 

@@ -122,6 +122,9 @@ class Store:
         wanted = set(digests)
         if not wanted:
             return set()
+        if self.backend.batch_queries:
+            paths = {layout.blob(d): d for d in wanted}
+            return {paths[p] for p in self.backend.missing(list(paths))}
         if isinstance(self.backend, LocalBackend) or len(wanted) < 64:
             return {d for d in wanted if not self.backend.exists(layout.blob(d))}
         # Remote and many: list each needed objects/<xx>/ prefix once.
