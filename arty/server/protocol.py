@@ -115,6 +115,15 @@ def create_role(scope: Scope) -> str:
                      hint="blobs are uploaded to objects/ (PUT /blob), leases written with PUT /write")
 
 
+def alias_moved(scope: Scope) -> tuple[str, str] | None:
+    """``(artifact, alias)`` when ``scope`` is an alias record
+    (``projects/<p>/artifacts/<name>/aliases/<alias>/<seq>.json``: a move or a removal), else None."""
+    parts = scope.parts
+    if scope.kind == "project" and len(parts) == 7 and parts[2] == "artifacts" and parts[4] == "aliases":
+        return parts[3], parts[5]
+    return None
+
+
 def delete_role(scope: Scope) -> str:
     """The role deleting a path needs: write for a lease, admin elsewhere."""
     if scope.kind == "leases" and len(scope.parts) == 2:

@@ -26,7 +26,7 @@ from starlette.requests import ClientDisconnect
 from arty.errors import UsageError
 from arty.hashing import new_hasher
 from arty.server import protocol
-from arty.server.access import Principal, require
+from arty.server.access import Principal, require, stamp
 from arty.server.errors import ApiError, ArtyJSONResponse, error_response
 from arty.server.state import state_of
 from arty.store import layout
@@ -63,8 +63,22 @@ def _authorise(request: Request, path: str, role_of: Any, allow_root: bool = Fal
     return scope, require(request, scope.project, role_of(scope))
 
 
+def _create_role(request: Request) -> Any:
+    """:func:`protocol.create_role`, and ``admin`` for a move of an alias the project protects
+    (``art server protect``): a write key may not move it through the protocol either."""
+
+    def role(scope: protocol.Scope) -> str:
+        needed = protocol.create_role(scope)
+        moved = protocol.alias_moved(scope)
+        if moved is not None and state_of(request).accounts.is_protected(scope.project or "", *moved):
+            return "admin"
+        return needed
+
+    return role
+
+
 def _stamp_name(principal: Principal) -> str | None:
-    return None if principal.name == "anonymous" else principal.name
+    return stamp(principal)
 
 
 def _readable_projects(request: Request, names: list[str]) -> list[str]:
@@ -396,7 +410,7 @@ def _open_frame(header: bytes, backend: Backend, algorithm: str) -> tuple[_Uploa
 
 @router.put("/create", summary="Create a record or file if absent (201; 200 if it holds these bytes; 409)")
 async def create(request: Request, path: str = Q_PATH) -> Any:
-    scope, principal = await run_in_threadpool(_authorise, request, path, protocol.create_role)
+    scope, principal = await run_in_threadpool(_authorise, request, path, _create_role(request))
     record = protocol.is_record(scope)
     if not record and not protocol.may_be_opaque(scope):
         raise UsageError(f"'{path[:200]}' must be a record (a .json path)",
