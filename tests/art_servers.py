@@ -46,7 +46,8 @@ class ArtServer:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"art server exited with {self.proc.returncode}: {self.log()}")
             try:
-                if requests.get(f"{self.url}/api/store/v1", timeout=5).status_code == 200:
+                # any answer of the app (401 on a server with users) means it is serving
+                if requests.get(f"{self.url}/api/store/v1", timeout=5).status_code in (200, 401):
                     return self
             except requests.ConnectionError:
                 pass

@@ -110,7 +110,7 @@ def commands() -> dict[str, click.Command]:
 def long_options(command: click.Command) -> list[str]:
     out = []
     for p in command.params:
-        if isinstance(p, click.Option):
+        if isinstance(p, click.Option) and not p.hidden:  # hidden: documented once (global options)
             flags = [o for o in p.opts + p.secondary_opts if o.startswith("--")]
             out.extend(flags or p.opts)
     return [o for o in out if o != "--help"]

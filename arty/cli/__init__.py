@@ -46,11 +46,30 @@ def cli(ctx: click.Context, store: str | None, project: str | None) -> None:
     ctx.obj = Context(store, project)
 
 
+#: Commands that take no project (or one of their own): no ``--project`` after their name.
+_NO_PROJECT = {"init", "server", "login", "logout"}
+
+
+def _set_project(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value:
+        ctx.find_object(Context).project_name = value
+
+
+def _project_after(command: click.Command) -> None:
+    """Let ``art COMMAND --project NAME`` mean ``art --project NAME COMMAND`` (as W&B's and DVC's
+    users type it). Hidden: docs/cli.md documents it once, with the global options."""
+    if command.name in _NO_PROJECT or any(p.name in ("project", "default_project") for p in command.params):
+        return
+    command.params.append(click.Option(["--project"], metavar="NAME", expose_value=False, hidden=True,
+                                       callback=_set_project, help="Project inside the store (as the global option)."))
+
+
 def _register() -> None:
     from arty.cli import artifacts, lineage, login, pipeline, runs, server, tracking, transfer
 
     for module in (artifacts, tracking, runs, lineage, transfer, pipeline, server, login):
         for command in module.COMMANDS:
+            _project_after(command)
             cli.add_command(command)
 
 

@@ -255,7 +255,9 @@ def _row_from_run_json(project: str, run_id: str, rec: dict[str, Any]) -> dict[s
         "notes": _text_or_none(rec.get("notes")), "run_group": _text_or_none(rec.get("group")),
         "job_type": _text_or_none(rec.get("job_type")), "host": _text_or_none(rec.get("host")),
         "pid": pid if isinstance(pid, int) and not isinstance(pid, bool) else None, "pid_since": started,
-        "user": _text_or_none(rec.get("user")),
+        # "by" is the account a server stamped on the record (a team server); "user" the OS user
+        # the client reported (any store): the account wins, as the one nobody can claim falsely.
+        "user": _text_or_none(rec.get("by")) or _text_or_none(rec.get("user")),
         "tags": json.dumps([str(t) for t in tags], ensure_ascii=False), "config": config, "config_raw": config_raw,
         "summary": summary, "summary_raw": summary_raw, "exit_code": None, "error": None,
         "mode": _text_or_none(rec.get("mode")),

@@ -511,11 +511,14 @@ def init_store(url: str, *, algorithm: str = DEFAULT_ALGORITHM, default_project:
     config: dict[str, Any] = {"format": layout.FORMAT, "hash": algorithm, "created_at": now_iso()}
     if default_project:
         config["default_project"] = default_project
-    created = True
-    try:
-        backend.create(layout.STORE_JSON, encode_json(config))
-    except FileExistsError:
-        created = False
+    # An existing store is only opened: creating store.json may need rights a writer lacks
+    # (through a server, only its admins may).
+    created = not backend.exists(layout.STORE_JSON)
+    if created:
+        try:
+            backend.create(layout.STORE_JSON, encode_json(config))
+        except FileExistsError:
+            created = False
     store = open_store_backend(backend)
     if created and isinstance(backend, LocalBackend):
         for i in range(256):

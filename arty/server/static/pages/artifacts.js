@@ -138,7 +138,7 @@ export async function renderVersion(ctx) {
   const lineageBox = h("div", { class: "lineage", id: "lineage" });
   const info = {
     version: vlabel, digest: v.digest, size: v.size != null ? `${fmtBytes(v.size)} (${v.size} bytes)` : undefined,
-    files: v.files ?? v.file_count, type: v.type, created: fmtTime(v.created_at), description: v.description || undefined,
+    files: v.files ?? v.file_count, type: v.type, created: fmtTime(v.created_at), "logged by": v.by || undefined, description: v.description || undefined,
     tags: v.tags?.length ? v.tags.join(", ") : undefined, ttl: v.ttl != null ? `${v.ttl} s` : undefined,
   };
   const edits = v.edits?.length
