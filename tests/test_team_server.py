@@ -97,12 +97,12 @@ def test_the_team_walkthrough(tmp_path):
         first = run_art("repro", env=pipeline_env, cwd=work, check=True)
         second = run_art("repro", env=pipeline_env, cwd=work, check=True)
         assert "1 ran, 0 skipped" in first.stderr and "0 ran, 1 skipped" in second.stderr, second.stderr
-        run_art("get", "vision/model:prod", "-o", str(work / "out"), env=env, cwd=work, check=True)
+        run_art("get", "model:prod", "-o", str(work / "out"), "--project", "vision", env=env, cwd=work, check=True)
         assert (work / "out" / "model.bin").read_bytes() == b"weights " + bytes(range(256)) * 10
         runs = json.loads(run_art("runs", "vision", "--json", env=env, cwd=work, check=True).stdout)
         mine = [r for r in runs if r["id"] == run_id]
         assert mine and mine[0]["state"] == "finished"
-        lineage = run_art("--project", "vision", "lineage", "model:prod", env=env, cwd=work, check=True).stdout
+        lineage = run_art("lineage", "model:prod", "--project", "vision", env=env, cwd=work, check=True).stdout
         assert "data:v0" in lineage and run_id in lineage
         run_art("--project", "vision", "push", "model:v0", "--to", other.url, env=env, cwd=work, check=True)
         run_art("--store", other.url, "--project", "vision", "get", "model:v0", "-o", str(work / "pushed"),
