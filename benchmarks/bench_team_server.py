@@ -52,8 +52,10 @@ def free_port() -> int:
 
 
 def art(*args: str, env: dict[str, str] | None = None) -> str:
+    """The real CLI, run in the scratch folder (``art init`` leaves a pointer in its folder)."""
     full = dict(os.environ, **(env or {}))
-    out = subprocess.run([sys.executable, "-m", "arty", *args], env=full, capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-m", "arty", *args], env=full, capture_output=True, text=True, check=True,
+                         cwd=os.environ.get("ARTY_BENCH_WORK"))
     return out.stdout
 
 
@@ -88,6 +90,7 @@ def main() -> None:
     ap.add_argument("--rate-steps", type=int, default=200_000)
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="arty-bench-team-")
+    os.environ["ARTY_BENCH_WORK"] = work
     proc = None
     try:
         store = os.path.join(work, "store")
