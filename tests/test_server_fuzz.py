@@ -223,8 +223,7 @@ def _frames(*frames: tuple[bytes, str, bytes]) -> bytes:
 
 
 @pytest.mark.slow
-def test_the_store_protocol_refuses_hostile_input_with_every_key(team_store, tmp_path):
-    from arty.store import layout
+def test_the_store_protocol_refuses_hostile_input_with_every_key(team_store):
     from conftest import run_art
 
     store, keys = team_store["store"], team_store["keys"]
