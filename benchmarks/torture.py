@@ -351,6 +351,117 @@ def gc_during_adds(args: argparse.Namespace, work: str) -> dict[str, Any]:
             "broken": broken, "art verify problems": len(problems)}
 
 
+_OUTAGE_RUN = """
+import json, sys, time
+import arty
+seconds, counter = float(sys.argv[1]), sys.argv[2]
+run = arty.init(project="team", id="outage", name="outage")
+steps = int(seconds * 10)
+started = time.monotonic()
+for step in range(steps):                    # 10 steps a second, 5 scalars, 1 KiB of console output
+    run.log({"loss": 1.0 / (step + 1), "acc": step / steps, "lr": 0.1, "grad": step * 0.5, "step2": step})
+    print(f"step {step} " + "x" * 1024, flush=True)
+    with open(counter, "w") as f:
+        f.write(str(step + 1))
+    time.sleep(max(0.0, started + (step + 1) / 10 - time.monotonic()))
+t = time.monotonic()
+run.finish()
+sys.stderr.write(json.dumps({"logged": steps, "finish": time.monotonic() - t}) + "\\n")
+"""
+
+
+@scenario("server-outage", "a run streaming to an art server (a user's write key) whose server is SIGKILLed a few "
+                           "seconds in and restarted --outage seconds later; points that reach the backing store")
+def server_outage(args: argparse.Namespace, work: str) -> dict[str, Any]:
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
+    from art_servers import ArtServer  # the test suite's real 'art server' process
+
+    import arty
+    from arty.store import init_store, open_store, segments
+
+    outage = args.outage
+    backing = os.path.join(work, "backing")
+    init_store(backing)
+    added = art("server", "users", "add", "trainer", "--store", backing, "--json")
+    added.check_returncode()
+    key = json.loads(added.stdout)["key"]
+    art("server", "grant", "trainer", "team", "--role", "write", "--store", backing).check_returncode()
+    server = ArtServer(backing).start()
+    script, counter = os.path.join(work, "train.py"), os.path.join(work, "counter")
+    with open(script, "w") as f:
+        f.write(_OUTAGE_RUN)
+    store = open_store(backing)
+    base = "projects/team/runs/outage/history"
+
+    def logged() -> int:
+        try:
+            with open(counter) as f:
+                return int(f.read() or 0)
+        except (FileNotFoundError, ValueError):
+            return 0
+
+    def arrived() -> int:
+        return sum(len(segments.rows_of(store.backend.read(f"{base}/{n}"))) for n in sorted(store.backend.list(base)))
+
+    env = {**os.environ, "ARTY_STORE": server.url, "ARTY_API_KEY": key}
+    total_s = outage + 30
+    proc = subprocess.Popen([sys.executable, script, str(total_s), counter], cwd=work, env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    out: dict[str, Any] = {"outage (s)": outage, "run length (s)": total_s}
+    try:
+        while logged() < 80:  # 8 s of training: the first segments (every 5 s) uploaded
+            if proc.poll() is not None:
+                raise RuntimeError(f"the training script exited early: {proc.stderr.read()[-2000:]}")
+            time.sleep(0.05)
+        out["points in the store when killed"] = arrived()
+        server.kill()
+        out["points logged when killed"] = logged()
+        time.sleep(outage)
+        server.start()
+        restarted = time.monotonic()
+        backlog = logged()
+        out["points logged when restarted"] = backlog
+        caught_up = None
+        while proc.poll() is None or arrived() < backlog:
+            if caught_up is None and arrived() >= backlog:
+                caught_up = time.monotonic() - restarted
+            if time.monotonic() - restarted > total_s + 120:
+                break
+            time.sleep(0.25)
+        if caught_up is None and arrived() >= backlog:
+            caught_up = time.monotonic() - restarted
+        _, err = proc.communicate(timeout=600)
+        out["run exit code"] = proc.returncode
+        lines = [line for line in err.splitlines() if line.startswith("{")]
+        figures = json.loads(lines[-1]) if lines else {}
+        out["finish() (s)"] = round(figures.get("finish", float("nan")), 2)
+        out["finish() over 30 s (ARTY_FINISH_TIMEOUT)"] = figures.get("finish", 1e9) > 30
+        out["arty messages"] = [line for line in err.splitlines() if line.startswith("arty:")][:3]
+        out["backlog in the store after restart (s)"] = None if caught_up is None else round(caught_up, 1)
+        all_in = None
+        while time.monotonic() - restarted < total_s + 180:
+            if arrived() >= figures.get("logged", 0):
+                all_in = time.monotonic() - restarted
+                break
+            time.sleep(0.25)
+        out["every point in the store after restart (s)"] = None if all_in is None else round(all_in, 1)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        server.stop()
+    run = arty.Api(store=backing).run("team/outage")
+    rows = list(run.scan_history(keys=["loss"]))
+    expected = figures.get("logged", 0)
+    out["points in the backing store / logged"] = f"{len(rows)} / {expected}"
+    out["points right (loss = 1/(step+1), in order)"] = [r["loss"] for r in rows] == \
+        [1.0 / (s + 1) for s in range(expected)]
+    out["run state, steps"] = (run.state, run.steps)
+    out["by"] = json.loads(store.backend.read("projects/team/runs/outage/run.json")).get("by")
+    verify = art("--store", backing, "verify")
+    out["art verify on the backing store"] = "ok" if verify.returncode == 0 else verify.stdout[-300:] + verify.stderr[-300:]
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("names", nargs="*", help="scenarios to run (default: all)")
@@ -358,6 +469,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=None, help="rounds per scenario (each has its own default)")
     parser.add_argument("--workdir", default=None, help="scratch folder (default: a temp folder, removed after)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--outage", type=float, default=60.0, help="server-outage: seconds the server stays down")
     args = parser.parse_args(argv)
     if args.list:
         for name, (_fn, desc) in SCENARIOS.items():

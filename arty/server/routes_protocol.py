@@ -23,7 +23,7 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from arty.errors import UsageError
+from arty.errors import StoreError, UsageError
 from arty.hashing import new_hasher
 from arty.server import protocol
 from arty.server.access import Principal, require, stamp
@@ -50,6 +50,16 @@ Q_PATH = Query(..., description="a store path, e.g. projects/p/runs/r/run.json")
 
 def missing(path: str) -> ArtyJSONResponse:
     return error_response(404, f"no such file '{path[:200]}' in the store", None, {STATE_HEADER: "missing"})
+
+
+#: What a backend raises (itself, or as the cause of the StoreError it maps it to) for a path
+#: that names no file: absent, a folder, or below a file.
+_NOT_A_FILE = (FileNotFoundError, IsADirectoryError, NotADirectoryError)
+
+
+def _no_file(exc: BaseException) -> bool:
+    """Whether ``exc`` means there is no file at the path (so: 404, not a store failure)."""
+    return isinstance(exc, _NOT_A_FILE) or isinstance(exc.__cause__, _NOT_A_FILE)
 
 
 def _backend(request: Request) -> Backend:
@@ -109,8 +119,10 @@ def read(request: Request, path: str = Q_PATH) -> Response:
     _authorise(request, path, protocol.read_role)
     try:
         src = _backend(request).open_read(path)
-    except (FileNotFoundError, IsADirectoryError):
-        return missing(path)
+    except (OSError, StoreError) as exc:
+        if _no_file(exc):
+            return missing(path)
+        raise
     first = src.read(SMALL_READ)
     if len(first) < SMALL_READ:
         src.close()
@@ -146,7 +158,9 @@ def stat(request: Request, path: str = Q_PATH) -> dict[str, Any]:
     backend = _backend(request)
     try:
         return {"exists": True, "size": backend.size(path), "mtime": backend.mtime(path)}
-    except (FileNotFoundError, IsADirectoryError):
+    except (OSError, StoreError) as exc:
+        if not _no_file(exc):
+            raise
         return {"exists": backend.exists(path), "size": None, "mtime": None}
 
 
@@ -431,6 +445,12 @@ def _create(backend: Backend, path: str, data: bytes) -> Any:
         same = backend.read(path) == data
     except FileNotFoundError:
         same = False
+    except (OSError, StoreError) as exc:
+        if not _no_file(exc):
+            raise
+        # a folder at the path, or a file above it: it can never be created
+        return error_response(409, f"cannot create '{path[:200]}': a file or folder is in the way",
+                              "records are never replaced")
     if same:  # a retried create whose first attempt landed, or identical bytes: nothing to do
         return {"created": False}
     return error_response(409, f"'{path[:200]}' already exists", "records are never replaced",
@@ -457,8 +477,10 @@ def delete(request: Request, path: str = Q_PATH) -> Any:
     _authorise(request, path, protocol.delete_role)
     try:
         _backend(request).delete(path)
-    except (FileNotFoundError, IsADirectoryError):
-        return missing(path)
+    except (OSError, StoreError) as exc:
+        if _no_file(exc):
+            return missing(path)
+        raise
     return {"deleted": path}
 
 

@@ -307,7 +307,7 @@ class LocalBackend(Backend):
         try:
             os.stat(self._p(path))
             return True
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # below a file: nothing there either
             return False
 
     @_guard("list")
