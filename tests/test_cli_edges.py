@@ -1,0 +1,51 @@
+"""Rough edges a new user meets in the ``art`` CLI (issue: data in the working tree, last section)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from arty.cli import cli
+from conftest import make_tree
+
+
+def art(*args: str, env: dict[str, str] | None = None):
+    """Run ``art ARGS`` in-process; returns click's Result (exit_code, stdout, stderr)."""
+    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+
+def ok(*args: str, env: dict[str, str] | None = None) -> str:
+    r = art(*args, env=env)
+    assert r.exit_code == 0, f"art {' '.join(args)} -> {r.exit_code}\n{r.stdout}\n{r.stderr}"
+    return r.stdout
+
+
+# -- --store and --project after the command's name ------------------------------------------------
+
+
+def test_store_and_project_are_accepted_after_the_command(tmp_path):
+    data = make_tree(tmp_path / "x", {"a.txt": "a"})
+    store = str(tmp_path / "s")
+    ok("init", store)
+    out = json.loads(ok("add", data, "--type", "dataset", "--project", "p", "--store", store, "--json"))
+    assert (out["project"], out["store"]) == ("p", store)
+    listed = json.loads(ok("ls", "--store", store, "--project", "p", "--json"))
+    assert [r["name"] for r in listed] == ["x"]
+    # subcommands of a group take them too
+    runs = json.loads(ok("runs", "--store", store, "--project", "p", "--json"))
+    shown = json.loads(ok("run", "show", runs[0]["id"], "--project", "p", "--store", store, "--json"))
+    assert shown["outputs"][0]["artifact"] == "x:v0"
+    # nothing was created in the default place
+    assert not (tmp_path / ".arty" / "store.json").exists()
+
+
+def test_commands_with_their_own_store_option_keep_it(tmp_path):
+    from arty.cli import server
+
+    own = [p for p in server.server_cmd.params if isinstance(p, click.Option) and "--store" in p.opts]
+    assert len(own) == 1 and not own[0].hidden
+    grant = server.server_cmd.commands["grant"]
+    assert [p.hidden for p in grant.params if "--store" in getattr(p, "opts", [])] == [False]
