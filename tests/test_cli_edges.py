@@ -49,3 +49,38 @@ def test_commands_with_their_own_store_option_keep_it(tmp_path):
     assert len(own) == 1 and not own[0].hidden
     grant = server.server_cmd.commands["grant"]
     assert [p.hidden for p in grant.params if "--store" in getattr(p, "opts", [])] == [False]
+
+
+# -- art run show ID finds the run in the one project that has it -----------------------------------
+
+
+def _runs_in(tmp_path, projects: list[str], run_id: str) -> str:
+    """A store with a finished run ``run_id`` in each of ``projects``; returns its URL."""
+    from arty.store import init_store
+    from arty.tracking.run import record_finished_run
+
+    store, _ = init_store(str(tmp_path / "s"))
+    for p in projects:
+        record_finished_run(store, p, run_id, name=f"job-{p}", job_type="train", config={"p": p})
+    return store.url
+
+
+def test_run_show_finds_a_run_of_another_project(tmp_path):
+    store = _runs_in(tmp_path, ["vision"], "k3j2h1g0")
+    shown = json.loads(ok("--store", store, "run", "show", "k3j2h1g0", "--json"))
+    assert (shown["project"], shown["id"], shown["name"]) == ("vision", "k3j2h1g0", "job-vision")
+    assert art("--store", store, "run", "logs", "k3j2h1g0").exit_code == 0
+    graph = json.loads(ok("--store", store, "lineage", "k3j2h1g0", "--json"))
+    assert graph["graph"]["root"] == "run:vision/k3j2h1g0"
+    # an explicit project is not searched beyond
+    r = art("--store", store, "run", "show", "default/k3j2h1g0")
+    assert r.exit_code == 3 and "not found" in r.stderr
+
+
+def test_run_show_names_the_projects_when_the_id_is_in_several(tmp_path):
+    store = _runs_in(tmp_path, ["audio", "vision"], "k3j2h1g0")
+    r = art("--store", store, "run", "show", "k3j2h1g0")
+    assert r.exit_code == 2
+    assert "error: run 'k3j2h1g0' is in 2 projects: audio, vision" in r.stderr
+    assert "hint: name one: 'audio/k3j2h1g0'" in r.stderr
+    assert json.loads(ok("--store", store, "run", "show", "vision/k3j2h1g0", "--json"))["project"] == "vision"

@@ -538,6 +538,11 @@ class Index:
         return self._guarded(lambda: [r[0] for r in self.db.execute(
             "SELECT id FROM runs WHERE project = ? ORDER BY created_at DESC", [project])])
 
+    def projects_with_run(self, run_id: str) -> list[str]:
+        """The projects that have a run with id ``run_id``, by name."""
+        return self._guarded(lambda: [r[0] for r in self.db.execute(
+            "SELECT project FROM runs WHERE id = ? ORDER BY project", [run_id])])
+
     def runs_named(self, project: str, name: str) -> list[dict[str, Any]]:
         return self._guarded(lambda: list(self.db.query(
             "SELECT * FROM runs WHERE project = ? AND name = ? ORDER BY created_at DESC", [project, name])))
