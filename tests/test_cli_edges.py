@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from arty.cli import cli
-from conftest import make_tree
+from conftest import make_tree, run_art
 
 
 def art(*args: str, env: dict[str, str] | None = None):
@@ -84,3 +84,48 @@ def test_run_show_names_the_projects_when_the_id_is_in_several(tmp_path):
     assert "error: run 'k3j2h1g0' is in 2 projects: audio, vision" in r.stderr
     assert "hint: name one: 'audio/k3j2h1g0'" in r.stderr
     assert json.loads(ok("--store", store, "run", "show", "vision/k3j2h1g0", "--json"))["project"] == "vision"
+
+
+# -- buckets that do not exist, missing credentials, missing extras ----------------------------------
+
+
+def test_init_and_ls_on_a_missing_bucket_say_so(s3, tmp_path):
+    url = "s3://no-such-bucket/arty"
+    for args in (["init", url], ["--store", url, "ls"], ["--store", url, "runs"]):
+        proc = run_art(*args, env=s3.env())
+        assert proc.returncode == 3, proc.stderr
+        assert proc.stderr.splitlines() == [
+            f"error: bucket 'no-such-bucket' of store '{url}' does not exist",
+            "hint: create it first ('aws s3 mb s3://no-such-bucket'), or check its name"], proc.stderr
+    assert not (tmp_path / ".arty").exists()
+    # a bucket that exists without a store still points at 'art init'
+    bucket = s3.make_bucket()
+    proc = run_art("--store", f"s3://{bucket}/arty", "ls", env=s3.env())
+    assert proc.returncode == 3 and f"hint: create one with 'art init s3://{bucket}/arty'" in proc.stderr
+
+
+def test_missing_credentials_say_which_to_set(s3, tmp_path, monkeypatch):
+    bucket = s3.make_bucket()
+    url = f"s3://{bucket}/arty"
+    assert run_art("init", url, env=s3.env()).returncode == 0
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    nothing = str(tmp_path / "none")
+    env = {"AWS_ENDPOINT_URL": s3.endpoint, "AWS_SHARED_CREDENTIALS_FILE": nothing, "AWS_CONFIG_FILE": nothing,
+           "AWS_EC2_METADATA_DISABLED": "true", "HOME": nothing}
+    for args in (["--store", url, "ls"], ["init", f"s3://{bucket}/other"]):
+        proc = run_art(*args, env=env)
+        assert proc.returncode == 4, proc.stderr
+        error, hint = proc.stderr.splitlines()
+        assert error.startswith("error: no credentials: cannot ") and url.rsplit("/", 1)[0] in error
+        assert hint.startswith("hint: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"), proc.stderr
+
+
+def test_a_reference_without_the_s3_extra_names_the_extra(tmp_path):
+    from test_faults import run_faulty
+
+    proc = run_faulty("--store", str(tmp_path / "s"), "add", "--ref", "s3://bucket/raw/", "--type", "dataset",
+                      "--name", "raw", env={"ARTY_TEST_BLOCK_IMPORTS": "s3fs"})
+    assert proc.returncode == 4, proc.stderr
+    assert proc.stderr.splitlines() == ["error: cannot open reference 's3://bucket/raw/': the 's3' extra is not "
+                                        "installed", 'hint: pip install "arty[s3]"']
