@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 
 import click
 import pytest
@@ -129,3 +132,40 @@ def test_a_reference_without_the_s3_extra_names_the_extra(tmp_path):
     assert proc.returncode == 4, proc.stderr
     assert proc.stderr.splitlines() == ["error: cannot open reference 's3://bucket/raw/': the 's3' extra is not "
                                         "installed", 'hint: pip install "arty[s3]"']
+
+
+# -- art server --port 0 and a port in use ----------------------------------------------------------
+
+
+def _serve(store: str, port: int) -> subprocess.Popen:
+    from servers import _die_with_parent
+
+    return subprocess.Popen([sys.executable, "-m", "arty", "server", "--store", store, "--port", str(port)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=_die_with_parent)
+
+
+def test_server_prints_the_port_it_bound_and_refuses_a_port_in_use(local_store):
+    import requests
+    from servers import _readline_within
+
+    pytest.importorskip("uvicorn")
+    proc = _serve(local_store.url, 0)
+    try:
+        line = _readline_within(proc, 60)
+        m = re.search(r" at http://127\.0\.0\.1:(\d+) ", line)
+        assert m, line
+        port = int(m.group(1))
+        assert port != 0
+        # it answers on that port from the moment the line is printed (the socket listens first)
+        assert requests.get(f"http://127.0.0.1:{port}/api/store/v1", timeout=10).status_code == 200
+        busy = subprocess.run([sys.executable, "-m", "arty", "server", "--store", local_store.url, "--port",
+                               str(port)], capture_output=True, text=True, timeout=60)
+        assert busy.returncode == 2, busy.stderr
+        assert busy.stderr.splitlines() == [
+            f"error: port {port} on 127.0.0.1 is already in use",
+            "hint: stop the program that uses it, or pick another with --port (0: any free port)"]
+        assert proc.poll() is None  # the first server is untouched
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
