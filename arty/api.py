@@ -38,7 +38,7 @@ from arty.index import Index
 from arty.index import records as _records
 from arty.index import segments as _segments
 from arty.lineage import DIRECTIONS, Lineage, artifact_node, build_graph, run_node
-from arty.settings import resolve_project, resolve_store
+from arty.settings import check_project, project_not_found, resolve_project, resolve_store, store_default_project
 from arty.store import Store
 
 __all__ = ["Api", "ApiArtifact", "ApiFile", "ApiProject", "ApiRun", "ArtifactType"]
@@ -132,9 +132,7 @@ class Api:
         check_name(name, "project")
         if name in self.projects() or Registry(self.store, name).names():
             return ApiProject(self, name)
-        known = self.projects()
-        raise NotFound(f"project '{name}' not found (projects: {', '.join(known) if known else 'none yet'})",
-                       hint="'art runs PROJECT' and 'art ls --project PROJECT' list what a project holds")
+        raise project_not_found(name, list(self.projects()))
 
     def runs(self, project: str | None = None, filters: dict[str, Any] | None = None,
              order: str | Sequence[str] | None = "-created_at", per_page: int | None = None,
@@ -157,10 +155,8 @@ class Api:
         index = self.index
         index.sync(project)
         rows = index.runs(project, filters, order or "-created_at", limit=limit)
-        if not rows and explicit and project not in index.projects():
-            known = index.projects()
-            raise NotFound(f"project '{project}' not found (projects: {', '.join(known) if known else 'none yet'})",
-                           hint="'art runs PROJECT' lists the runs of another project")
+        if not rows and (explicit or project != store_default_project(self.store)):
+            check_project(self.store, project)
         return [ApiRun(self, r) for r in rows]
 
     def run(self, path: str) -> "ApiRun":

@@ -169,3 +169,39 @@ def test_server_prints_the_port_it_bound_and_refuses_a_port_in_use(local_store):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+# -- an unknown project is not an empty one ------------------------------------------------------------
+
+
+def test_an_unknown_project_is_not_found_for_ls_and_runs(tmp_path):
+    from arty.tracking.run import record_finished_run
+
+    store = str(tmp_path / "s")
+    ok("init", store)
+    # a brand-new store: its default project lists nothing, successfully
+    assert "no artifacts in project 'default'" in ok("--store", store, "ls")
+    assert json.loads(ok("--store", store, "ls", "--json")) == []
+    assert "no runs in project 'default'" in ok("--store", store, "runs")
+    data = make_tree(tmp_path / "x", {"a.txt": "a"})
+    ok("--store", store, "add", data, "--type", "dataset", "--project", "vision")
+    from arty.store import open_store
+
+    record_finished_run(open_store(store), "audio", "r1", name="only-a-run", job_type="train", config={})
+    for args in (["--project", "nosuch", "ls"], ["ls", "--project", "nosuch", "--json"], ["runs", "nosuch"],
+                 ["--project", "nosuch", "runs"]):
+        r = art("--store", store, *args)
+        assert r.exit_code == 3, (args, r.stdout, r.stderr)
+        assert r.stderr.splitlines()[0] == "error: project 'nosuch' not found (projects: audio, vision)", r.stderr
+        assert r.stderr.splitlines()[1].startswith("hint: --project NAME picks another")
+    # a project with runs and no artifacts lists no artifacts, successfully; the default project too
+    assert "no artifacts in project 'audio'" in ok("--store", store, "--project", "audio", "ls")
+    assert "no artifacts in project 'default'" in ok("--store", store, "ls")
+
+
+def test_the_store_default_project_lists_nothing_successfully(tmp_path):
+    store = str(tmp_path / "s")
+    ok("init", store, "--project", "vision")
+    assert "no artifacts in project 'vision'" in ok("--store", store, "ls")
+    assert "no runs in project 'vision'" in ok("--store", store, "runs")
+    assert art("--store", store, "--project", "default", "ls").exit_code == 3
