@@ -205,3 +205,60 @@ def test_the_store_default_project_lists_nothing_successfully(tmp_path):
     assert "no artifacts in project 'vision'" in ok("--store", store, "ls")
     assert "no runs in project 'vision'" in ok("--store", store, "runs")
     assert art("--store", store, "--project", "default", "ls").exit_code == 3
+
+
+# -- the runs 'art add' records stay in the lineage, out of run listings ------------------------------
+
+
+def _store_with_add_and_train(tmp_path) -> tuple[str, str, str]:
+    """A store whose project 'p' has a version made by 'art add' and one training run;
+    returns (store URL, the add run's id, the training run's id)."""
+    import arty
+
+    store = str(tmp_path / "s")
+    ok("init", store)
+    data = make_tree(tmp_path / "data", {"a.txt": "a"})
+    add_run = json.loads(ok("--store", store, "add", data, "--type", "dataset", "--project", "p", "--json"))["created_by"]
+    with arty.init(project="p", store=store, name="train", config={"lr": 0.1}) as run:
+        run.use_artifact("data:v0")
+        run.log({"acc": 0.9})
+        train_id = run.id
+    return store, add_run, train_id
+
+
+def test_runs_of_art_add_are_hidden_from_art_runs_but_kept_in_the_lineage(tmp_path):
+    store, add_run, train_id = _store_with_add_and_train(tmp_path)
+    assert add_run
+    listed = [r["id"] for r in json.loads(ok("--store", store, "runs", "p", "--json"))]
+    assert listed == [train_id]
+    assert add_run not in ok("--store", store, "runs", "p")
+    every = [r["id"] for r in json.loads(ok("--store", store, "runs", "p", "--all", "--json"))]
+    assert sorted(every) == sorted([add_run, train_id])
+    # with a filter too, and the count of hidden runs when nothing else is left
+    only = json.loads(ok("--store", store, "runs", "p", "--all", "--filter", "job_type=art-add", "--json"))
+    assert [r["id"] for r in only] == [add_run]
+    out = ok("--store", store, "runs", "p", "--filter", "name~^art add")
+    assert "no runs in project 'p' match (1 run of 'art add' hidden: --all lists them)" in out
+    # still a run, still the version's producer
+    assert json.loads(ok("--store", store, "run", "show", f"p/{add_run}", "--json"))["job_type"] == "art-add"
+    lineage = json.loads(ok("--store", store, "--project", "p", "lineage", "data:v0", "--json"))
+    assert {n["id"] for n in lineage["nodes"]} >= {f"run:p/{add_run}", f"run:p/{train_id}"}
+
+
+def test_runs_of_art_add_are_hidden_from_the_servers_runs_table(tmp_path):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from arty.server import create_app
+    from arty.store import open_store
+
+    store, add_run, train_id = _store_with_add_and_train(tmp_path)
+    client = TestClient(create_app(open_store(store)), base_url="http://127.0.0.1")
+    body = client.get("/api/projects/p/runs").json()
+    assert ([r["id"] for r in body["runs"]], body["total"]) == ([train_id], 1)
+    assert body["config_keys"] == ["lr"]  # not the add runs' paths, refs, type...
+    body = client.get("/api/projects/p/runs", params={"add_runs": "true"}).json()
+    assert (sorted(r["id"] for r in body["runs"]), body["total"]) == (sorted([add_run, train_id]), 2)
+    assert "paths" in body["config_keys"]
+    filtered = client.get("/api/projects/p/runs", params={"filters": json.dumps({"name": "train"})}).json()
+    assert [r["id"] for r in filtered["runs"]] == [train_id]

@@ -19,7 +19,7 @@ from arty.errors import BadRecord, IntegrityError, NotFound, UsageError
 from arty.settings import DOT_DIR, POINTER, check_project
 from arty.store import init_store, layout, now_iso
 from arty.store.records import warn_skipped
-from arty.tracking.run import new_run_id, record_finished_run
+from arty.tracking.run import ADD_JOB_TYPE, new_run_id, record_finished_run
 
 
 
@@ -117,7 +117,7 @@ def add_cmd(ctx: Context, paths: tuple[str, ...], type_: str, name: str | None, 
         result = reg.log(draft, aliases=aliases, progress=bar, created_by=run_id)
     v = result.version
     if result.created:  # the new version's producer in the lineage: a small finished run
-        record_finished_run(reg.store, reg.project, run_id, name=f"art add {name}", job_type="art-add",
+        record_finished_run(reg.store, reg.project, run_id, name=f"art add {name}", job_type=ADD_JOB_TYPE,
                             config={"paths": [os.path.abspath(p) for p in paths], "refs": list(refs),
                                     "type": type_, "aliases": list(aliases)},
                             outputs=[v], started_at=started, runtime=time.monotonic() - t0,

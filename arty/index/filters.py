@@ -313,3 +313,12 @@ def regexp(pattern: str | None, value: Any) -> int | None:
     if pattern is None or value is None:
         return None
     return 1 if _compiled(pattern).search(str(value)) else 0
+
+
+def without_add_runs(flt: dict[str, Any] | None) -> dict[str, Any]:
+    """``flt`` and "not a run that ``art add`` recorded" (see
+    :data:`arty.tracking.run.ADD_JOB_TYPE`): what run listings show by default."""
+    from arty.tracking.run import ADD_JOB_TYPE
+
+    hide = {"job_type": {"$ne": ADD_JOB_TYPE}}
+    return hide if not flt else {"$and": [flt, hide]}
