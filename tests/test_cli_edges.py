@@ -262,3 +262,17 @@ def test_runs_of_art_add_are_hidden_from_the_servers_runs_table(tmp_path):
     assert "paths" in body["config_keys"]
     filtered = client.get("/api/projects/p/runs", params={"filters": json.dumps({"name": "train"})}).json()
     assert [r["id"] for r in filtered["runs"]] == [train_id]
+
+
+# -- which commands create a store (as docs/concepts.md says) -------------------------------------------
+
+
+def test_only_writing_commands_create_a_missing_local_store(tmp_path):
+    typo = tmp_path / "stroe"
+    for args in (["ls"], ["runs"], ["show", "x"], ["get", "x"], ["gc", "--dry-run"], ["verify"], ["lineage", "x"]):
+        r = art("--store", str(typo), *args)
+        assert r.exit_code == 3 and f"no store at '{typo}'" in r.stderr, (args, r.stderr)
+        assert not typo.exists()
+    data = make_tree(tmp_path / "d", {"a.txt": "a"})
+    ok("add", data, "--type", "dataset", "--store", str(typo))
+    assert (typo / "store.json").exists()
