@@ -276,3 +276,31 @@ def test_only_writing_commands_create_a_missing_local_store(tmp_path):
     data = make_tree(tmp_path / "d", {"a.txt": "a"})
     ok("add", data, "--type", "dataset", "--store", str(typo))
     assert (typo / "store.json").exists()
+
+
+# -- the command index of docs/cli.md is generated from the commands -----------------------------------
+
+
+def test_the_cli_reference_command_index_is_current():
+    from arty.cli import docs
+
+    proc = subprocess.run([sys.executable, "-m", "arty.cli.docs", "--check"], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr + "\n(run 'python -m arty.cli.docs' to rewrite it)"
+    with open(docs.DEFAULT_DOC, encoding="utf-8") as f:
+        block = f.read().split(docs.BEGIN)[1].split(docs.END)[0]
+    for name in ("init", "add", "rm", "gc", "run", "run show", "repro", "server", "server users add", "runs"):
+        assert f"`art {name}`" in block, name
+
+
+def test_the_generator_notices_and_rewrites_a_stale_index(tmp_path):
+    from arty.cli import docs
+
+    stale = tmp_path / "cli.md"
+    with open(docs.DEFAULT_DOC, encoding="utf-8") as f:
+        current = f.read()
+    stale.write_text(re.sub(r"^\| \[`art gc`\].*\n", "", current, flags=re.M), encoding="utf-8")
+    assert stale.read_text(encoding="utf-8") != current
+    assert docs.main([str(stale), "--check"]) == 1
+    assert docs.main([str(stale)]) == 0
+    assert stale.read_text(encoding="utf-8") == current
