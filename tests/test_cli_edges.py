@@ -38,7 +38,7 @@ def test_store_and_project_are_accepted_after_the_command(tmp_path):
     listed = json.loads(ok("ls", "--store", store, "--project", "p", "--json"))
     assert [r["name"] for r in listed] == ["x"]
     # subcommands of a group take them too
-    runs = json.loads(ok("runs", "--store", store, "--project", "p", "--json"))
+    runs = json.loads(ok("runs", "--store", store, "--project", "p", "--all", "--json"))
     shown = json.loads(ok("run", "show", runs[0]["id"], "--project", "p", "--store", store, "--json"))
     assert shown["outputs"][0]["artifact"] == "x:v0"
     # nothing was created in the default place

@@ -18,8 +18,9 @@ from arty.cli.render import echo_json, human_size, plural, progress_bar, table
 from arty.errors import BadRecord, IntegrityError, NotFound, UsageError
 from arty.settings import DOT_DIR, POINTER, check_project
 from arty.store import init_store, layout, now_iso
+from arty.store.layout import ADD_JOB_TYPE
 from arty.store.records import warn_skipped
-from arty.tracking.run import ADD_JOB_TYPE, new_run_id, record_finished_run
+from arty.tracking.run import new_run_id, record_finished_run
 
 
 

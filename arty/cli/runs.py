@@ -14,8 +14,8 @@ from arty.cli.context import Context, json_option, pass_ctx
 from arty.cli.render import echo_json, plural, table
 from arty.errors import UsageError
 from arty.store import layout
+from arty.store.layout import ADD_JOB_TYPE
 from arty.tracking.local import unsynced_records, unsynced_runs
-from arty.tracking.run import ADD_JOB_TYPE
 
 if TYPE_CHECKING:  # arty.api (and SQLite) load only when a run command runs: other commands start faster
     from arty.api import Api, ApiRun

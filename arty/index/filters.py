@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from arty.errors import UsageError
+from arty.store.layout import ADD_JOB_TYPE
 
 OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$regex")
 LOGIC = ("$and", "$or", "$nor")
@@ -317,8 +318,6 @@ def regexp(pattern: str | None, value: Any) -> int | None:
 
 def without_add_runs(flt: dict[str, Any] | None) -> dict[str, Any]:
     """``flt`` and "not a run that ``art add`` recorded" (see
-    :data:`arty.tracking.run.ADD_JOB_TYPE`): what run listings show by default."""
-    from arty.tracking.run import ADD_JOB_TYPE
-
+    :data:`arty.store.layout.ADD_JOB_TYPE`): what run listings show by default."""
     hide = {"job_type": {"$ne": ADD_JOB_TYPE}}
     return hide if not flt else {"$and": [flt, hide]}

@@ -80,7 +80,7 @@ class ServerState:
         The finished runs' keys are remembered until one of those runs changes; the
         unfinished runs' (a few, usually) are read each time.
         """
-        from arty.tracking.run import ADD_JOB_TYPE
+        from arty.store.layout import ADD_JOB_TYPE
 
         skip = None if add_runs else ADD_JOB_TYPE
         index = self.index

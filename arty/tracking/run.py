@@ -1207,11 +1207,6 @@ def run_record(run_id: str, project: str, *, name: str, notes: str | None = None
     }
 
 
-#: The job type of the run ``art add`` records as the producer of each version it makes. Run
-#: listings (``art runs``, the server's runs table) hide these runs unless asked.
-ADD_JOB_TYPE = "art-add"
-
-
 def record_finished_run(store: Store, project: str, run_id: str, *, name: str, job_type: str,
                         config: dict[str, Any], outputs: Iterable[ArtifactVersion] = (),
                         inputs: Iterable[ArtifactVersion] = (), started_at: str | None = None,
