@@ -38,7 +38,7 @@ from arty.index import Index
 from arty.index import records as _records
 from arty.index import segments as _segments
 from arty.lineage import DIRECTIONS, Lineage, artifact_node, build_graph, run_node
-from arty.settings import resolve_project, resolve_store
+from arty.settings import check_project, project_not_found, resolve_project, resolve_store, store_default_project
 from arty.store import Store
 
 __all__ = ["Api", "ApiArtifact", "ApiFile", "ApiProject", "ApiRun", "ArtifactType"]
@@ -132,9 +132,7 @@ class Api:
         check_name(name, "project")
         if name in self.projects() or Registry(self.store, name).names():
             return ApiProject(self, name)
-        known = self.projects()
-        raise NotFound(f"project '{name}' not found (projects: {', '.join(known) if known else 'none yet'})",
-                       hint="'art runs PROJECT' and 'art ls --project PROJECT' list what a project holds")
+        raise project_not_found(name, list(self.projects()))
 
     def runs(self, project: str | None = None, filters: dict[str, Any] | None = None,
              order: str | Sequence[str] | None = "-created_at", per_page: int | None = None,
@@ -157,31 +155,46 @@ class Api:
         index = self.index
         index.sync(project)
         rows = index.runs(project, filters, order or "-created_at", limit=limit)
-        if not rows and explicit and project not in index.projects():
-            known = index.projects()
-            raise NotFound(f"project '{project}' not found (projects: {', '.join(known) if known else 'none yet'})",
-                           hint="'art runs PROJECT' lists the runs of another project")
+        if not rows and (explicit or project != store_default_project(self.store)):
+            check_project(self.store, project)
         return [ApiRun(self, r) for r in rows]
 
     def run(self, path: str) -> "ApiRun":
         """One run: ``"project/run_id"``, or ``"run_id"`` in the default project.
 
-        A run name is accepted too when exactly one run of the project has it.
+        A run name is accepted too when exactly one run of the project has it. A
+        ``"run_id"`` that the default project does not have is found in the one
+        other project that has it (several: :class:`arty.UsageError` naming them).
         Unknown runs raise :class:`arty.NotFound` naming the closest ids.
         """
+        row = self._find_run(path)
+        if row is None:
+            raise self._not_found(*self._parse_path(path))
+        return ApiRun(self, row)
+
+    def _find_run(self, path: str) -> dict[str, Any] | None:
+        """The index row of the run ``path`` names (see :meth:`run`), or None."""
         project, run_id = self._parse_path(path)
         index = self.index
         index.catch_up()
         row = index.refresh_run(project, run_id)
         if row is not None:
-            return ApiRun(self, row)
+            return row
         named = index.runs_named(project, run_id)
         if len(named) == 1:
-            return ApiRun(self, index.refresh_run(project, named[0]["id"]) or named[0])
+            return index.refresh_run(project, named[0]["id"]) or named[0]
         if len(named) > 1:
             raise UsageError(f"{len(named)} runs of project '{project}' are named '{run_id}': "
                              + ", ".join(r["id"] for r in named[:10]), hint="give the run id instead")
-        raise self._not_found(project, run_id)
+        if "/" in path.strip("/"):
+            return None  # the project was given: look nowhere else
+        elsewhere = [p for p in index.projects_with_run(run_id) if p != project]
+        if len(elsewhere) == 1:
+            return index.refresh_run(elsewhere[0], run_id)
+        if len(elsewhere) > 1:
+            raise UsageError(f"run '{run_id}' is in {len(elsewhere)} projects: {', '.join(elsewhere)}",
+                             hint=f"name one: '{elsewhere[0]}/{run_id}' (or --project {elsewhere[0]})")
+        return None
 
     def _parse_path(self, path: str) -> tuple[str, str]:
         if not isinstance(path, str) or not path.strip("/"):
@@ -334,16 +347,7 @@ class Api:
             return artifact_node(v.project, v.base_name, v.number)
         parts = ref.strip("/").split("/")
         if len(parts) <= 2 and all(parts):
-            project, run_id = self._parse_path(ref)
-            index = self.index
-            index.catch_up()
-            row = index.refresh_run(project, run_id)
-            if row is None:
-                named = index.runs_named(project, run_id)
-                if len(named) > 1:
-                    raise UsageError(f"{len(named)} runs of project '{project}' are named '{run_id}': "
-                                     + ", ".join(r["id"] for r in named[:10]), hint="give the run id instead")
-                row = named[0] if named else None
+            row = self._find_run(ref)
             if row is not None:
                 return run_node(row["project"], row["id"])
         try:

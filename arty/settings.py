@@ -18,7 +18,7 @@ from typing import Any
 
 from arty.errors import NotFound, StoreError
 from arty.store import Store, credentials, init_store, open_store
-from arty.store.layout import STORE_JSON
+from arty.store.layout import PROJECTS, STORE_JSON
 
 DOT_DIR = ".arty"
 POINTER = "config.json"
@@ -83,3 +83,32 @@ def resolve_store(url: str | None = None, *, create: bool = True,
 
 def resolve_project(store: Store, project: str | None = None) -> str:
     return project or os.environ.get("ARTY_PROJECT") or store.default_project or DEFAULT_PROJECT
+
+
+def store_default_project(store: Store) -> str:
+    """The project a command uses when none is named: the store's ``default_project``, else
+    ``"default"``."""
+    return store.default_project or DEFAULT_PROJECT
+
+
+def store_projects(store: Store) -> list[str]:
+    """The projects that have records in the store (runs, artifacts), by name."""
+    return [p for p in store.list(PROJECTS) if not p.startswith(".")]
+
+
+def project_not_found(project: str, known: list[str]) -> NotFound:
+    """The error for a project that has no records, listing those that have."""
+    return NotFound(f"project '{project}' not found (projects: {', '.join(known) if known else 'none yet'})",
+                    hint="--project NAME picks another; a project is made by the first 'art add' or run "
+                         "logged to it")
+
+
+def check_project(store: Store, project: str, known: list[str] | None = None) -> None:
+    """Raise :func:`project_not_found` unless ``project`` has records in the store or is the
+    store's default project (which a new store has before anything is logged). ``known``: the
+    projects with records, when the caller has them (else the store is listed)."""
+    if project == store_default_project(store):
+        return
+    known = store_projects(store) if known is None else known
+    if project not in known:
+        raise project_not_found(project, known)

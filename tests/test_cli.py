@@ -214,7 +214,9 @@ def test_init_with_default_project(tmp_path, data):
     ok("add", "data", "--type", "dataset")
     assert os.path.isdir(tmp_path / ".arty" / "projects" / "vision" / "artifacts" / "data")
     assert [r["name"] for r in js("ls")] == ["data"]
-    assert js("ls", env={"ARTY_PROJECT": "default"}) == []
+    # 'default' is not this store's default project, and has nothing: unknown, as for 'art runs'
+    r = art("ls", "--json", env={"ARTY_PROJECT": "default"})
+    assert r.exit_code == 3 and "error: project 'default' not found (projects: vision)" in r.stderr
     r = art("init", "elsewhere", "--project", "bad name")
     assert r.exit_code == 2 and "invalid project name" in r.stderr
 

@@ -906,12 +906,12 @@ def test_missing_extra_names_the_pip_install(tmp_path, url, module, hint):
     env = {"ARTY_TEST_BLOCK_IMPORTS": module}
     check = run_faulty("--version", env=env)  # the blocker is in place and harmless otherwise
     assert check.returncode == 0
-    proto = url.split(":")[0]
+    extra = "s3" if url.startswith("s3") else "gcs"
     for args in (["ls"], ["add", make_tree(tmp_path / "d", {"a.txt": "a"}), "--type", "dataset"], ["init", url]):
         proc = run_faulty("--store", url, *args, env=env)
         assert proc.returncode == 4, proc.stderr
         assert proc.stderr.splitlines() == [
-            f"error: cannot open store '{url}': the '{proto}' backend is not installed", f"hint: {hint}"]
+            f"error: cannot open store '{url}': the '{extra}' extra is not installed", f"hint: {hint}"]
     script = (f"import sys; sys.path.insert(0, {TESTS!r}); import faults; faults.block_imports([{module!r}])\n"
               "import arty\n"
               f"try:\n    arty.open_store({url!r})\n"

@@ -48,6 +48,8 @@ def cli(ctx: click.Context, store: str | None, project: str | None) -> None:
 
 #: Commands that take no project (or one of their own): no ``--project`` after their name.
 _NO_PROJECT = {"init", "server", "login", "logout"}
+#: Commands that take no store (their URL is an argument): no ``--store`` after their name.
+_NO_STORE = {"login", "logout"}
 
 
 def _set_project(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
@@ -55,13 +57,32 @@ def _set_project(ctx: click.Context, param: click.Parameter, value: str | None) 
         ctx.find_object(Context).project_name = value
 
 
-def _project_after(command: click.Command) -> None:
-    """Let ``art COMMAND --project NAME`` mean ``art --project NAME COMMAND`` (as W&B's and DVC's
-    users type it). Hidden: docs/cli.md documents it once, with the global options."""
-    if command.name in _NO_PROJECT or any(p.name in ("project", "default_project") for p in command.params):
-        return
-    command.params.append(click.Option(["--project"], metavar="NAME", expose_value=False, hidden=True,
-                                       callback=_set_project, help="Project inside the store (as the global option)."))
+def _set_store(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value:
+        context = ctx.find_object(Context)
+        context.store_url = value
+
+
+def _has_option(command: click.Command, flag: str) -> bool:
+    return any(isinstance(p, click.Option) and flag in p.opts for p in command.params)
+
+
+def _globals_after(command: click.Command, top: str) -> None:
+    """Let ``art COMMAND --project NAME --store URL`` mean ``art --project NAME --store URL COMMAND``
+    (as W&B's and DVC's users type them), on ``COMMAND`` and each of its subcommands. A command
+    with a ``--project`` or ``--store`` of its own keeps it; ``_NO_PROJECT``/``_NO_STORE`` (by the
+    top command's name) get none. Hidden: docs/cli.md documents them once, with the global options."""
+    if top not in _NO_PROJECT and not _has_option(command, "--project"):
+        command.params.append(click.Option(["--project", "global_project"], metavar="NAME", expose_value=False,
+                                           hidden=True, callback=_set_project,
+                                           help="Project inside the store (as the global option)."))
+    if top not in _NO_STORE and not _has_option(command, "--store"):
+        command.params.append(click.Option(["--store", "global_store"], metavar="URL", expose_value=False,
+                                           hidden=True, callback=_set_store,
+                                           help="Store URL (as the global option)."))
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _globals_after(sub, top)
 
 
 def _register() -> None:
@@ -69,7 +90,7 @@ def _register() -> None:
 
     for module in (artifacts, tracking, runs, lineage, transfer, pipeline, server, login):
         for command in module.COMMANDS:
-            _project_after(command)
+            _globals_after(command, command.name or "")
             cli.add_command(command)
 
 

@@ -16,8 +16,9 @@ from arty.artifacts.verify import iter_versions, verify_store
 from arty.cli.context import Context, json_option, pass_ctx
 from arty.cli.render import echo_json, human_size, plural, progress_bar, table
 from arty.errors import BadRecord, IntegrityError, NotFound, UsageError
-from arty.settings import DOT_DIR, POINTER
+from arty.settings import DOT_DIR, POINTER, check_project
 from arty.store import init_store, layout, now_iso
+from arty.store.layout import ADD_JOB_TYPE
 from arty.store.records import warn_skipped
 from arty.tracking.run import new_run_id, record_finished_run
 
@@ -117,7 +118,7 @@ def add_cmd(ctx: Context, paths: tuple[str, ...], type_: str, name: str | None, 
         result = reg.log(draft, aliases=aliases, progress=bar, created_by=run_id)
     v = result.version
     if result.created:  # the new version's producer in the lineage: a small finished run
-        record_finished_run(reg.store, reg.project, run_id, name=f"art add {name}", job_type="art-add",
+        record_finished_run(reg.store, reg.project, run_id, name=f"art add {name}", job_type=ADD_JOB_TYPE,
                             config={"paths": [os.path.abspath(p) for p in paths], "refs": list(refs),
                                     "type": type_, "aliases": list(aliases)},
                             outputs=[v], started_at=started, runtime=time.monotonic() - t0,
@@ -161,6 +162,8 @@ def ls_cmd(ctx: Context, name: str | None, as_json: bool) -> None:
                 continue
             rows.append({"name": n, "type": latest.type, "latest": latest.version, "versions": len(reg.versions(n)),
                          "size": latest.size, "files": latest.file_count, "updated": latest.created_at})
+        if not rows:  # a mistyped --project is not an empty project
+            check_project(reg.store, reg.project)
         if as_json:
             echo_json(rows)
             return

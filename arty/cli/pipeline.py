@@ -47,6 +47,10 @@ class RunGroup(click.Group):
                 args = before
         return super().parse_args(ctx, args)
 
+    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
+        """``art run [OPTIONS] -- CMD [ARGS]... | show|logs ...``: a command to run, or a subcommand."""
+        return ["[OPTIONS] -- CMD [ARGS]...", "|", "|".join(sorted(self.commands)), "..."]
+
     def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
         if args and args[0] not in self.commands and not args[0].startswith("-"):
             raise click.UsageError(f"'{args[0]}' is not an 'art run' subcommand; to run a command, put it "

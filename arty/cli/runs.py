@@ -14,6 +14,7 @@ from arty.cli.context import Context, json_option, pass_ctx
 from arty.cli.render import echo_json, plural, table
 from arty.errors import UsageError
 from arty.store import layout
+from arty.store.layout import ADD_JOB_TYPE
 from arty.tracking.local import unsynced_records, unsynced_runs
 
 if TYPE_CHECKING:  # arty.api (and SQLite) load only when a run command runs: other commands start faster
@@ -136,19 +137,25 @@ def summary_columns(runs: "list[ApiRun]", sort: str | None) -> list[str]:
 @click.option("--sort", default="-created_at", show_default=True, metavar="KEY",
               help="Sort key, '-' in front for descending, e.g. -summary.acc. Comma-separated for several.")
 @click.option("--limit", type=int, default=50, show_default=True, metavar="N", help="Runs to show (0: all).")
+@click.option("--all", "show_all", is_flag=True,
+              help="Also list the runs 'art add' records as the producers of versions (job type art-add).")
 @json_option
 @pass_ctx
-def runs_cmd(ctx: Context, project: str | None, filters: tuple[str, ...], sort: str, limit: int,
+def runs_cmd(ctx: Context, project: str | None, filters: tuple[str, ...], sort: str, limit: int, show_all: bool,
              as_json: bool) -> None:
     """List the runs of PROJECT (default: the current project), filtered and sorted.
 
     Keys: id, name, state, tags, created_at, finished_at, runtime, notes, group,
     job_type, host, exit_code, config.KEY, summary.KEY (nested keys with dots).
+    The runs 'art add' records are left out unless --all is given.
     """
+    from arty.index.filters import without_add_runs
+
     if limit < 0:
         raise UsageError(f"invalid --limit {limit}", hint="a number of runs, or 0 for all")
     api = _api(ctx)
-    runs = api.runs(project, filters=parse_filters(filters), order=sort)
+    flt = parse_filters(filters)
+    runs = api.runs(project, filters=flt if show_all else without_add_runs(flt), order=sort)
     shown = runs if limit == 0 else runs[:limit]
     # Runs with records only on this machine; one still running here uploads as it goes.
     running = {(r.project, r.id) for r in runs if r.state == "running"}
@@ -157,7 +164,10 @@ def runs_cmd(ctx: Context, project: str | None, filters: tuple[str, ...], sort: 
         echo_json([r.to_json() | {"unsynced": local.get((r.project, r.id), 0)} for r in shown])
         return
     if not runs:
-        click.echo(f"no runs in project '{project or api.default_project}'" + (" match" if filters else ""))
+        name = project or api.default_project
+        hidden = 0 if show_all else api.index.count_runs(name, {"$and": [flt or {}, {"job_type": ADD_JOB_TYPE}]})
+        click.echo(f"no runs in project '{name}'" + (" match" if filters else "")
+                   + (f" ({plural(hidden, 'run')} of 'art add' hidden: --all lists them)" if hidden else ""))
     else:
         keys = summary_columns(shown, sort)
         rows = [[r.id, cell(r.name), r.state + (" (unsynced)" if (r.project, r.id) in local else ""),

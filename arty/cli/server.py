@@ -3,7 +3,9 @@ revoke|protect``: manage who may use it (on the backing store directly, on the s
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 from typing import Any, Callable
 
 import click
@@ -56,7 +58,8 @@ def _accounts(ctx: Context, store_url: str | None) -> Any:
               help="Store to serve (default: the global --store, ARTY_STORE, else the nearest .arty folder).")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on; 0.0.0.0 serves other machines too (add users or set a --token).")
-@click.option("--port", type=int, default=8080, show_default=True, help="TCP port (0: any free port).")
+@click.option("--port", type=int, default=8080, show_default=True,
+              help="TCP port (0: any free port, printed in the 'serving at' line).")
 @click.option("--token", envvar="ARTY_SERVER_TOKEN", default=None, metavar="TOKEN",
               help="A key for one-person setups: a server admin named 'token'. Default: ARTY_SERVER_TOKEN.")
 @click.option("--allowed-host", "allowed_hosts", multiple=True, metavar="NAME",
@@ -100,14 +103,42 @@ def server_cmd(click_ctx: click.Context, store_url: str | None, host: str, port:
         access = "keys required" + (f"; public reads: {', '.join(public)}" if public else "")
     else:
         access = "writes need the token" if token else "writes open"
+    sock = listen_socket(host, port)  # before "serving at": a port in use is an error, and 0 is known
+    port = sock.getsockname()[1]
     where = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
     click.echo(f"serving store '{ctx.store.url}' at {where} ({access}; answering to {policy.describe()})", err=True)
     warning = exposure_warning(host, token, port, users)
     if warning:
         click.echo(warning, err=True)
     # no access log: requests are not written anywhere (keys travel in headers, never in URLs)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False,
-                proxy_headers=trust_proxy, forwarded_allow_ips="*" if trust_proxy else None)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
+                            proxy_headers=trust_proxy, forwarded_allow_ips="*" if trust_proxy else None)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` and listening (as uvicorn binds it: IPv6 when
+    ``host`` has a ``:``, ``SO_REUSEADDR``); port 0 picks a free port. A port in use, or one
+    this user may not bind, is a :class:`UsageError` naming it."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise UsageError(f"port {port} on {host} is already in use",
+                             hint="stop the program that uses it, or pick another with --port (0: any free port)"
+                             ) from None
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            raise UsageError(f"not allowed to listen on port {port} of {host}",
+                             hint="ports below 1024 need privileges: pick another with --port") from None
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                         hint="check --host (an address of this machine) and --port") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 # -- users -----------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from arty.errors import UsageError
+from arty.store.layout import ADD_JOB_TYPE
 
 OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$regex")
 LOGIC = ("$and", "$or", "$nor")
@@ -313,3 +314,10 @@ def regexp(pattern: str | None, value: Any) -> int | None:
     if pattern is None or value is None:
         return None
     return 1 if _compiled(pattern).search(str(value)) else 0
+
+
+def without_add_runs(flt: dict[str, Any] | None) -> dict[str, Any]:
+    """``flt`` and "not a run that ``art add`` recorded" (see
+    :data:`arty.store.layout.ADD_JOB_TYPE`): what run listings show by default."""
+    hide = {"job_type": {"$ne": ADD_JOB_TYPE}}
+    return hide if not flt else {"$and": [flt, hide]}

@@ -512,17 +512,23 @@ class Index:
             params = [*params, project]
         return self._guarded(lambda: self.db.execute(sql, params).fetchone()[0])
 
-    def json_paths(self, project: str, column: str, final: bool | None = None) -> list[str]:
+    def json_paths(self, project: str, column: str, final: bool | None = None,
+                   skip_job_type: str | None = None) -> list[str]:
         """The leaf paths (``$.a.b``, as SQLite's ``json_tree`` writes them) in the ``config`` or
         ``summary`` of the runs of ``project``: values that are not objects, outside any list.
-        ``final`` True or False keeps only the finished (or only the unfinished) runs."""
+        ``final`` True or False keeps only the finished (or only the unfinished) runs;
+        ``skip_job_type`` leaves out the runs of that job type."""
         if column not in ("config", "summary"):
             raise ValueError(column)
         where = "" if final is None else f" AND runs.final {'!=' if final else '='} 0"
+        params: list[Any] = [project]
+        if skip_job_type is not None:
+            where += " AND coalesce(runs.job_type, '') != ?"
+            params.append(skip_job_type)
         sql = (f"SELECT DISTINCT t.fullkey FROM runs, json_tree(runs.{column}) AS t "
                f"WHERE runs.project = ?{where} AND t.type != 'object' AND typeof(t.key) = 'text' "
                "AND instr(t.path, '[') = 0 ORDER BY 1")
-        return self._guarded(lambda: [r[0] for r in self.db.execute(sql, [project])])
+        return self._guarded(lambda: [r[0] for r in self.db.execute(sql, params)])
 
     def finished_signature(self, project: str) -> tuple[int, float | None]:
         """``(count, newest refresh time)`` of the finished runs of ``project``: it changes
@@ -537,6 +543,11 @@ class Index:
     def run_ids(self, project: str) -> list[str]:
         return self._guarded(lambda: [r[0] for r in self.db.execute(
             "SELECT id FROM runs WHERE project = ? ORDER BY created_at DESC", [project])])
+
+    def projects_with_run(self, run_id: str) -> list[str]:
+        """The projects that have a run with id ``run_id``, by name."""
+        return self._guarded(lambda: [r[0] for r in self.db.execute(
+            "SELECT project FROM runs WHERE id = ? ORDER BY project", [run_id])])
 
     def runs_named(self, project: str, name: str) -> list[dict[str, Any]]:
         return self._guarded(lambda: list(self.db.query(

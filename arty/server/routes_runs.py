@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, StrictStr
 from arty.api import ApiRun, flatten_dotted
 from arty.errors import UsageError
 from arty.index import records as _records
+from arty.index.filters import without_add_runs
 from arty.server import access
 from arty.server.errors import ApiError, ArtyJSONResponse
 from arty.server.files import file_response
@@ -69,7 +70,9 @@ def list_runs(request: Request, project: str,
                                           max_length=100_000),
               order: str = Query("-created_at", description="a key, '-' in front for descending",
                                  max_length=1000),
-              limit: int = Query(100, ge=0, le=MAX_PAGE), offset: int = Query(0, ge=0, le=10**9)
+              limit: int = Query(100, ge=0, le=MAX_PAGE), offset: int = Query(0, ge=0, le=10**9),
+              add_runs: bool = Query(False, description="also the runs 'art add' records (job type art-add), "
+                                                        "hidden by default")
               ) -> Response:
     access.require(request, project, "read")
     state = state_of(request)
@@ -77,10 +80,12 @@ def list_runs(request: Request, project: str,
     parsed = parse_json_param(filters, "filters")
     if parsed is not None and not isinstance(parsed, dict):
         raise UsageError("filters must be a JSON object", hint='e.g. {"state": "finished"}')
+    if not add_runs:
+        parsed = without_add_runs(parsed)
     index = state.index
     rows = index.runs(project, parsed, order or "-created_at", limit=limit, offset=offset)
     total = len(rows) if len(rows) < limit and not offset else index.count_runs(project, parsed)
-    config_keys, summary_keys = state.run_keys(project)
+    config_keys, summary_keys = state.run_keys(project, add_runs=add_runs)
     return ArtyJSONResponse({"total": total, "runs": [run_fields(r) for r in rows],
                              "config_keys": config_keys, "summary_keys": summary_keys})
 

@@ -33,7 +33,7 @@ class ServerState:
         self.api = Api(store, index_path=index_path)
         self.series = SeriesReader(store)
         #: project -> (signature of its finished runs, config paths, summary paths) of those runs
-        self._finished_keys: dict[str, tuple[Any, list[str], list[str]]] = {}
+        self._finished_keys: dict[tuple[str, bool], tuple[Any, list[str], list[str]]] = {}
         self._keys_lock = threading.Lock()
 
     @property
@@ -73,23 +73,27 @@ class ServerState:
                 return ApiRun(self.api, row)
         return self.api.run(f"{project}/{run_id}")
 
-    def run_keys(self, project: str) -> tuple[list[str], list[str]]:
-        """``(config keys, summary keys)`` of every run of ``project``, dotted, sorted.
+    def run_keys(self, project: str, add_runs: bool = True) -> tuple[list[str], list[str]]:
+        """``(config keys, summary keys)`` of every run of ``project`` (without ``add_runs``:
+        but those ``art add`` recorded), dotted, sorted.
 
         The finished runs' keys are remembered until one of those runs changes; the
         unfinished runs' (a few, usually) are read each time.
         """
+        from arty.store.layout import ADD_JOB_TYPE
+
+        skip = None if add_runs else ADD_JOB_TYPE
         index = self.index
         signature = index.finished_signature(project)
         with self._keys_lock:
-            cached = self._finished_keys.get(project)
+            cached = self._finished_keys.get((project, add_runs))
         if cached is None or cached[0] != signature:
-            cached = (signature, index.json_paths(project, "config", final=True),
-                      index.json_paths(project, "summary", final=True))
+            cached = (signature, index.json_paths(project, "config", final=True, skip_job_type=skip),
+                      index.json_paths(project, "summary", final=True, skip_job_type=skip))
             with self._keys_lock:
-                self._finished_keys[project] = cached
-        config = set(cached[1]) | set(index.json_paths(project, "config", final=False))
-        summary = set(cached[2]) | set(index.json_paths(project, "summary", final=False))
+                self._finished_keys[(project, add_runs)] = cached
+        config = set(cached[1]) | set(index.json_paths(project, "config", final=False, skip_job_type=skip))
+        summary = set(cached[2]) | set(index.json_paths(project, "summary", final=False, skip_job_type=skip))
         return leaf_keys(sorted(config)), leaf_keys(sorted(summary))
 
     def registry(self, project: str) -> Registry:

@@ -30,6 +30,7 @@ from typing import IO, Any, Callable, Iterable, TypeVar
 
 from arty.errors import (
     MissingExtra,
+    NotFound,
     StoreError,
     StoreFull,
     StorePermissionDenied,
@@ -50,6 +51,33 @@ _UNREACHABLE_ERRNOS = {errno.ECONNREFUSED, errno.ETIMEDOUT, errno.EHOSTUNREACH, 
 _EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs"}
 #: Protocols whose fsspec implementation offers an atomic exclusive create.
 _ATOMIC_CREATE = {"s3", "s3a", "gs", "gcs", "memory"}
+#: Protocols whose stores live in a bucket that must exist first.
+_BUCKET_PROTOCOLS = {"s3", "s3a", "gs", "gcs"}
+#: Exceptions (by class name) that mean the client found no credentials to sign with.
+_NO_CREDENTIALS = ("NoCredentialsError", "PartialCredentialsError", "DefaultCredentialsError")
+#: How to give a backend credentials, by protocol.
+CREDENTIALS_HINTS = {
+    "s3": "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE, or run 'aws configure'); "
+          "an S3-compatible server also needs AWS_ENDPOINT_URL",
+    "gs": "run 'gcloud auth application-default login', or set GOOGLE_APPLICATION_CREDENTIALS to a "
+          "service account key file",
+}
+CREDENTIALS_HINTS["s3a"] = CREDENTIALS_HINTS["s3"]
+CREDENTIALS_HINTS["gcs"] = CREDENTIALS_HINTS["gs"]
+#: How to create a bucket, by protocol ({b}: its name).
+BUCKET_HINTS = {"s3": "create it first ('aws s3 mb s3://{b}'), or check its name",
+                "gs": "create it first ('gcloud storage buckets create gs://{b}'), or check its name"}
+BUCKET_HINTS["s3a"] = BUCKET_HINTS["s3"]
+BUCKET_HINTS["gcs"] = BUCKET_HINTS["gs"]
+
+
+def bucket_not_found(url: str, bucket: str) -> "NotFound":
+    """The error for a store whose bucket does not exist."""
+    protocol = url.split("://", 1)[0].lower()
+    return NotFound(f"bucket '{bucket}' of store '{url}' does not exist",
+                    hint=BUCKET_HINTS.get(protocol, "create it first, or check its name").format(b=bucket))
+
+
 #: memory:// is one filesystem per process: every backend on it must share one lock.
 _MEMORY_LOCK = threading.Lock()
 
@@ -61,6 +89,11 @@ def map_errors(url: str, action: str, path: str, exc: BaseException) -> BaseExce
     where = f"{action} '{path}' in store '{url}'" if path != url else f"{action} '{url}'"
     names = " ".join(cls.__name__ for cls in type(exc).__mro__)
     err_no = getattr(exc, "errno", None)
+    cause_names = {type(e).__name__ for e in _chain(exc)}
+    if cause_names.intersection(_NO_CREDENTIALS):
+        protocol = url.split("://", 1)[0].lower() if "://" in url else "file"
+        return StorePermissionDenied(f"no credentials: cannot {where}",
+                                     hint=CREDENTIALS_HINTS.get(protocol, "give the store's credentials"), url=url)
     if isinstance(exc, PermissionError) or err_no in (errno.EACCES, errno.EPERM) or "AccessDenied" in str(exc):
         return StorePermissionDenied(f"permission denied: cannot {where}: {exc}",
                                      hint="check the credentials and the permissions of the store", url=url)
@@ -72,6 +105,16 @@ def map_errors(url: str, action: str, path: str, exc: BaseException) -> BaseExce
                                 hint="check the network and the endpoint; tracked data stays local until it is back",
                                 url=url)
     return StoreError(f"cannot {where}: {type(exc).__name__}: {exc}", url=url)
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and its causes and contexts, outermost first (each once)."""
+    out: list[BaseException] = []
+    e: BaseException | None = exc
+    while e is not None and e not in out:
+        out.append(e)
+        e = e.__cause__ or e.__context__
+    return out
 
 
 def _guard(action: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
@@ -172,6 +215,11 @@ class Backend:
 
     def local_path(self, path: str) -> str | None:
         """The path on local disk, where the backend is a local folder."""
+        return None
+
+    def missing_bucket(self) -> str | None:
+        """The name of the bucket the store lives in when that bucket does not exist (asked
+        after a path was not found), else None (also for backends without buckets)."""
         return None
 
     def ensure_writable(self) -> None:
@@ -397,6 +445,18 @@ class FsspecBackend(Backend):
     def _p(self, path: str) -> str:
         return f"{self.root}/{path}" if path else self.root
 
+    def missing_bucket(self) -> str | None:
+        if self.protocol not in _BUCKET_PROTOCOLS:
+            return None
+        bucket = self.root.split("/", 1)[0]
+        try:
+            self.fs.info(bucket)
+        except FileNotFoundError:
+            return bucket
+        except Exception as exc:  # noqa: BLE001 - mapped: no credentials, unreachable, denied...
+            raise map_errors(self.url, "check bucket", bucket, exc) from exc
+        return None
+
     @_guard("read")
     def read(self, path: str) -> bytes:
         return self.fs.cat_file(self._p(path))
@@ -543,8 +603,9 @@ def store_timeouts() -> tuple[float, float]:
     return connect, read
 
 
-def _fs_from_url(url: str, storage_options: dict[str, Any] | None = None) -> tuple[Any, str]:
-    """``fsspec.core.url_to_fs`` with missing extras turned into MissingExtra.
+def _fs_from_url(url: str, storage_options: dict[str, Any] | None = None, what: str = "store") -> tuple[Any, str]:
+    """``fsspec.core.url_to_fs`` with missing extras turned into MissingExtra (naming ``what``
+    the URL is: ``"store"``, or ``"reference"`` for an object added by reference).
 
     S3 and GCS clients get connect and read timeouts (:func:`store_timeouts`) and
     bounded retries, so that an endpoint that accepts connections and never
@@ -604,11 +665,13 @@ def _fs_from_url(url: str, storage_options: dict[str, Any] | None = None) -> tup
         fs, root = fsspec.core.url_to_fs(url, **opts)
     except ImportError as exc:
         extra = _EXTRAS.get(protocol)
-        hint = f'pip install "arty[{extra}]"' if extra else f"install the fsspec implementation for '{protocol}': {exc}"
-        raise MissingExtra(f"cannot open store '{url}': the '{protocol}' backend is not installed",
-                           hint=hint, url=url) from exc
+        if extra:
+            raise MissingExtra(f"cannot open {what} '{url}': the '{extra}' extra is not installed",
+                               hint=f'pip install "arty[{extra}]"', url=url) from exc
+        raise MissingExtra(f"cannot open {what} '{url}': the '{protocol}' backend is not installed",
+                           hint=f"install the fsspec implementation for '{protocol}': {exc}", url=url) from exc
     except ValueError as exc:
-        raise StoreError(f"cannot open store '{url}': {exc}", hint="check the URL", url=url) from exc
+        raise StoreError(f"cannot open {what} '{url}': {exc}", hint="check the URL", url=url) from exc
     if s3_retries is not None:
         fs.retries = max(1, s3_retries)  # s3fs' own loop around botocore's retries
     return fs, root
@@ -633,7 +696,7 @@ class UriReader:
 
     def __init__(self, uri: str, storage_options: dict[str, Any] | None = None) -> None:
         self.uri = uri
-        self.fs, self.path = _fs_from_url(uri, storage_options)
+        self.fs, self.path = _fs_from_url(uri, storage_options, what="reference")
         protocol = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
         self.protocol = protocol
 
@@ -661,7 +724,7 @@ class UriReader:
         protocol is the same (a new S3/GCS client costs a fraction of a second)."""
         if uri.split("://", 1)[0] == self.uri.split("://", 1)[0] and self.protocol != "file":
             return self.fs, self.fs._strip_protocol(uri)
-        return _fs_from_url(uri)
+        return _fs_from_url(uri, what="reference")
 
     def info(self, uri: str) -> dict[str, Any]:
         fs, path = self._fs_for(uri)

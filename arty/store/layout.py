@@ -5,6 +5,9 @@ from __future__ import annotations
 from arty.hashing import Digest
 
 FORMAT = 1
+#: The ``job_type`` of the runs ``art add`` records as the producers of the versions it makes
+#: (run listings leave them out unless asked).
+ADD_JOB_TYPE = "art-add"
 STORE_JSON = "store.json"
 OBJECTS = "objects"
 JOURNAL = "journal"

@@ -23,7 +23,7 @@ from arty.errors import BadRecord, ConflictError, IntegrityError, NotFound, Stor
 from arty.hashing import CHUNK, DEFAULT_ALGORITHM, HEX_LENGTHS, Digest, hash_bytes, new_hasher
 from arty.store import layout, text
 from arty.store.records import REPAIR_HINT, Fields, check_fields, json_type, warn_skipped
-from arty.store.backends import Backend, LocalBackend, open_backend, write_all
+from arty.store.backends import Backend, LocalBackend, bucket_not_found, open_backend, write_all
 from arty.store.cache import BlobCache, CacheUnwritable, materialise
 
 #: Appending to a log gives up after this many lost races in a row.
@@ -519,6 +519,11 @@ def init_store(url: str, *, algorithm: str = DEFAULT_ALGORITHM, default_project:
             backend.create(layout.STORE_JSON, encode_json(config))
         except FileExistsError:
             created = False
+        except FileNotFoundError:
+            bucket = backend.missing_bucket()
+            if bucket is not None:
+                raise bucket_not_found(backend.url, bucket) from None
+            raise
     store = open_store_backend(backend)
     if created and isinstance(backend, LocalBackend):
         for i in range(256):
@@ -532,6 +537,9 @@ def open_store_backend(backend: Backend) -> Store:
     try:
         raw = backend.read(layout.STORE_JSON)
     except FileNotFoundError:
+        bucket = backend.missing_bucket()
+        if bucket is not None:
+            raise bucket_not_found(backend.url, bucket) from None
         raise NotFound(f"no store at '{backend.url}'", hint=f"create one with 'art init {backend.url}'") from None
     try:
         config = json.loads(raw)

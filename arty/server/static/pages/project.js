@@ -82,6 +82,7 @@ export async function render(ctx) {
     smoothing: Number(q.get("smooth")) || 0,
     logY: q.get("log") === "1",
     keyFilter: q.get("keys") || "",
+    addRuns: q.get("addruns") === "1",  // also the runs 'art add' records (hidden by default)
   };
   let selection = loadSelection(project);
   let data = null;         // the last runs response
@@ -101,6 +102,7 @@ export async function render(ctx) {
     if (state.smoothing) p.push(["smooth", String(state.smoothing)]);
     if (state.logY) p.push(["log", "1"]);
     if (state.keyFilter) p.push(["keys", state.keyFilter]);
+    if (state.addRuns) p.push(["addruns", "1"]);
     ctx.setQuery(p);
   };
 
@@ -113,6 +115,8 @@ export async function render(ctx) {
     h("option", { value: "" }, "any state"), STATES.map((s) => h("option", { value: s }, s)));
   stateSelect.value = state.runState;
   const tagSelect = h("select", { id: "tag-filter", "aria-label": "tag" });
+  const addRunsInput = h("input", { type: "checkbox", id: "add-runs", checked: state.addRuns,
+    title: "also the runs 'art add' records as the producers of versions" });
   const groupSelect = h("select", { id: "group-by", "aria-label": "group by" });
   const columnsMenu = h("details", { class: "menu", id: "columns" }, h("summary", null, "Columns"),
     h("div", { class: "menu-body" }));
@@ -138,7 +142,7 @@ export async function render(ctx) {
       h("nav", { class: "tabs" }, h("a", { href: projectUrl(project), class: "active" }, "Runs"),
         h("a", { href: artifactsUrl(project) }, "Artifacts"))),
     h("div", { class: "toolbar" }, filterInput, stateSelect, tagSelect,
-      h("label", null, "group by ", groupSelect), columnsMenu),
+      h("label", null, "group by ", groupSelect), h("label", null, addRunsInput, " art add runs"), columnsMenu),
     chips, message,
     h("div", { class: "split" },
       h("section", { class: "runs-pane" }, h("div", { class: "table-wrap" }, table), h("div", { class: "pane-foot" }, count, pager)),
@@ -176,6 +180,7 @@ export async function render(ctx) {
   stateSelect.addEventListener("change", () => { state.runState = stateSelect.value; state.offset = 0; go(); });
   tagSelect.addEventListener("change", () => { state.tag = tagSelect.value; state.offset = 0; go(); });
   groupSelect.addEventListener("change", () => { state.group = groupSelect.value; state.offset = 0; go(); });
+  addRunsInput.addEventListener("change", () => { state.addRuns = addRunsInput.checked; state.offset = 0; go(); });
   xSelect.addEventListener("change", () => { state.x = xSelect.value; saveQuery(); redrawCharts(); });
   smoothInput.addEventListener("input", () => { smoothLabel.textContent = Number(smoothInput.value).toFixed(2); });
   smoothInput.addEventListener("change", () => { state.smoothing = Number(smoothInput.value); saveQuery(); redrawCharts(); });
@@ -186,7 +191,7 @@ export async function render(ctx) {
   async function load() {
     const grouped = !!state.group;
     return api(`/projects/${seg(project)}/runs` + qs({
-      filters: filterObject(), order: state.order,
+      filters: filterObject(), order: state.order, add_runs: state.addRuns ? "true" : null,
       limit: grouped ? GROUP_LIMIT : PAGE, offset: grouped ? 0 : state.offset,
     }), { signal: ctx.signal });
   }
