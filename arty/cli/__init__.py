@@ -65,9 +65,9 @@ def _project_after(command: click.Command) -> None:
 
 
 def _register() -> None:
-    from arty.cli import artifacts, lineage, login, pipeline, runs, server, tracking, transfer
+    from arty.cli import artifacts, lineage, login, pipeline, runs, server, tracking, transfer, workspace
 
-    for module in (artifacts, tracking, runs, lineage, transfer, pipeline, server, login):
+    for module in (artifacts, workspace, tracking, runs, lineage, transfer, pipeline, server, login):
         for command in module.COMMANDS:
             _project_after(command)
             cli.add_command(command)
