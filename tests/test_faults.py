@@ -338,12 +338,15 @@ def test_hostile_manifest_refused_by_art_get_and_flagged_by_verify(local_store, 
     work = tmp_path / "work"
     make_tree(work, {"a/b/out/existing.txt": "mine"})
     for name in hostile:
-        before = state(work)
-        proc = run_art("--store", local_store.url, "get", name, "-o", str(work / "a" / "b" / "out"), cwd=work)
-        assert proc.returncode == 2, (name, proc.stderr)
-        assert proc.stderr.startswith("error: "), proc.stderr
-        assert "Traceback" not in proc.stderr
-        assert state(work) == before, name
+        # 'art get' into a new folder, 'art checkout' into one that holds files: both refuse.
+        for args in (["get", name, "-o", str(work / "a" / "b" / "fresh")],
+                     ["checkout", name, str(work / "a" / "b" / "out"), "--force"]):
+            before = state(work)
+            proc = run_art("--store", local_store.url, *args, cwd=work)
+            assert proc.returncode == 2, (name, args[0], proc.stderr)
+            assert proc.stderr.startswith("error: "), proc.stderr
+            assert "not empty" not in proc.stderr and "Traceback" not in proc.stderr
+            assert state(work) == before, (name, args[0])
     assert not os.path.exists(f"/tmp/{ESCAPE}")
     proc = run_art("--store", local_store.url, "verify")
     assert proc.returncode == 5
@@ -402,7 +405,10 @@ def test_art_get_of_a_corrupt_blob(corrupt, local_store, tmp_path):
     make_tree(out, {"mine.txt": "mine", "b.txt": "old"})
     for target in (out, tmp_path / "fresh", tmp_path / "new" / "deeper"):
         before = state(tmp_path)
-        proc = run_art("--store", local_store.url, "get", "data:v0", "-o", str(target))
+        # 'art get' downloads into new folders only; a folder that holds files is 'art checkout's.
+        args = ["checkout", "data:v0", str(target), "--force"] if target == out else \
+            ["get", "data:v0", "-o", str(target)]
+        proc = run_art("--store", local_store.url, *args)
         assert proc.returncode == 5, proc.stderr
         first, hint = proc.stderr.splitlines()[:2]
         assert first.startswith("error: object '") and "is corrupt" in first

@@ -119,7 +119,7 @@ def make_history(store_url: str, tmp_path, big: bool = False) -> str:
 
 
 def read_commands(run_id: str) -> list[list[str]]:
-    return [["get", "ds", "-o", "out1"], ["get", "ds", "-o", "out1"], ["get", "ds:v0", "-o", "out2"],
+    return [["get", "ds", "-o", "out1"], ["checkout", "ds", "out1"], ["get", "ds:v0", "-o", "out2"],
             ["ls"], ["ls", "ds"], ["show", "ds"], ["runs"], ["runs", "--json"], ["run", "show", run_id],
             ["run", "logs", run_id], ["verify"], ["lineage", "ds"]]
 

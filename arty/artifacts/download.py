@@ -155,15 +155,19 @@ def check_local_refs(entries: list[Entry], allow_local_refs: bool) -> None:
 
 
 def download(store: Store, entries: list[Entry], root: str, progress: Callable[[int, int], None] | None = None,
-             stat_cache: StatCache | None = None, workers: int = 8, allow_local_refs: bool = False) -> list[Action]:
+             stat_cache: StatCache | None = None, workers: int = 8, allow_local_refs: bool = False,
+             planned: list[Action] | None = None) -> list[Action]:
     """Fetch ``entries`` into ``root``, verified; returns the actions taken.
+
+    ``planned`` is the caller's own :func:`plan` for ``entries`` (a checkout that has already
+    compared the folder with the version), applied as it is.
 
     References to local files (``file://``, plain paths) are refused unless
     ``allow_local_refs`` (:func:`check_local_refs`). Each stored file must
     also have the size its entry records.
     """
     check_local_refs(entries, allow_local_refs)
-    actions = plan(entries, root, stat_cache)
+    actions = plan(entries, root, stat_cache) if planned is None else planned
     fetches = [a for a in actions if a.op == "fetch"]
     if progress:
         kept = [a for a in actions if a.op == "keep"]

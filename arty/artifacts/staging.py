@@ -49,6 +49,14 @@ class Staged:
     hashed: int = 0  # files actually read (not from the stat cache)
 
 
+def walk_folder(root: str) -> list[LocalFile]:
+    """Every file under the folder ``root`` as :class:`LocalFile` (paths '/'-separated, relative to
+    it), as ``add_dir`` sees them: ``.arty`` folders and links to folders skipped."""
+    out: list[LocalFile] = []
+    _walk(os.path.abspath(root), "", out)
+    return out
+
+
 def _walk(root: str, prefix: str, out: list[LocalFile]) -> None:
     """Append every file under ``root`` to ``out`` (any depth: no recursion)."""
     for _ in run_nested(_walk_folder(root, prefix, out)):

@@ -86,9 +86,9 @@ def _globals_after(command: click.Command, top: str) -> None:
 
 
 def _register() -> None:
-    from arty.cli import artifacts, lineage, login, pipeline, runs, server, tracking, transfer
+    from arty.cli import artifacts, lineage, login, pipeline, runs, server, tracking, transfer, workspace
 
-    for module in (artifacts, tracking, runs, lineage, transfer, pipeline, server, login):
+    for module in (artifacts, workspace, tracking, runs, lineage, transfer, pipeline, server, login):
         for command in module.COMMANDS:
             _globals_after(command, command.name or "")
             cli.add_command(command)

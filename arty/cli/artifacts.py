@@ -14,7 +14,10 @@ from arty.artifacts.repair import KIND as BAD_RECORD
 from arty.artifacts.repair import repair as repair_records
 from arty.artifacts.verify import iter_versions, verify_store
 from arty.cli.context import Context, json_option, pass_ctx
+from arty.artifacts.lockfile import LOCK_NAME
+from arty.artifacts.workspace import FolderHasher, compare, resolve_locked
 from arty.cli.render import echo_json, human_size, plural, progress_bar, table
+from arty.cli.workspace import find_lock, locked_entry, record_folder
 from arty.errors import BadRecord, IntegrityError, NotFound, UsageError
 from arty.settings import DOT_DIR, POINTER, check_project
 from arty.store import init_store, layout, now_iso
@@ -111,6 +114,10 @@ def add_cmd(ctx: Context, paths: tuple[str, ...], type_: str, name: str | None, 
             draft.add_file(p)
     for uri in refs:
         draft.add_reference(uri)
+    lock, folder = None, None
+    if len(paths) == 1 and not refs and os.path.isdir(paths[0]):
+        lock = find_lock()  # read first: a broken arty.lock stops the add before anything is logged
+        folder = os.path.abspath(paths[0])
     reg = ctx.writable_registry
     run_id = new_run_id()
     started, t0 = now_iso(), time.monotonic()
@@ -123,8 +130,14 @@ def add_cmd(ctx: Context, paths: tuple[str, ...], type_: str, name: str | None, 
                                     "type": type_, "aliases": list(aliases)},
                             outputs=[v], started_at=started, runtime=time.monotonic() - t0,
                             summary={"files": v.file_count, "size": v.size})
+    recorded = None
+    if folder is not None:
+        try:
+            recorded = record_folder(lock, folder, v)
+        except UsageError as exc:  # a folder name the lock file cannot hold: the version stays logged
+            click.echo(f"warning: {exc.message}", err=True)
     if as_json:
-        out = v.to_json() | {"created": result.created, "store": reg.store.url}
+        out = v.to_json() | {"created": result.created, "store": reg.store.url, "lock": recorded}
         if result.diff is not None:
             out["changes"] = result.diff.to_json()
         echo_json(out)
@@ -145,6 +158,8 @@ def add_cmd(ctx: Context, paths: tuple[str, ...], type_: str, name: str | None, 
     aliases_now = [a for a in v.aliases if a != "latest"]
     if aliases_now:
         click.echo(f"  aliases: {', '.join(aliases_now)}")
+    if recorded:
+        click.echo(f"  recorded in {os.path.relpath(recorded)}: {lock.relative(folder)} -> {v.qualified_name}")
 
 
 @click.command("ls")
@@ -252,8 +267,16 @@ def show_cmd(ctx: Context, ref: str, limit: int, offset: int, as_json: bool) -> 
 @json_option
 @pass_ctx
 def get_cmd(ctx: Context, ref: str, out: str | None, allow_local_refs: bool, as_json: bool) -> None:
-    """Download a version into a folder, verifying every file."""
+    """Download a version into a new or empty folder, verifying every file.
+
+    A folder that is not empty is refused: 'art checkout REF DIR' makes it match a version.
+    """
     v = ctx.registry.resolve(ref)
+    target = out if out is not None else v.default_root()
+    if os.path.isdir(target) and os.listdir(target):
+        raise UsageError(f"cannot download into '{target}': it is not empty",
+                         hint=f"'art checkout {ref} {target}' makes it hold exactly {v.name} (removing "
+                              "what the version does not have); or choose a new folder with -o DIR")
     with progress_bar(f"downloading {v.name}", v.size) as bar:
         root = v.download(out, progress=bar, allow_local_refs=allow_local_refs)
     if as_json:
@@ -307,17 +330,40 @@ def alias_cmd(ctx: Context, target: str, alias: str, delete: bool, history: bool
 
 @click.command("diff")
 @click.argument("a")
-@click.argument("b")
+@click.argument("b", required=False)
 @json_option
 @pass_ctx
-def diff_cmd(ctx: Context, a: str, b: str, as_json: bool) -> None:
-    """Files added, removed and changed from version A to version B."""
-    va, vb = ctx.registry.resolve(a), ctx.registry.resolve(b)
-    d = va.diff(vb)
+def diff_cmd(ctx: Context, a: str, b: str | None, as_json: bool) -> None:
+    """Files added, removed and changed from version A to version B, or to a folder.
+
+    'art diff REF FOLDER' compares a folder with a version; 'art diff FOLDER' compares a folder
+    recorded in arty.lock with the version it was last added or checked out as.
+    """
+    reg = ctx.registry
+    if b is None:
+        lock = find_lock()
+        entry = locked_entry(lock, a)
+        if entry is None:
+            raise UsageError(f"folder '{a}' is not recorded in '{lock.path if lock else LOCK_NAME}'",
+                             hint=f"compare it with a version: art diff REF {a}; or two versions: art diff A B")
+        assert lock is not None
+        va = resolve_locked(reg, entry, lock.path)
+    else:
+        va = reg.resolve(a)
+    if b is None or os.path.isdir(b):
+        folder = a if b is None else b
+        hasher = FolderHasher(folder, reg.stat_cache, reg.store.algorithm)
+        d = compare(folder, va.files(), hasher).as_diff()
+        hasher.save()
+        src, dst = va.qualified_name if va.project != reg.project else va.name, folder
+    else:
+        vb = reg.resolve(b)
+        d = va.diff(vb)
+        src, dst = va.name, vb.name
     if as_json:
-        echo_json({"from": va.name, "to": vb.name} | d.to_json())
+        echo_json({"from": src, "to": dst} | d.to_json())
         return
-    click.echo(f"{va.name} -> {vb.name}: {d.summary()}")
+    click.echo(f"{src} -> {dst}: {d.summary()}")
     for e in d.added:
         click.echo(f"+ {e.path}  {human_size(e.size)}")
     for e in d.removed:
