@@ -219,6 +219,11 @@ class TreeReader:
         self._cache[digest] = entries
         return entries
 
+    def remember(self, nodes: dict[Digest, bytes]) -> None:
+        """Cache nodes this process made (and stored), so that reading them costs no store read."""
+        for digest, data in nodes.items():
+            self._cache[digest] = json.loads(data)["entries"]
+
     def walk(self, root: Digest, prefix: str = "") -> Iterator[Entry]:
         """Every file entry under ``root``, in path order (any depth)."""
         return run_nested(self._walk(root, prefix))

@@ -145,6 +145,13 @@ class Registry:
         """The error for a missing artifact, version or alias, listing what exists."""
         versions = self.versions(name)
         if not versions:
+            elsewhere = self.projects_with(name)
+            if elsewhere:
+                ref = f"{elsewhere[0]}/{name}" + (f":{selector}" if selector else "")
+                return NotFound(f"artifact '{name}' not found in project '{self.project}'; it exists in "
+                                f"project{'s' if len(elsewhere) > 1 else ''} "
+                                + ", ".join(f"'{p}'" for p in elsewhere),
+                                hint=f"name the project in the reference: '{ref}'")
             names = self.names()
             listing = ", ".join(names) if names else "none yet"
             return NotFound(f"artifact '{name}' not found in project '{self.project}' (artifacts: {listing})",
@@ -159,6 +166,18 @@ class Registry:
         return NotFound(f"alias '{selector}' of artifact '{name}' not found "
                         f"(aliases: {', '.join(['latest', *aliases])}; versions: {_span(versions)})",
                         hint=f"set it with 'art alias {name}:v<N> {selector}'")
+
+    def projects_with(self, name: str) -> list[str]:
+        """The other projects of the store that have a version of artifact ``name``, sorted
+        (one listing per project: for error messages)."""
+        out = []
+        for project in sorted(self.store.list(layout.PROJECTS)):
+            try:
+                if project != self.project and self.in_project(project).versions(name):
+                    out.append(project)
+            except UsageError:  # a folder that is not a project name: not a project
+                continue
+        return out
 
     def resolve(self, ref: str | ArtifactRef) -> "ArtifactVersion":
         """``name``, ``name:v3``, ``name:latest``, ``name:alias``, ``project/name:alias``."""
@@ -296,6 +315,7 @@ class Registry:
             staged, tree = self._store_blobs(draft, staged, tree, held, progress)
             if base is not None:
                 self._check_base(base, base_lease)  # type: ignore[arg-type]
+                self.trees.remember(tree.nodes)  # a few nodes: the diff below need not read them back
             folder = layout.versions(self.project, draft.name)
             base = {
                 "project": self.project, "name": draft.name, "type": draft.type,
