@@ -66,6 +66,7 @@ class Counting:
     def __init__(self, inner: Any) -> None:
         self._inner = inner
         self.calls: Counter[str] = Counter()
+        self.times: Counter[str] = Counter()
         self.seconds = 0.0
 
     def __getattr__(self, name: str) -> Any:
@@ -84,7 +85,9 @@ class Counting:
             try:
                 return attr(*args, **kwargs)
             finally:
-                self.seconds += time.perf_counter() - t0
+                spent = time.perf_counter() - t0
+                self.seconds += spent
+                self.times[name + where] += spent
         return call
 
 
@@ -117,7 +120,8 @@ def child(url: str, changes_dir: str) -> None:
     assert result.diff is not None and result.diff.summary() == "4 added, 3 removed, 3 changed", result.diff.summary()
     print(json.dumps({"files": n, "seconds": round(total, 4), "store_seconds": round(counting.seconds, 4),
                       "open_seconds": round(t0 - t_open, 4), "version": v.name,
-                      "calls": dict(sorted(counting.calls.items()))}))
+                      "calls": dict(sorted(counting.calls.items())),
+                      "ms": {k: round(v * 1000, 1) for k, v in counting.times.most_common(5)}}))
 
 
 def run_child(url: str, env: dict[str, str], work: str) -> dict[str, Any]:
@@ -147,6 +151,7 @@ def report(label: str, built: float, fig: dict[str, Any]) -> None:
     print(f"  {fig['seconds'] * 1000:.0f} ms in all, {fig['store_seconds'] * 1000:.0f} ms in backend calls; "
           f"{reads} blob reads (tree nodes), about {writes} blob writes")
     print("  calls: " + ", ".join(f"{k} {v}" for k, v in calls.items()))
+    print("  slowest (ms): " + ", ".join(f"{k} {v}" for k, v in fig["ms"].items()))
 
 
 def main() -> None:
