@@ -147,9 +147,10 @@ def report(label: str, built: float, fig: dict[str, Any]) -> None:
     calls = fig["calls"]
     reads = calls.get("read:objects", 0)
     writes = calls.get("write_many:objects(items)", 0) + calls.get("write_many", 0) + calls.get("write:objects", 0)
+    total = sum(v for k, v in calls.items() if not k.endswith("(items)"))
     print(f"{label}: {fig['files']:,} files (built in {built:.1f} s); new version {fig['version']} with 10 changes:")
     print(f"  {fig['seconds'] * 1000:.0f} ms in all, {fig['store_seconds'] * 1000:.0f} ms in backend calls; "
-          f"{reads} blob reads (tree nodes), about {writes} blob writes")
+          f"{total} backend calls; {reads} blob reads (tree nodes), {writes} blobs in write_many (new nodes)")
     print("  calls: " + ", ".join(f"{k} {v}" for k, v in calls.items()))
     print("  slowest (ms): " + ", ".join(f"{k} {v}" for k, v in fig["ms"].items()))
 

@@ -169,3 +169,17 @@ def test_cli_add_base_errors(registry, base, tmp_path):
     r = art(registry.store, "add", str(tmp_path / "base"))
     assert r.exit_code == UsageError.exit_code and "--type" in r.stderr
     assert registry.versions("data") == [0]
+
+
+def test_incremental_version_on_every_backend(store_url, tmp_path):
+    from arty.artifacts import Registry
+    from arty.hashing import StatCache
+    from arty.store import open_store
+
+    reg = Registry(open_store(store_url, create=True), "default", StatCache(":memory:"))
+    src = make_tree(tmp_path / "b", {"a/1.txt": "1", "a/2.txt": "2", "b/3.txt": "3"})
+    v0 = reg.log(Artifact("data", type="dataset").add_dir(src)).version
+    new = make_tree(tmp_path / "n", {"4.txt": "4"})
+    v1 = reg.log(v0.new_draft().add_file(os.path.join(new, "4.txt"), "b/4.txt").remove("a/1.txt")).version
+    assert contents(v1) == {"a/2.txt": b"2", "b/3.txt": b"3", "b/4.txt": b"4"}
+    assert contents(v0) == {"a/1.txt": b"1", "a/2.txt": b"2", "b/3.txt": b"3"}
