@@ -213,3 +213,42 @@ def test_plan_reports_missing(source, tmp_path):
     apply(plan, progress=lambda f, b: seen.append((f, b)))
     assert sum(f for f, _ in seen) == len(plan.blobs)
     assert sum(b for _, b in seen) >= plan.missing_bytes
+
+
+def test_push_skips_versions_deleted_on_the_target_and_says_so(source, tmp_path):
+    from arty.artifacts.gc import collect
+
+    dst_url = str(tmp_path / "dst-deleted")
+    dst = open_target(dst_url, source)
+    transfer(source, dst, "default", "data")
+    there = Registry(dst, "default", StatCache(":memory:"))
+    there.delete_alias("data", "prod")
+    there.delete("data", 0)
+    collect(dst, grace=0)  # v0's own blobs (its a.csv and root node) leave the target
+    v0_only = {e.digest for e in Registry(source, "default").version("data", 0).files()} - \
+              {e.digest for e in Registry(source, "default").version("data", 1).files()}
+    assert dst.missing_blobs(v0_only) == v0_only
+    result = transfer(source, dst, "default", "data", select_versions(source, "default", "data", None))
+    assert result.versions == [1] and result.skipped == {0: "deleted on the target"}
+    assert result.blobs_sent == 0 and result.bytes_sent == 0
+    assert dst.missing_blobs(v0_only) == v0_only
+    assert there.versions("data") == [1] and 0 in there.deleted("data")
+    # The CLI reports it, sends nothing, and the version stays deleted.
+    out = run_art("--store", source.url, "push", "data", "--to", dst_url, "--json")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["versions"] == ["v1"] and report["skipped"] == {"v0": "deleted on the target"}
+    assert report["blobs_sent"] == 0
+    text = run_art("--store", source.url, "push", "data:v0", "--to", dst_url)
+    assert text.returncode == 0 and "skipped v0: deleted on the target" in text.stdout, text.stdout + text.stderr
+    assert there.versions("data") == [1]
+
+
+def test_push_of_a_version_deleted_in_the_source_sends_nothing_of_it(source, tmp_path):
+    reg = Registry(source, "default", StatCache(":memory:"))
+    reg.delete("data", 0)
+    dst = open_target(str(tmp_path / "dst-src-deleted"), source)
+    result = transfer(source, dst, "default", "data")  # every record, the deleted one too
+    assert result.versions == [1] and result.skipped == {0: "deleted in the source"}
+    assert dst.log_seqs(layout.versions("default", "data")) == [1]
+    assert Registry(dst, "default").deleted("data") == set()

@@ -12,6 +12,12 @@ Shaped like W&B's ``wandb.Artifact``::
 
 Adding only records what to add; files are hashed when the draft is logged.
 A later addition at the same path replaces an earlier one.
+
+A draft made from a logged version (``version.new_draft()``) starts from that
+version's tree (:class:`Base`) without listing or downloading its files:
+``remove(path)`` drops a file or folder of it, additions go on top (replacing
+what is at the same path), and logging it reads and writes only the tree nodes
+on the changed paths (:func:`arty.artifacts.manifest.overlay`).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from arty.errors import InvalidPath, NotFound, UsageError
 
 if TYPE_CHECKING:
     from arty.artifacts.manifest import Entry
+    from arty.hashing import Digest
     from arty.artifacts.versions import ArtifactVersion
 
 #: How ``Artifact.save()`` logs a draft: set by the package (``arty.log_artifact``), which
@@ -41,6 +48,23 @@ def set_saver(saver: "Callable[..., ArtifactVersion]") -> None:
     """Register the function that ``Artifact.save()`` calls (``saver(draft, project=...)``)."""
     global _saver
     _saver = saver
+
+
+@dataclass(frozen=True)
+class Base:
+    """The logged version a draft starts from: its store, where it is, its tree's root, and
+    ``kind(path)`` (``"file"``, ``"dir"`` or None: what the version has at ``path``)."""
+
+    store_url: str
+    project: str
+    name: str
+    number: int
+    digest: "Digest"
+    kind: "Callable[[str], str | None]"
+
+    @property
+    def label(self) -> str:
+        return f"base version '{self.name}:v{self.number}'"
 
 
 @dataclass(frozen=True)
@@ -80,6 +104,9 @@ class Artifact:
                              hint="metadata must be JSON: strings, finite numbers, booleans, null, lists, objects") \
                 from None
         self.sources: list[Source] = []
+        #: The version this draft starts from (``new_draft``), and the paths of it removed.
+        self.base: Base | None = None
+        self.removed: list[str] = []
         self._tmpdir: str | None = None
         self.logged: "ArtifactVersion | None" = None  # set by save()
 
@@ -210,13 +237,26 @@ class Artifact:
             f.write(data)
         return self
 
-    def remove(self, name: str) -> None:
-        """Drop everything added at path ``name``."""
+    def remove(self, name: str) -> "Artifact":
+        """Drop everything added at path ``name``; in a draft from a version, also the file or
+        folder of that version at ``name`` (``"old/"`` or ``"old"`` for a folder). Additions,
+        before or after, go on top of what remains. :class:`NotFound` when there is nothing
+        at ``name``."""
+        path = check_path(name.rstrip("/")) if isinstance(name, str) and name.rstrip("/") else check_path(name)
         before = len(self.sources)
-        self.sources = [s for s in self.sources if s.name != name]
-        if len(self.sources) == before:
+        self.sources = [s for s in self.sources if s.name != path]
+        found = len(self.sources) != before
+        if self.base is not None and self.base.kind(path) is not None:
+            if path not in self.removed:
+                self.removed.append(path)
+            found = True
+        if not found:
+            if self.base is not None:
+                raise NotFound(f"cannot remove '{name}': no file or folder there in {self.base.label}",
+                               hint=f"'art show {self.base.name}:v{self.base.number}' lists its files")
             raise InvalidPath(f"nothing was added at '{name}'",
                               hint="added paths: " + ", ".join(s.name or "." for s in self.sources))
+        return self
 
     def cleanup(self) -> None:
         """Remove the temporary folder holding ``new_file`` contents now."""

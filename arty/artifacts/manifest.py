@@ -219,6 +219,11 @@ class TreeReader:
         self._cache[digest] = entries
         return entries
 
+    def remember(self, nodes: dict[Digest, bytes]) -> None:
+        """Cache nodes this process made (and stored), so that reading them costs no store read."""
+        for digest, data in nodes.items():
+            self._cache[digest] = json.loads(data)["entries"]
+
     def walk(self, root: Digest, prefix: str = "") -> Iterator[Entry]:
         """Every file entry under ``root``, in path order (any depth)."""
         return run_nested(self._walk(root, prefix))
@@ -264,6 +269,20 @@ class TreeReader:
         if obj is None or obj.get("type") == "dir":
             return None
         return Entry.from_json(path, obj)
+
+    def kind(self, root: Digest, path: str) -> str | None:
+        """``"file"`` (a stored file or a reference), ``"dir"`` or None: what is at ``path``
+        in the tree ``root``. Reads only the nodes on that path."""
+        parts = check_path(path).split("/")
+        digest = root
+        for i, part in enumerate(parts):
+            obj = self.node(digest).get(part)
+            if obj is None:
+                return None
+            if obj.get("type") != "dir":
+                return "file" if i == len(parts) - 1 else None
+            digest = subtree("/".join(parts[:i + 1]), obj)
+        return "dir"
 
     def diff(self, a: Digest | None, b: Digest | None, prefix: str = "") -> "Diff":
         """Files added, removed and changed from tree ``a`` to tree ``b``.
@@ -327,3 +346,148 @@ class Diff:
             "removed": [e.path for e in self.removed],
             "changed": [a.path for a, _ in self.changed],
         }
+
+
+# -- incremental trees ---------------------------------------------------------------------------
+
+@dataclass
+class _Change:
+    """Changes under one folder of a base tree: ``cleared`` drops what the base has at this
+    path (a removal); ``children`` are the changes below it, by name (an :class:`Entry` adds or
+    replaces a file; a :class:`_Change` changes a folder)."""
+
+    cleared: bool = False
+    children: dict[str, "_Change | Entry"] = field(default_factory=dict)
+    removed: set[str] = field(default_factory=set)  # names removed here (a file may then replace a folder)
+
+    @property
+    def removal(self) -> bool:
+        """A bare removal: nothing is added at or below this path."""
+        return self.cleared and not self.children
+
+
+def _changes(removals: list[str], entries: list[Entry]) -> _Change:
+    """The change trie of ``removals`` (applied first) and ``entries`` (added on top; a later
+    entry for a path replaces an earlier one). InvalidPath when the entries themselves put a
+    file and a folder at one path."""
+    top = _Change()
+    for path in removals:
+        parts = check_path(path).split("/")
+        node = top
+        for part in parts[:-1]:
+            child = node.children.setdefault(part, _Change())
+            if isinstance(child, _Change) and child.removal:
+                break  # a folder above is removed already
+            node = child  # type: ignore[assignment]
+        else:
+            node.children[parts[-1]] = _Change(cleared=True)
+            node.removed.add(parts[-1])
+    for e in entries:
+        parts = check_path(e.path).split("/")
+        node = top
+        for i, part in enumerate(parts[:-1]):
+            child = node.children.setdefault(part, _Change())
+            if isinstance(child, Entry):
+                raise InvalidPath(f"path '{'/'.join(parts[:i + 1])}' is both a file and a folder in the artifact",
+                                  hint="rename one of them")
+            node = child
+        old = node.children.get(parts[-1])
+        if isinstance(old, _Change) and old.children:
+            raise InvalidPath(f"path '{e.path}' is both a file and a folder in the artifact", hint="rename one of them")
+        node.children[parts[-1]] = e
+    return top
+
+
+def _adds(change: _Change) -> bool:
+    """Does ``change`` add a file anywhere below it?"""
+    stack = [change]
+    while stack:
+        for child in stack.pop().children.values():
+            if isinstance(child, Entry):
+                return True
+            stack.append(child)
+    return False
+
+
+def _totals(digest: Digest | None, entries: dict[str, dict[str, Any]]) -> tuple[int, int]:
+    """Total size and file count of a node's entries (a folder's from its entry, not read)."""
+    size = files = 0
+    for name, obj in entries.items():
+        s = obj.get("size")
+        n = obj.get("files", 1) if obj.get("type") == "dir" else 1
+        if not is_whole(s) or not is_whole(n):
+            raise IntegrityError(f"manifest node '{digest}' is malformed: entry '{name}' has no whole size",
+                                 hint="'art verify' lists every bad object")
+        size += s
+        files += n
+    return size, files
+
+
+def overlay(reader: TreeReader, base: Digest, removals: list[str], entries: list[Entry],
+            store: Store, label: str = "the base version") -> Tree:
+    """The tree of ``base`` with the paths in ``removals`` (files or folders) dropped, then
+    ``entries`` added or replacing what is there. Nothing is written.
+
+    Only the nodes on the paths that change are read and encoded again: every other
+    subtree keeps its digest, unread (so the cost is proportional to the change, times
+    the width of the folders on its paths). ``Tree.nodes`` holds only the new nodes.
+    A folder left empty disappears, as in :func:`build`. Errors (``label`` names the base
+    in them): :class:`NotFound` for a removal of a path the base does not have,
+    :class:`InvalidPath` for a file added where the base has a folder or the reverse.
+    """
+    from arty.errors import NotFound
+
+    top = _changes(removals, entries)
+    nodes: dict[Digest, bytes] = {}
+
+    def visit(change: _Change, digest: Digest | None, prefix: str) -> Iterator[Any]:
+        """Yields sub-visits (run by :func:`run_nested`); leaves the folder's result in ``done``."""
+        current = dict(reader.node(digest)) if digest is not None and not change.cleared else {}
+        for name in sorted(change.children):
+            child = change.children[name]
+            path = prefix + name
+            old = current.get(name)
+            old_dir = old is not None and old.get("type") == "dir"
+            if isinstance(child, Entry):
+                if old_dir and name not in change.removed:
+                    raise InvalidPath(f"cannot add file '{path}': {label} has a folder there",
+                                      hint=f"remove the folder in the same version (--remove {path}) "
+                                           "or add the file elsewhere")
+                current[name] = child.to_json()
+            elif child.removal:
+                if old is None:
+                    raise NotFound(f"cannot remove '{path}': no file or folder there in {label}",
+                                   hint="'art show REF' lists its files")
+                del current[name]
+            else:
+                if old is not None and not old_dir and not child.cleared:
+                    if not _adds(child):
+                        raise NotFound(f"cannot remove under '{path}/': {label} has a file '{path}'",
+                                       hint="'art show REF' lists its files")
+                    raise InvalidPath(f"cannot add files under '{path}/': {label} has a file '{path}'",
+                                      hint=f"remove the file in the same version (--remove {path}) "
+                                           "or add them elsewhere")
+                sub = subtree(path, old) if old_dir and not child.cleared else None
+                yield visit(child, sub, path + "/")
+                got = done.pop(id(child))
+                if got is None:
+                    current.pop(name, None)
+                else:
+                    current[name] = {"type": "dir", "digest": str(got[0]), "size": got[1], "files": got[2]}
+        if not current and prefix:
+            done[id(change)] = None  # an emptied folder disappears
+            return
+        data = encode_json({"format": NODE_FORMAT, "entries": current})
+        new = store.digest_of(data)
+        nodes[new] = data
+        done[id(change)] = (new, *_totals(new, current))
+
+    if not top.children:  # nothing changes: the base tree as it is (only its root is read)
+        return Tree(base, *_totals(base, reader.node(base)), {})
+    done: dict[int, tuple[Digest, int, int] | None] = {}
+    for _ in run_nested(visit(top, base, "")):
+        pass
+    digest, size, files = done[id(top)]  # type: ignore[misc]
+    if digest == base:
+        nodes = {}
+    return Tree(digest, size, files, nodes)

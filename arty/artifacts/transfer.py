@@ -13,6 +13,12 @@ Write order on the target is the store's own: blobs, one flush, then records
 valid, holding at most blobs no record names yet, and a rerun sends only what
 is missing.
 
+A version deleted (``art rm``) on the target stays deleted: it is skipped, its
+blobs are not sent again, and the result says so (``skipped``); the alias moves
+that name it are not copied either. A version deleted in the source and absent
+from the target is skipped too; one the target still has gets the source's
+deletion record (deletions travel, undeletions do not exist).
+
 Records keep their bytes (and nonce), so creating one that is already there
 with the same bytes is success; a *different* record at the same path means
 the two stores diverged, and the transfer stops with :class:`ConflictError`
@@ -71,6 +77,8 @@ class TransferPlan:
     #: write lease :func:`apply` holds on the target)
     roots: list[Digest] = field(default_factory=list)
     media: set[Digest] = field(default_factory=set)
+    #: versions asked for but not copied, and why ("deleted on the target", "deleted in the source")
+    skipped: dict[int, str] = field(default_factory=dict)
 
     @property
     def missing_bytes(self) -> int:
@@ -92,6 +100,8 @@ class TransferResult:
     records_created: int = 0
     records_present: int = 0
     runs: list[str] = field(default_factory=list)
+    #: versions not copied, and why (see :class:`TransferPlan`)
+    skipped: dict[int, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -99,7 +109,7 @@ class TransferResult:
             "versions": [f"v{n}" for n in self.versions], "blobs_sent": self.blobs_sent,
             "blobs_present": self.blobs_present, "bytes_sent": self.bytes_sent,
             "records_created": self.records_created, "records_present": self.records_present,
-            "runs": self.runs,
+            "runs": self.runs, "skipped": {f"v{n}": why for n, why in sorted(self.skipped.items())},
         }
 
 
@@ -152,6 +162,8 @@ def plan_transfer(src: Store, dst: Store, project: str, name: str,
         raise NotFound(f"artifact '{name}' has no versions in project '{project}' of store '{src.url}'",
                        hint="'art ls' lists artifacts")
     folder = layout.versions(project, name)
+    skipped = _skipped(src, dst, project, name, selected)
+    selected = [n for n in selected if n not in skipped]
     records: dict[int, dict[str, Any]] = {}
     for n in selected:
         path = f"{folder}/{layout.seq_name(n)}"
@@ -181,7 +193,7 @@ def plan_transfer(src: Store, dst: Store, project: str, name: str,
         blobs.setdefault(d, None)
     missing = dst.missing_blobs(blobs)
     roots = sorted({Digest.parse(records[n]["digest"]) for n in selected}, key=str)
-    return TransferPlan(src, dst, project, name, selected, blobs, missing, runs, roots, media)
+    return TransferPlan(src, dst, project, name, selected, blobs, missing, runs, roots, media, skipped)
 
 
 def apply(plan: TransferPlan, progress: Progress | None = None) -> TransferResult:
@@ -190,7 +202,8 @@ def apply(plan: TransferPlan, progress: Progress | None = None) -> TransferResul
     concurrent ``art gc`` there keeps them until the records name them)."""
     src, dst = plan.src, plan.dst
     what = f"copy {plan.project}/{plan.name}"
-    result = TransferResult(src.url, dst.url, plan.project, plan.name, list(plan.versions), runs=list(plan.runs))
+    result = TransferResult(src.url, dst.url, plan.project, plan.name, list(plan.versions), runs=list(plan.runs),
+                            skipped=dict(plan.skipped))
     lease = Lease.take(dst, WRITE, what, roots=plan.roots, blobs=sorted(plan.media, key=str))
     try:
         first = True
@@ -240,8 +253,9 @@ def _copy_records(plan: TransferPlan, result: TransferResult) -> TransferResult:
         if src.exists(bd):
             copy(bd, f"by-digest record of '{name}:v{n}'")
 
-    # Alias logs: every record in order, as far as the versions they name are on the target.
-    on_target = set(dst.log_seqs(vfolder))
+    # Alias logs: every record in order, as far as the versions they name are on the target
+    # (and not deleted there).
+    on_target = set(dst.log_seqs(vfolder)) - _deleted(dst, project, name)
     moved: list[tuple[str, int, Any]] = []
     afolder = layout.aliases(project, name)
     for alias in src.list(afolder):
@@ -261,6 +275,8 @@ def _copy_records(plan: TransferPlan, result: TransferResult) -> TransferResult:
     for rel in src.walk(base):
         if rel.split("/", 1)[0] in _OWN_RULES:
             continue
+        if rel.startswith("deleted/") and layout.parse_seq(rel.split("/")[-1]) in plan.skipped:
+            continue  # the deletion of a version the target never had
         path = f"{base}/{rel}"
         if copy(path, f"record '{rel}' of artifact '{name}'"):
             parts = rel.split("/")
@@ -333,6 +349,27 @@ def transfer(src: Store, dst: Store, project: str, name: str, versions: Iterable
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+
+def _deleted(store: Store, project: str, name: str) -> set[int]:
+    """The numbers of the versions of ``project/name`` deleted (``art rm``) in ``store``."""
+    from arty.artifacts.versions import Registry
+
+    return Registry(store, project).deleted(name)
+
+
+def _skipped(src: Store, dst: Store, project: str, name: str, selected: list[int]) -> dict[int, str]:
+    """The versions of ``selected`` not to copy, and why: deleted on the target (they stay
+    deleted; their blobs are not sent again), or deleted in the source and not on the target."""
+    gone_there = _deleted(dst, project, name)
+    gone_here = _deleted(src, project, name)
+    out: dict[int, str] = {}
+    for n in selected:
+        if n in gone_there:
+            out[n] = "deleted on the target"
+        elif n in gone_here and not dst.exists(f"{layout.versions(project, name)}/{layout.seq_name(n)}"):
+            out[n] = "deleted in the source"
+    return out
 
 
 def _count(result: TransferResult, created: bool) -> None:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from arty.artifacts import staging
-from arty.artifacts.draft import Artifact
-from arty.artifacts.manifest import Diff, Entry, Tree, TreeReader, build
+from arty.artifacts.draft import Artifact, Base
+from arty.artifacts.manifest import Diff, Entry, Tree, TreeReader, build, overlay
 from arty.artifacts.names import ArtifactRef, check_alias, check_name, parse_version
 from arty.artifacts.validate import check_alias_target, check_version_record
 from arty.errors import BadRecord, ConflictError, NotFound, UsageError, missing_attribute
@@ -145,6 +145,13 @@ class Registry:
         """The error for a missing artifact, version or alias, listing what exists."""
         versions = self.versions(name)
         if not versions:
+            elsewhere = self.projects_with(name)
+            if elsewhere:
+                ref = f"{elsewhere[0]}/{name}" + (f":{selector}" if selector else "")
+                return NotFound(f"artifact '{name}' not found in project '{self.project}'; it exists in "
+                                f"project{'s' if len(elsewhere) > 1 else ''} "
+                                + ", ".join(f"'{p}'" for p in elsewhere),
+                                hint=f"name the project in the reference: '{ref}'")
             names = self.names()
             listing = ", ".join(names) if names else "none yet"
             return NotFound(f"artifact '{name}' not found in project '{self.project}' (artifacts: {listing})",
@@ -159,6 +166,18 @@ class Registry:
         return NotFound(f"alias '{selector}' of artifact '{name}' not found "
                         f"(aliases: {', '.join(['latest', *aliases])}; versions: {_span(versions)})",
                         hint=f"set it with 'art alias {name}:v<N> {selector}'")
+
+    def projects_with(self, name: str) -> list[str]:
+        """The other projects of the store that have a version of artifact ``name``, sorted
+        (one listing per project: for error messages)."""
+        out = []
+        for project in sorted(self.store.list(layout.PROJECTS)):
+            try:
+                if project != self.project and self.in_project(project).versions(name):
+                    out.append(project)
+            except UsageError:  # a folder that is not a project name: not a project
+                continue
+        return out
 
     def resolve(self, ref: str | ArtifactRef) -> "ArtifactVersion":
         """``name``, ``name:v3``, ``name:latest``, ``name:alias``, ``project/name:alias``."""
@@ -268,22 +287,35 @@ class Registry:
         aliases = [check_alias(a) for a in aliases]
         self.store.backend.ensure_writable()
         what = f"add {self.project}/{draft.name}"
+        base = draft.base
+        if base is not None and base.store_url != self.store.url:
+            raise UsageError(f"draft '{draft.name}' holds files of a version in store '{base.store_url}', "
+                             f"not '{self.store.url}'", hint="log it to the store it came from, "
+                                                             "or download the files and add them with add_dir")
+        # A draft from a version reuses that version's subtrees unread: a lease naming its tree
+        # keeps gc off them (even if the version is deleted meanwhile) until the new record names them.
+        base_lease = Lease.take(self.store, WRITE, what, roots=[base.digest]) if base is not None else None
         # Into a local store, scanning already copies files in: the lease comes first and is
         # open (gc keeps what it writes or freshens). Elsewhere scanning only hashes, so the
         # lease can name the tree it will need.
-        held: list[Lease] = [Lease.take(self.store, WRITE, what)] if self.store.is_local else []
+        held: list[Lease] = [base_lease] if base_lease is not None else []
         try:
+            if self.store.is_local:
+                held.append(Lease.take(self.store, WRITE, what))
             staged = staging.scan(draft, self.store, self.stat_cache, progress)
-            tree = build(staged.entries, self.store)
+            tree = self._tree(draft, staged)
             existing = self.find_by_digest(draft.name, tree.digest)
             if existing is not None:
                 for a in aliases:
                     self.set_alias(draft.name, existing.number, a, created_by)
                 return LogResult(existing, False, None, staged.hashed)
-            if not held:
+            if not self.store.is_local:
                 held.append(Lease.take(self.store, WRITE, what, roots=[tree.digest]))
             previous = self.latest(draft.name)
             staged, tree = self._store_blobs(draft, staged, tree, held, progress)
+            if base is not None:
+                self._check_base(base, base_lease)  # type: ignore[arg-type]
+                self.trees.remember(tree.nodes)  # a few nodes: the diff below need not read them back
             folder = layout.versions(self.project, draft.name)
             base = {
                 "project": self.project, "name": draft.name, "type": draft.type,
@@ -323,7 +355,7 @@ class Registry:
             missing = store.freshen_blobs(wanted)
             if missing:  # removed by a gc pass meanwhile: store them again
                 staged = staging.scan(draft, store, self.stat_cache, progress)
-                tree = build(staged.entries, store)
+                tree = self._tree(draft, staged)
                 if not lease.open and tree.digest not in lease.roots:  # the files changed meanwhile
                     lease = self._replace_lease(held, tree.digest)
                 reused = staging.upload(store, staged, tree)
@@ -337,6 +369,21 @@ class Registry:
             return staged, tree
         raise ConflictError(f"blobs of '{draft.name}' kept vanishing while it was logged "
                             "(a concurrent 'art gc' removing them?)", hint="log it again")
+
+    def _tree(self, draft: Artifact, staged: staging.Staged) -> Tree:
+        """The tree of a scanned draft: built from its entries, or for a draft from a version,
+        that version's tree with the draft's removals and entries applied (only the nodes on
+        the changed paths are read and made)."""
+        if draft.base is None:
+            return build(staged.entries, self.store)
+        return overlay(self.trees, draft.base.digest, draft.removed, staged.entries, self.store, draft.base.label)
+
+    def _check_base(self, base: "Base", lease: Lease) -> None:
+        """ConflictError unless the subtrees reused from ``base`` are still safe to name: its
+        lease held throughout and the version not deleted (then no gc pass removed them)."""
+        if lease.lapsed() or base.number in self.in_project(base.project).deleted(base.name):
+            raise ConflictError(f"{base.label} was deleted (or its lease lapsed) while the new version was logged",
+                                hint="start again from a version that exists")
 
     def _replace_lease(self, held: list[Lease], root: Digest | None) -> Lease:
         """A new lease (naming ``root``, or open for None) in place of ``held[-1]``, which is
@@ -691,10 +738,15 @@ class ArtifactVersion:
 
     def new_draft(self) -> Artifact:
         """A draft with this version's name, type, description, metadata and files, to change
-        and log as a new version. Its files are not downloaded: unchanged ones are taken as
-        they are stored (the draft must be logged to this store)."""
+        (``add_file``, ``add_dir``, ``remove``, ...) and log as a new version. Nothing is listed
+        or downloaded: logging it reads and writes only the tree nodes on the changed paths
+        and reuses every other subtree as stored (the draft must be logged to this store)."""
+        from arty.artifacts.draft import Base
+
         draft = Artifact(self.base_name, type=self.type, description=self.description, metadata=self.metadata)
-        draft.add_entries(self.files(), self._registry.store.url)
+        trees, root = self._registry.trees, self.digest
+        draft.base = Base(self._registry.store.url, self.project, self.base_name, self.number, root,
+                          lambda path: trees.kind(root, path))
         return draft
 
     def delete(self, delete_aliases: bool = False) -> None:

@@ -82,40 +82,79 @@ def _parse_metadata(text: str | None) -> dict[str, Any]:
 
 @click.command("add")
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--type", "type_", required=True, help="Artifact type, e.g. dataset or model.")
-@click.option("--name", help="Artifact name. Default: the base name of the first path.")
+@click.option("--type", "type_", help="Artifact type, e.g. dataset or model (required unless --base).")
+@click.option("--name", help="Artifact name. Default: the base name of the first path (with --base: the base's).")
 @click.option("--alias", "aliases", multiple=True, help="Alias to point at the version (repeatable).")
 @click.option("--description", help="Free-text description.")
 @click.option("--metadata", help="JSON object stored with the version.")
 @click.option("--ref", "refs", multiple=True, metavar="URI",
               help="Add an object or prefix by reference (recorded, not copied). Repeatable.")
+@click.option("--base", "base_ref", metavar="REF",
+              help="Start from version REF without downloading it: PATHs go on top of its files.")
+@click.option("--remove", "removals", multiple=True, metavar="PATH",
+              help="With --base: drop this file or folder of the base (repeatable).")
+@click.option("--prefix", metavar="DIR", help="Put the PATHs under DIR inside the version.")
 @json_option
 @pass_ctx
-def add_cmd(ctx: Context, paths: tuple[str, ...], type_: str, name: str | None, aliases: tuple[str, ...],
-            description: str | None, metadata: str | None, refs: tuple[str, ...], as_json: bool) -> None:
+def add_cmd(ctx: Context, paths: tuple[str, ...], type_: str | None, name: str | None, aliases: tuple[str, ...],
+            description: str | None, metadata: str | None, refs: tuple[str, ...], base_ref: str | None,
+            removals: tuple[str, ...], prefix: str | None, as_json: bool) -> None:
     """Log PATHs as a new version of an artifact (or find the version that has them).
 
     One folder: its contents at the root. Several paths: each under its base name.
+    With --base REF, each PATH (file or folder) is added under its base name on top
+    of REF's files, --remove drops files or folders of REF, and the result is a new
+    version of REF's artifact (or of --name): only the changed paths are read and
+    written, whatever the size of REF.
     """
-    if not paths and not refs:
-        raise UsageError("nothing to add", hint="give one or more paths, or --ref URI")
-    if name is None:
-        if not paths:
-            raise UsageError("--name is required with --ref", hint="e.g. art add --ref s3://b/raw --type dataset "
-                                                                   "--name raw")
-        name = os.path.basename(os.path.abspath(paths[0])) or "root"
-    draft = Artifact(name, type=type_, description=description, metadata=_parse_metadata(metadata))
+    from arty.artifacts.names import check_name, check_path
+
+    if removals and base_ref is None:
+        raise UsageError("--remove needs --base", hint="e.g. art add --base data:v3 --remove old/x.csv")
+    if not paths and not refs and not removals:
+        raise UsageError("nothing to add", hint="give one or more paths, or --ref URI" +
+                         (", or --remove PATH" if base_ref else ""))
+    under = check_path(prefix.strip("/")) if prefix is not None and prefix.strip("/") else None
     for p in paths:
         if not os.path.exists(p):
             raise NotFound(f"path '{p}' not found", hint="check the path")
+    base: ArtifactVersion | None = None
+    if base_ref is not None:
+        base = ctx.writable_registry.resolve(base_ref)
+        draft = base.new_draft()
+        if name is not None:
+            draft.name = check_name(name)
+        if type_ is not None:
+            draft.type = type_
+        if description is not None:
+            draft.description = description
+        if metadata is not None:
+            draft.metadata = _parse_metadata(metadata)
+        for path in removals:
+            draft.remove(path)
+    else:
+        if type_ is None:
+            raise UsageError("missing option '--type'", hint="e.g. --type dataset (or --base REF to start from a version)")
+        if name is None:
+            if not paths:
+                raise UsageError("--name is required with --ref", hint="e.g. art add --ref s3://b/raw --type dataset "
+                                                                       "--name raw")
+            name = os.path.basename(os.path.abspath(paths[0])) or "root"
+        draft = Artifact(name, type=type_, description=description, metadata=_parse_metadata(metadata))
+    name = draft.name
+    for p in paths:
+        whole = len(paths) == 1 and base is None and os.path.isdir(p)  # one folder: its contents
+        leaf = None if whole else os.path.basename(os.path.abspath(p))
+        at = "/".join(part for part in (under, leaf) if part) or None
         if os.path.isdir(p):
-            draft.add_dir(p, None if len(paths) == 1 else os.path.basename(os.path.abspath(p)))
+            draft.add_dir(p, at)
         else:
-            draft.add_file(p)
+            draft.add_file(p, at)
     for uri in refs:
-        draft.add_reference(uri)
+        draft.add_reference(uri, under)
     lock, folder = None, None
-    if len(paths) == 1 and not refs and os.path.isdir(paths[0]):
+    # one folder, whole (not on top of a --base version): the lock file records it
+    if base is None and under is None and len(paths) == 1 and not refs and os.path.isdir(paths[0]):
         lock = find_lock()  # read first: a broken arty.lock stops the add before anything is logged
         folder = os.path.abspath(paths[0])
     reg = ctx.writable_registry
@@ -127,8 +166,10 @@ def add_cmd(ctx: Context, paths: tuple[str, ...], type_: str, name: str | None, 
     if result.created:  # the new version's producer in the lineage: a small finished run
         record_finished_run(reg.store, reg.project, run_id, name=f"art add {name}", job_type=ADD_JOB_TYPE,
                             config={"paths": [os.path.abspath(p) for p in paths], "refs": list(refs),
-                                    "type": type_, "aliases": list(aliases)},
-                            outputs=[v], started_at=started, runtime=time.monotonic() - t0,
+                                    "type": v.type, "aliases": list(aliases),
+                                    **({"base": base.qualified_name, "remove": list(removals), "prefix": under}
+                                       if base is not None else {})},
+                            outputs=[v], inputs=[base] if base is not None else [], started_at=started, runtime=time.monotonic() - t0,
                             summary={"files": v.file_count, "size": v.size})
     recorded = None
     if folder is not None:

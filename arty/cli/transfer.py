@@ -34,6 +34,8 @@ def _print(r: TransferResult, verb: str) -> None:
     click.echo(f"  blobs: {r.blobs_sent} sent ({human_size(r.bytes_sent)}), {r.blobs_present} already there")
     click.echo(f"  records: {r.records_created} created, {r.records_present} already there; "
                f"{plural(len(r.runs), 'run')}")
+    for n, why in sorted(r.skipped.items()):
+        click.echo(f"  skipped v{n}: {why} (art rm); nothing of it was sent")
 
 
 @click.command("push")

@@ -83,6 +83,9 @@ def fingerprint(step: Step, inputs: dict[str, tuple[str, str]], deps: dict[str, 
         "outputs": {o.name: [rel(step, o.path), o.type] for o in step.outputs},
         "metrics": rel(step, step.metrics) if step.metrics else None,
     }
+    projects = {u.name: u.project for u in step.uses if u.project}
+    if projects:  # inputs of other projects: keyed by their project too (absent otherwise: older keys hold)
+        data["input_projects"] = dict(sorted(projects.items()))
     return Fingerprint(data, {name: label for name, (_, label) in inputs.items()})
 
 

@@ -122,7 +122,7 @@ def read_metrics(path: str) -> dict[str, Any]:
 def download_input(registry: Registry, version: ArtifactVersion) -> str:
     """Materialise an input version (verified) in the store's cache folder; returns its folder.
     A folder already there is brought up to date, so unchanged files are not copied again."""
-    target = os.path.join(registry.store.cache_dir(), "inputs", registry.project, version.base_name, version.version)
+    target = os.path.join(registry.store.cache_dir(), "inputs", version.project, version.base_name, version.version)
     version.download(target)
     return target
 

@@ -92,7 +92,7 @@ class Repro:
                     if not os.path.exists(u.path):
                         raise NotFound(f"step '{name}': input '{u.name}' path '{u.path}' does not exist",
                                        hint="create it, or fix 'path' in the pipeline file")
-                elif not self._from_step(step, u.name, u.selector):
+                elif u.project is not None or not self._from_step(step, u.name, u.selector):
                     try:
                         self.registry.resolve(u.ref)
                     except NotFound as exc:
@@ -135,13 +135,15 @@ class Repro:
                 draft.add_dir(u.path) if os.path.isdir(u.path) else draft.add_file(u.path)
                 version = self.registry.log(draft).version
                 resolved[u.name] = (version, u.path)
-            elif self._from_step(step, u.name, u.selector):
+            elif u.project is None and self._from_step(step, u.name, u.selector):
                 version, path = self.known[u.name]
                 resolved[u.name] = (version, path)
             else:
                 version = self.registry.resolve(u.ref)
                 resolved[u.name] = (version, "")  # downloaded only if the step runs
-            digests[u.name] = (str(version.digest), f"{version.base_name}:{version.version}")
+            label = f"{version.base_name}:{version.version}"
+            digests[u.name] = (str(version.digest),
+                               label if version.project == self.registry.project else f"{version.project}/{label}")
         return digests, (None if dry_run else resolved)
 
     def fingerprint(self, step: Step, dry_run: bool) -> tuple[cache.Fingerprint,

@@ -47,16 +47,19 @@ DEFAULT_TYPE = "dataset"
 
 @dataclass(frozen=True)
 class Use:
-    """An input: an artifact (``name`` at ``selector``), or a local ``path`` logged as ``name``."""
+    """An input: an artifact (``name`` at ``selector``, of another ``project`` when given), or a
+    local ``path`` logged as ``name``. The command sees it as ``{inputs.NAME}`` either way."""
 
     name: str
     selector: str | None = None
     path: str | None = None
     type: str = DEFAULT_TYPE
+    project: str | None = None
 
     @property
     def ref(self) -> str:
-        return f"{self.name}:{self.selector}" if self.selector else self.name
+        ref = f"{self.name}:{self.selector}" if self.selector else self.name
+        return f"{self.project}/{ref}" if self.project else ref
 
 
 @dataclass(frozen=True)
@@ -163,12 +166,10 @@ def split_command(cmd: Any, where: str) -> list[str]:
 
 
 def parse_use(text: str, where: str = "--use") -> Use:
-    """``NAME``, ``NAME:ALIAS`` or ``NAME:vN``."""
+    """``NAME``, ``NAME:ALIAS``, ``NAME:vN``, each optionally ``PROJECT/``-prefixed for another
+    project's artifact of the same store."""
     ref = ArtifactRef.parse(str(text).strip())
-    if ref.project:
-        raise UsageError(f"{where} '{text}': inputs come from the current project",
-                         hint="choose the project with --project, or 'art pull' the artifact into it")
-    return Use(ref.name, ref.selector)
+    return Use(ref.name, ref.selector, project=ref.project)
 
 
 def parse_output(text: str, where: str = "--output") -> Output:
@@ -219,10 +220,13 @@ def _uses(raw: Any, where: str, base: str) -> list[Use]:
             if item.get("path") is not None:
                 if item.get("version") is not None:
                     raise UsageError(f"{where}: input '{use.name}' has both 'path' and 'version'")
+                if use.project:
+                    raise UsageError(f"{where}: input '{use.ref}' has a 'path'",
+                                     hint="a local path is logged in the current project: drop the project part")
                 use = Use(use.name, None, os.path.normpath(os.path.join(base, str(item["path"]))),
                           str(item.get("type") or DEFAULT_TYPE))
             elif item.get("version") is not None:
-                use = Use(use.name, str(item["version"]))
+                use = Use(use.name, str(item["version"]), project=use.project)
             out.append(use)
         else:
             raise UsageError(f"{where}: each entry of 'uses' is 'NAME[:ALIAS]' or a mapping with 'name'")
@@ -356,7 +360,7 @@ def build_pipeline(path: str, steps: dict[str, Step]) -> Pipeline:
             link(n, step.name)
         for u in step.uses:
             producer = producers.get(u.name)
-            if producer is not None and u.path is None and u.selector in (None, "latest"):
+            if producer is not None and u.path is None and u.project is None and u.selector in (None, "latest"):
                 if producer == step.name:
                     raise UsageError(f"{where}: step '{step.name}' uses its own output '{u.name}'")
                 link(producer, step.name)

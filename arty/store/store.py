@@ -125,8 +125,13 @@ class Store:
         if self.backend.batch_queries:
             paths = {layout.blob(d): d for d in wanted}
             return {paths[p] for p in self.backend.missing(list(paths))}
-        if isinstance(self.backend, LocalBackend) or len(wanted) < 64:
+        if isinstance(self.backend, LocalBackend):
             return {d for d in wanted if not self.backend.exists(layout.blob(d))}
+        if len(wanted) < 64:  # remote and few (a small change): one request each, side by side
+            order = list(wanted)
+            with ThreadPoolExecutor(min(8, len(order))) as pool:
+                there = list(pool.map(lambda d: self.backend.exists(layout.blob(d)), order))
+            return {d for d, ok in zip(order, there) if not ok}
         # Remote and many: list each needed objects/<xx>/ prefix once.
         by_prefix: dict[str, set[Digest]] = {}
         for d in wanted:
