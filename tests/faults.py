@@ -69,7 +69,7 @@ WRITE_OPS = frozenset({"write", "put", "ingest", "create", "delete"})
 ALL_OPS = WRITE_OPS | {"read", "open", "exists", "list", "size", "flush"}
 #: The action word map_errors puts in messages, per operation.
 _ACTION = {"write": "write", "put": "write", "ingest": "write", "create": "create", "delete": "delete",
-           "read": "read", "open": "open", "exists": "check", "list": "list", "size": "stat", "flush": "flush"}
+           "read": "read", "open": "open", "range": "read", "exists": "check", "list": "list", "size": "stat", "flush": "flush"}
 
 
 def kill_self() -> None:
@@ -217,6 +217,10 @@ class FaultyBackend(Backend):
     def open_read(self, path: str) -> IO[bytes]:
         self._fault("open", path)
         return self.inner.open_read(path)
+
+    def read_range(self, path: str, start: int, end: int) -> bytes:
+        self._fault("range", path)
+        return self.inner.read_range(path, start, end)
 
     def exists(self, path: str) -> bool:
         self._fault("exists", path)
