@@ -9,8 +9,6 @@ on an S3 store.
 from __future__ import annotations
 
 import os
-from typing import IO, Any
-
 import pytest
 
 from arty.artifacts import Artifact, ArtifactRef, Registry
@@ -18,8 +16,9 @@ from arty.artifacts.manifest import Entry
 from arty.artifacts.select import glob_regex, literal_folder
 from arty.errors import InvalidName, InvalidPath, NotFound, UsageError
 from arty.hashing import Digest, StatCache
-from arty.store import Backend, Store, init_store, layout, open_store
+from arty.store import Store, init_store, layout, open_store
 from conftest import make_tree, read, run_art, tree_of
+from faults import CountingBackend
 
 FILES = {
     "train.csv": "a,b\n1,2\n",
@@ -284,39 +283,6 @@ def test_cli_show_a_file_or_a_folder_of_a_version(registry, tmp_path):
 
 
 # -- reads counted on S3 --------------------------------------------------------------------------
-
-
-class CountingBackend(Backend):
-    """Delegates to a real backend and records every read of an object (path, bytes)."""
-
-    def __init__(self, inner: Backend) -> None:
-        self.inner = inner
-        self.url = inner.url
-        self.protocol = inner.protocol
-        self.reads: list[tuple[str, int]] = []
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.__dict__["inner"], name)
-
-    def read(self, path: str) -> bytes:
-        data = self.inner.read(path)
-        self.reads.append((path, len(data)))
-        return data
-
-    def open_read(self, path: str) -> IO[bytes]:
-        self.reads.append((path, self.inner.size(path)))
-        return self.inner.open_read(path)
-
-    def read_range(self, path: str, start: int, end: int) -> bytes:
-        data = self.inner.read_range(path, start, end)
-        self.reads.append((path, len(data)))
-        return data
-
-    def exists(self, path: str) -> bool:
-        return self.inner.exists(path)
-
-    def list(self, path: str) -> list[str]:
-        return self.inner.list(path)
 
 
 def test_partial_download_from_s3_reads_only_its_nodes_and_blobs(s3, tmp_path):

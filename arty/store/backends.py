@@ -727,6 +727,17 @@ class UriReader:
         except Exception as exc:
             raise _uri_error(uri, exc) from exc
 
+    def read_range(self, uri: str, start: int, end: int) -> bytes:
+        """Bytes ``start`` to ``end`` (exclusive) of the object at ``uri`` (a ranged request)."""
+        check_range(start, end)
+        fs, path = self._fs_for(uri)
+        try:
+            return fs.cat_file(path, start=start, end=end) if end > start else b""
+        except FileNotFoundError:
+            raise
+        except Exception as exc:
+            raise _uri_error(uri, exc) from exc
+
     def open(self, uri: str) -> IO[bytes]:
         fs, path = self._fs_for(uri)
         try:
