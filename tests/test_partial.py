@@ -12,9 +12,8 @@ import os
 import pytest
 
 from arty.artifacts import Artifact, ArtifactRef, Registry
-from arty.artifacts.manifest import Entry
 from arty.artifacts.select import glob_regex, literal_folder
-from arty.errors import InvalidName, InvalidPath, NotFound, UsageError
+from arty.errors import InvalidName, InvalidPath, NotFound
 from arty.hashing import Digest, StatCache
 from arty.store import Store, init_store, layout, open_store
 from conftest import make_tree, read, run_art, tree_of
