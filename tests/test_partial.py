@@ -215,6 +215,9 @@ def test_cli_get_one_file_to_a_file_or_a_folder(registry, tmp_path):
     proc = run_art("--store", url, "get", "data:v0/other/big.bin", cwd=str(tmp_path / "dir"))
     assert proc.returncode == 0, proc.stderr
     assert read(tmp_path / "dir" / "big.bin") == b"X" * 5000
+    proc = run_art("--store", url, "get", "data:v0/train.csv", "-o", str(tmp_path / "new") + "/")
+    assert proc.returncode == 0, proc.stderr
+    assert tree_of(tmp_path / "new") == {"train.csv": b"a,b\n1,2\n"}
 
 
 def test_cli_get_one_corrupt_file_writes_nothing(local_store, tmp_path):

@@ -254,9 +254,10 @@ def download(store: Store, entries: list[Entry], root: str, progress: Callable[[
 def download_file(store: Store, entry: Entry, dest: str, stat_cache: StatCache | None = None,
                   allow_local_refs: bool = False) -> Action:
     """Fetch one file of a version to local path ``dest`` (a file name; an existing folder
-    gets the file under its base name), verified like :func:`download`: nothing is written
-    at ``dest`` unless every byte matches. Returns the action taken."""
-    if os.path.isdir(dest):
+    gets the file under its base name, and so does a name ending in ``/``, created if needed),
+    verified like :func:`download`: nothing is written at ``dest`` unless every byte matches.
+    Returns the action taken."""
+    if os.path.isdir(dest) or dest.endswith(("/", os.sep)):
         dest = os.path.join(dest, entry.path.rsplit("/", 1)[-1])
     folder, name = os.path.split(os.path.abspath(dest))
     try:
