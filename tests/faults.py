@@ -69,7 +69,7 @@ WRITE_OPS = frozenset({"write", "put", "ingest", "create", "delete"})
 ALL_OPS = WRITE_OPS | {"read", "open", "exists", "list", "size", "flush"}
 #: The action word map_errors puts in messages, per operation.
 _ACTION = {"write": "write", "put": "write", "ingest": "write", "create": "create", "delete": "delete",
-           "read": "read", "open": "open", "exists": "check", "list": "list", "size": "stat", "flush": "flush"}
+           "read": "read", "open": "open", "range": "read", "exists": "check", "list": "list", "size": "stat", "flush": "flush"}
 
 
 def kill_self() -> None:
@@ -217,6 +217,10 @@ class FaultyBackend(Backend):
     def open_read(self, path: str) -> IO[bytes]:
         self._fault("open", path)
         return self.inner.open_read(path)
+
+    def read_range(self, path: str, start: int, end: int) -> bytes:
+        self._fault("range", path)
+        return self.inner.read_range(path, start, end)
 
     def exists(self, path: str) -> bool:
         self._fault("exists", path)
@@ -379,3 +383,36 @@ def install_from_env(environ: dict[str, str] | None = None) -> FaultPlan | None:
     plan = FaultPlan.parse(spec or "count", log=log)
     install(plan)
     return plan
+
+
+class CountingBackend(Backend):
+    """Delegates to a real backend and records every read of an object (path, bytes)."""
+
+    def __init__(self, inner: Backend) -> None:
+        self.inner = inner
+        self.url = inner.url
+        self.protocol = inner.protocol
+        self.reads: list[tuple[str, int]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.__dict__["inner"], name)
+
+    def read(self, path: str) -> bytes:
+        data = self.inner.read(path)
+        self.reads.append((path, len(data)))
+        return data
+
+    def open_read(self, path: str) -> IO[bytes]:
+        self.reads.append((path, self.inner.size(path)))
+        return self.inner.open_read(path)
+
+    def read_range(self, path: str, start: int, end: int) -> bytes:
+        data = self.inner.read_range(path, start, end)
+        self.reads.append((path, len(data)))
+        return data
+
+    def exists(self, path: str) -> bool:
+        return self.inner.exists(path)
+
+    def list(self, path: str) -> list[str]:
+        return self.inner.list(path)

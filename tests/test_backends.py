@@ -117,6 +117,27 @@ def test_blob_put_read(store_url, tmp_path):
     assert set(store.iter_blobs()) == {d, bd}
 
 
+def test_read_range_returns_only_the_bytes_asked_for(store_url):
+    store, _ = init_store(store_url)
+    data = bytes(range(256)) * 40  # 10,240 bytes
+    d = store.put_bytes(data)
+    path = layout.blob(d)
+    backend = open_backend(store_url)
+    assert backend.read_range(path, 0, 10) == data[:10]
+    assert backend.read_range(path, 5000, 5100) == data[5000:5100]
+    assert backend.read_range(path, 10_000, 20_000) == data[10_000:]  # clipped at the end
+    assert backend.read_range(path, 20_000, 20_010) == b""  # past the end
+    assert backend.read_range(path, 7, 7) == b""
+    absent = layout.blob(hash_bytes(b"never stored", store.algorithm))
+    with pytest.raises(FileNotFoundError):
+        backend.read_range(absent, 0, 10)
+    with pytest.raises(FileNotFoundError):
+        backend.read_range(absent, 3, 3)
+    assert store.read_blob_range(d, 100, 356) == data[100:356]
+    with pytest.raises(NotFound):
+        store.read_blob_range(hash_bytes(b"never stored", store.algorithm), 0, 1)
+
+
 def test_missing_blob_isnot_found(store_url, tmp_path):
     store, _ = init_store(store_url)
     absent = hash_bytes(b"never stored", store.algorithm)

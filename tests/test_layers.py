@@ -201,6 +201,8 @@ def test_every_import_points_down():
 
 
 def test_only_the_backends_module_touches_fsspec():
+    # One exception: arty.artifacts.fs *is* an fsspec filesystem (arty://), so it subclasses
+    # fsspec's two base classes; it reads the store through arty.store like every other module.
     users = set()
     for name, path in MODULES.items():
         with open(path, encoding="utf-8") as f:
@@ -209,5 +211,8 @@ def test_only_the_backends_module_touches_fsspec():
             if isinstance(node, ast.Import) and any(a.name.split(".")[0] == "fsspec" for a in node.names):
                 users.add(name)
             elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "fsspec":
+                if name == "arty.artifacts.fs" and node.module == "fsspec.spec" and \
+                        {a.name for a in node.names} <= {"AbstractBufferedFile", "AbstractFileSystem"}:
+                    continue
                 users.add(name)
     assert users <= {"arty.store.backends"}, sorted(users)

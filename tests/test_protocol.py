@@ -493,3 +493,32 @@ def test_sync_and_repro_work_through_the_server(served, backing, tmp_path):
     assert "1 ran, 0 skipped" in first.stderr, first.stderr
     assert "0 ran, 1 skipped" in second.stderr, second.stderr
     _verify(backing)
+
+
+def test_read_answers_a_range_with_206_and_only_those_bytes(served, backing):
+    store = open_store(backing)
+    big = os.urandom(3 * 1024 * 1024 + 5)  # past the size answered in one body: streamed
+    d = store.put_bytes(big)
+    url = served.url + API + "/read"
+    path = layout.blob(d)
+
+    def get(header):
+        return requests.get(url, params={"path": path}, headers={"Range": header}, timeout=10)
+
+    r = get("bytes=10-19")
+    assert r.status_code == 206 and r.content == big[10:20]
+    assert r.headers["Content-Range"] == f"bytes 10-19/{len(big)}"
+    r = get("bytes=1000-")  # to the end, streamed
+    assert r.status_code == 206 and r.content == big[1000:]
+    r = get("bytes=-7")  # the last 7 bytes
+    assert r.status_code == 206 and r.content == big[-7:]
+    r = get(f"bytes={len(big)}-")
+    assert r.status_code == 416 and r.headers["Content-Range"] == f"bytes */{len(big)}"
+    for bad in ("bytes=1-2,5-6", "items=1-2", "bytes=-"):
+        assert get(bad).status_code == 416, bad
+    r = requests.get(url, params={"path": layout.blob(hash_bytes(b"absent", store.algorithm))},
+                     headers={"Range": "bytes=0-1"}, timeout=10)
+    assert r.status_code == 404
+    assert requests.get(url, params={"path": path}, timeout=10).content == big  # no Range: the whole file
+    # the client asks for ranges and gets only those bytes
+    assert HttpBackend(served.url).read_range(path, 5, 15) == big[5:15]

@@ -9,6 +9,7 @@ as it was.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -252,3 +253,21 @@ def download(store: Store, entries: list[Entry], root: str, progress: Callable[[
     shutil.rmtree(staging, ignore_errors=True)
     return actions
 
+
+
+def download_file(store: Store, entry: Entry, dest: str, stat_cache: StatCache | None = None,
+                  allow_local_refs: bool = False) -> Action:
+    """Fetch one file of a version to local path ``dest`` (a file name; an existing folder
+    gets the file under its base name, and so does a name ending in ``/``, created if needed),
+    verified like :func:`download`: nothing is written at ``dest`` unless every byte matches.
+    Returns the action taken."""
+    if os.path.isdir(dest) or dest.endswith(("/", os.sep)):
+        dest = os.path.join(dest, entry.path.rsplit("/", 1)[-1])
+    folder, name = os.path.split(os.path.abspath(dest))
+    try:
+        check_path(name)
+    except InvalidPath:
+        raise InvalidPath(f"cannot download '{entry.path}' to '{dest}': not a file name",
+                          hint="give a file name or a folder with -o") from None
+    return download(store, [dataclasses.replace(entry, path=name)], folder, stat_cache=stat_cache,
+                    allow_local_refs=allow_local_refs)[0]

@@ -255,6 +255,22 @@ class TreeReader:
                         seen.add(child)
                         stack.append(child)
 
+    def lookup(self, root: Digest, path: str) -> Entry | Digest | None:
+        """What ``path`` names in the tree: a file's :class:`Entry`, a folder's node
+        :class:`Digest`, or None. Reads only the nodes on the way to it."""
+        check_path(path)
+        parts = path.split("/")
+        digest = root
+        for i, part in enumerate(parts):
+            obj = self.node(digest).get(part)
+            if obj is None:
+                return None
+            if obj.get("type") == "dir":
+                digest = subtree("/".join(parts[:i + 1]), obj)
+                continue
+            return Entry.from_json(path, obj) if i == len(parts) - 1 else None
+        return digest
+
     def find(self, root: Digest, path: str) -> Entry | None:
         """The file entry at ``path``, or None."""
         check_path(path)

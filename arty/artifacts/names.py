@@ -58,11 +58,16 @@ class ArtifactRef:
 
     @classmethod
     def parse(cls, text: str) -> "ArtifactRef":
+        """A reference to one version; a path after it (``name:v3/file.csv``) is refused here
+        (:meth:`parse_with_path` takes one)."""
         if not isinstance(text, str) or not text:
             raise InvalidName(f"invalid artifact reference '{text}'", hint="expected [project/]name[:version|alias]")
         body, sep, selector = text.partition(":")
         if sep and not selector:
             raise InvalidName(f"invalid artifact reference '{text}'", hint="nothing after ':'")
+        if "/" in selector:
+            raise InvalidName(f"'{text}' names a path inside a version, not a version",
+                              hint=f"give the version alone here: '{body}:{selector.partition('/')[0]}'")
         project, slash, name = body.rpartition("/")
         if slash:
             check_name(project, "project")
@@ -74,6 +79,31 @@ class ArtifactRef:
                 raise InvalidName(f"invalid version or alias '{selector}' in '{text}'",
                                   hint="use v<N>, latest or an alias name") from None
         return cls(project or None, name, selector or None)
+
+    @classmethod
+    def parse_with_path(cls, text: str) -> tuple["ArtifactRef", str | None]:
+        """``[project/]name:alias/path/in/version`` -> (the version's reference, the path).
+
+        The path starts at the first ``/`` after the ``:`` (names never hold a ``/``, so a
+        project-qualified ``proj/name:v3/a.csv`` splits the same way); a path needs the
+        ``:version`` part. The path comes back validated (:func:`check_path`: no ``..``,
+        no empty parts) without a trailing ``/``; None when there is none (``name:v3`` or
+        ``name:v3/``).
+        """
+        if not isinstance(text, str):
+            return cls.parse(text), None
+        head, sep, rest = text.partition(":")
+        selector, slash, path = rest.partition("/")
+        ref = cls.parse(f"{head}{sep}{selector}" if sep else text)
+        if not slash:
+            return ref, None
+        path = path[:-1] if path.endswith("/") else path
+        if not path:
+            return ref, None
+        try:
+            return ref, check_path(path)
+        except InvalidPath as exc:
+            raise InvalidPath(f"{exc.message} (in '{text}')", hint=exc.hint) from None
 
     def __str__(self) -> str:
         head = f"{self.project}/{self.name}" if self.project else self.name

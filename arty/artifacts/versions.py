@@ -199,6 +199,12 @@ class Registry:
             raise reg.deleted_error(r.name, number, alias=sel)
         return reg.version(r.name, number)
 
+    def resolve_path(self, ref: str) -> tuple["ArtifactVersion", str | None]:
+        """``name:alias/path/in/version`` (``project/name:v3/a.csv``, ...): the version and the
+        path (validated, no trailing ``/``), or None for a reference to a whole version."""
+        r, path = ArtifactRef.parse_with_path(ref)
+        return self.resolve(r), path
+
     # -- aliases -------------------------------------------------------------
 
     def alias_target(self, name: str, alias: str) -> int | None:
@@ -392,6 +398,14 @@ class Registry:
         held[-1].release()
         held.append(new)
         return new
+
+
+def _strings(value: Iterable[str] | str, what: str) -> list[str]:
+    """A list of strings from a list (or one string) given as ``what``."""
+    items = [value] if isinstance(value, str) else list(value or ())
+    if not all(isinstance(v, str) for v in items):
+        raise UsageError(f"{what} must be strings, got {items!r}")
+    return items
 
 
 def check_by_digest(registry: Registry, name: str, digest: Digest, rec: dict[str, Any]) -> "ArtifactVersion":
@@ -660,6 +674,10 @@ class ArtifactVersion:
                            hint=f"'art show {self.name}' lists its files")
         return ArtifactEntry(self, e)
 
+    def is_folder(self, path: str) -> bool:
+        """Whether ``path`` is a folder of this version (reads only the nodes on the way)."""
+        return isinstance(self._registry.trees.lookup(self.digest, path), Digest)
+
     def get_path(self, path: str) -> "ArtifactEntry":
         """:meth:`get_entry` (W&B's older name for it)."""
         return self.get_entry(path)
@@ -697,31 +715,54 @@ class ArtifactVersion:
     def default_root(self) -> str:
         return os.path.join("artifacts", self.name)
 
+    def select(self, paths: Iterable[str] = (), include: Iterable[str] = (),
+               path_prefix: str | None = None) -> list[Entry]:
+        """The file entries that ``paths`` (files or folders), ``include`` (globs, ``**`` for any
+        depth) and ``path_prefix`` (a string prefix) choose: every file when none is given.
+        Reads only the manifest nodes of the folders that can hold them (arty.artifacts.select).
+        :class:`NotFound` for a path not in the version or when nothing matches."""
+        from arty.artifacts.select import select, with_prefix
+
+        trees = self._registry.trees
+        if path_prefix is not None:
+            if not isinstance(path_prefix, str) or not path_prefix:
+                raise UsageError(f"invalid path_prefix {path_prefix!r}", hint="a path inside the artifact, e.g. 'images/'")
+            entries = list(with_prefix(trees, self.digest, path_prefix))
+            if not entries:
+                raise NotFound(f"no file of artifact '{self.name}' starts with '{path_prefix}'",
+                               hint=f"'art show {self.name}' lists its files")
+            if not paths and not include:
+                return entries
+            wanted = {e.path for e in select(trees, self.digest, self.name, paths, include)}
+            entries = [e for e in entries if e.path in wanted]
+            if not entries:
+                raise NotFound(f"no file of artifact '{self.name}' matches every selection given",
+                               hint=f"'art show {self.name}' lists its files")
+            return entries
+        return select(trees, self.digest, self.name, paths, include)
+
     def download(self, root: str | os.PathLike[str] | None = None,
                  progress: Callable[[int, int], None] | None = None, *, allow_local_refs: bool = False,
                  path_prefix: str | None = None, skip_cache: bool | None = None,
-                 multipart: bool | None = None) -> str:
+                 multipart: bool | None = None, paths: Iterable[str] = (), include: Iterable[str] = ()) -> str:
         """Materialise the files under ``root`` (default ``./artifacts/<name>:v<N>``), verified.
 
         Returns the root. Nothing half-written is left on failure. Files added by
         reference to local files (``file://``) are fetched only with
         ``allow_local_refs=True``: a crafted manifest could name any file on
         this machine. ``path_prefix`` fetches only the files whose path starts
-        with it (a file, or a folder such as ``"images/"``); :class:`NotFound`
-        when none does. ``skip_cache`` and ``multipart`` are accepted for
+        with it (a file, or a folder such as ``"images/"``); ``paths`` only the
+        files and folders it names, ``include`` only the files matching one of its
+        globs (see :meth:`select`); each keeps its path under ``root``, and only the
+        manifest nodes and blobs those files need are read. :class:`NotFound`
+        when nothing matches. ``skip_cache`` and ``multipart`` are accepted for
         compatibility with W&B and change nothing (files are verified by hash
         and kept when already there).
         """
         from arty.artifacts.download import download
 
-        entries = self.files()
-        if path_prefix is not None:
-            if not isinstance(path_prefix, str) or not path_prefix:
-                raise UsageError(f"invalid path_prefix {path_prefix!r}", hint="a path inside the artifact, e.g. 'images/'")
-            entries = [e for e in entries if e.path.startswith(path_prefix)]
-            if not entries:
-                raise NotFound(f"no file of artifact '{self.name}' starts with '{path_prefix}'",
-                               hint=f"'art show {self.name}' lists its files")
+        paths, include = _strings(paths, "paths"), _strings(include, "include")
+        entries = self.select(paths, include, path_prefix)
         target = os.fspath(root) if root is not None else self.default_root()
         download(self._registry.store, entries, target, progress=progress,
                  stat_cache=self._registry.stat_cache, allow_local_refs=allow_local_refs)

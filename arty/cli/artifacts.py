@@ -268,22 +268,39 @@ def _listed_version(reg: Registry, name: str, number: int) -> ArtifactVersion | 
 @json_option
 @pass_ctx
 def show_cmd(ctx: Context, ref: str, limit: int, offset: int, as_json: bool) -> None:
-    """Show one version: digest, metadata, aliases and its files (paged)."""
-    v = ctx.registry.resolve(ref)
+    """Show one version: digest, metadata, aliases and its files (paged). REF may name a file
+    or folder inside it (NAME:VERSION/PATH): a file's entry, or the files under the folder."""
+    v, path = ctx.registry.resolve_path(ref)
+    if path is not None and not v.is_folder(path):
+        e = v.get_entry(path).entry
+        if as_json:
+            echo_json({"artifact": v.name, "project": v.project, "path": e.path} | e.to_json())
+            return
+        click.echo(f"{v.project}/{v.name}/{e.path}")
+        click.echo(f"  size:        {human_size(e.size)} ({e.size} bytes)")
+        if e.is_ref:
+            click.echo(f"  reference:   {e.uri}")
+        if e.digest is not None:
+            click.echo(f"  digest:      {e.digest}")
+        return
     files = []
-    total = 0
-    for e in v.iter_files():
+    total = size = 0
+    for e in (v.iter_files() if path is None else v.select([path])):
         if total >= offset and (limit <= 0 or len(files) < limit):
             files.append(e)
         total += 1
+        size += e.size
     if as_json:
-        echo_json(v.to_json() | {"files_total": total, "offset": offset,
-                                 "file_list": [e.to_json() | {"path": e.path} for e in files]})
+        extra = {} if path is None else {"path": path, "path_size": size}
+        echo_json(v.to_json() | extra | {"files_total": total, "offset": offset,
+                                         "file_list": [e.to_json() | {"path": e.path} for e in files]})
         return
     click.echo(f"{v.project}/{v.name}")
     click.echo(f"  digest:      {v.digest}")
     click.echo(f"  type:        {v.type}")
     click.echo(f"  size:        {human_size(v.size)} in {plural(v.file_count, 'file')}")
+    if path is not None:
+        click.echo(f"  folder:      {path}/  {human_size(size)} in {plural(total, 'file')}")
     click.echo(f"  aliases:     {', '.join(v.aliases) or '-'}")
     click.echo(f"  created:     {v.created_at} by {v.record.get('by', '?')}"
                + (f" (run {v.created_by})" if v.created_by else ""))
@@ -291,7 +308,7 @@ def show_cmd(ctx: Context, ref: str, limit: int, offset: int, as_json: bool) -> 
         click.echo(f"  description: {v.description}")
     if v.metadata:
         click.echo(f"  metadata:    {json.dumps(v.metadata, sort_keys=True)}")
-    click.echo("  files:")
+    click.echo("  files:" if path is None else f"  files under {path}/:")
     for e in files:
         where = e.uri if e.is_ref else (str(e.digest.short()) if e.digest else "")
         click.echo(f"    {e.path}  {human_size(e.size)}  {where}")
@@ -302,29 +319,100 @@ def show_cmd(ctx: Context, ref: str, limit: int, offset: int, as_json: bool) -> 
 
 @click.command("get")
 @click.argument("ref")
-@click.option("-o", "--output", "out", type=click.Path(), help="Target folder. Default: ./artifacts/NAME:vN")
+@click.option("-o", "--output", "out", type=click.Path(),
+              help="Target folder (default ./artifacts/NAME:vN); for one file (REF is NAME:VERSION/FILE), "
+                   "the file or a folder to put it in (default ./FILE's name).")
+@click.option("--path", "paths", multiple=True, metavar="PATH",
+              help="Fetch only this file or folder of the version (repeatable); files keep their paths.")
+@click.option("--include", "include", multiple=True, metavar="GLOB",
+              help="Fetch only files whose path matches GLOB ('*' within a folder, '**' across folders; "
+                   "repeatable).")
 @click.option("--allow-local-refs", is_flag=True,
               help="Also fetch files added by reference to local files (file://); refused without it.")
 @json_option
 @pass_ctx
-def get_cmd(ctx: Context, ref: str, out: str | None, allow_local_refs: bool, as_json: bool) -> None:
-    """Download a version into a new or empty folder, verifying every file.
+def get_cmd(ctx: Context, ref: str, out: str | None, paths: tuple[str, ...], include: tuple[str, ...],
+            allow_local_refs: bool, as_json: bool) -> None:
+    """Download a version (or part of it) into a new or empty folder, verifying every file. REF
+    may name a file (NAME:VERSION/PATH: fetched to -o) or a folder inside the version. Only the
+    blobs of the files chosen are read.
 
     A folder that is not empty is refused: 'art checkout REF DIR' makes it match a version.
     """
-    v = ctx.registry.resolve(ref)
+    from arty.artifacts.download import download_file
+
+    v, path = ctx.registry.resolve_path(ref)
+    if path is not None and (paths or include):
+        raise UsageError(f"'{ref}' names a path inside the version and --path/--include choose others",
+                         hint=f"give either 'art get {v.name} --path {path}' or the path in REF alone")
+    if path is not None and not v.is_folder(path):
+        entry = v.get_entry(path).entry
+        dest = out if out is not None else os.path.basename(path)
+        with progress_bar(f"downloading {v.name}/{path}", entry.size):
+            action = download_file(ctx.registry.store, entry, dest, stat_cache=ctx.registry.stat_cache,
+                                   allow_local_refs=allow_local_refs)
+        if as_json:
+            echo_json({"artifact": v.name, "digest": str(v.digest), "path": os.path.abspath(action.target),
+                       "files": 1, "size": entry.size, "file": path})
+            return
+        click.echo(f"{v.name}/{path}  {human_size(entry.size)}  -> {action.target}")
+        return
+    chosen = [path] if path is not None else list(paths)
+    partial = bool(chosen or include)
+    size = v.size
+    count = v.file_count
+    if partial:  # what the selection holds, for the progress bar and the summary (reads only its nodes)
+        selected = v.select(chosen, include)
+        size, count = sum(e.size for e in selected), len(selected)
     target = out if out is not None else v.default_root()
     if os.path.isdir(target) and os.listdir(target):
         raise UsageError(f"cannot download into '{target}': it is not empty",
-                         hint=f"'art checkout {ref} {target}' makes it hold exactly {v.name} (removing "
+                         hint=f"'art checkout {v.name} {target}' makes it hold exactly {v.name} (removing "
                               "what the version does not have); or choose a new folder with -o DIR")
-    with progress_bar(f"downloading {v.name}", v.size) as bar:
-        root = v.download(out, progress=bar, allow_local_refs=allow_local_refs)
+    with progress_bar(f"downloading {v.name}", size) as bar:
+        root = v.download(out, progress=bar, allow_local_refs=allow_local_refs, paths=chosen, include=include)
     if as_json:
         echo_json({"artifact": v.name, "digest": str(v.digest), "path": os.path.abspath(root),
-                   "files": v.file_count, "size": v.size})
+                   "files": count, "size": size} | ({"partial": True} if partial else {}))
         return
-    click.echo(f"{v.name}  {plural(v.file_count, 'file')}  {human_size(v.size)}  -> {root}")
+    of = f" (of {plural(v.file_count, 'file')})" if partial else ""
+    click.echo(f"{v.name}  {plural(count, 'file')}{of}  {human_size(size)}  -> {root}")
+
+
+@click.command("cat")
+@click.argument("ref")
+@click.option("--allow-local-refs", is_flag=True,
+              help="Also read a file added by reference to a local file (file://); refused without it.")
+@pass_ctx
+def cat_cmd(ctx: Context, ref: str, allow_local_refs: bool) -> None:
+    """Write the bytes of one file of a version (NAME:VERSION/PATH) to stdout, verified first:
+    nothing is written unless the whole file matches its digest."""
+    import shutil
+    import tempfile
+
+    from arty.artifacts.download import download_file
+    from arty.store.store import SMALL_FILE
+
+    v, path = ctx.registry.resolve_path(ref)
+    if path is None:
+        raise UsageError(f"'{ref}' names a version, not a file", hint=f"give a file: 'art cat {v.name}/PATH' "
+                                                                      f"('art show {v.name}' lists them)")
+    if v.is_folder(path):
+        raise UsageError(f"'{path}' is a folder in '{v.name}', not a file",
+                         hint=f"'art show {v.name}/{path}' lists its files; 'art get {v.name} --path {path}' "
+                              "fetches them")
+    entry = v.get_entry(path).entry
+    out = click.get_binary_stream("stdout")
+    if not entry.is_ref and entry.size <= 16 * SMALL_FILE:
+        out.write(v.read_bytes(path))
+        out.flush()
+        return
+    with tempfile.TemporaryDirectory(prefix="arty-cat-") as tmp:
+        action = download_file(ctx.registry.store, entry, os.path.join(tmp, "file"),
+                               allow_local_refs=allow_local_refs)
+        with open(action.target, "rb") as f:
+            shutil.copyfileobj(f, out)
+    out.flush()
 
 
 @click.command("alias")
@@ -519,4 +607,4 @@ def gc_cmd(ctx: Context, dry_run: bool, grace: float, as_json: bool) -> None:
         click.echo(f"{'would remove' if dry_run else 'removed'} {plural(len(plan.expired_leases), 'expired lease')}")
 
 
-COMMANDS = [init_cmd, add_cmd, ls_cmd, show_cmd, get_cmd, alias_cmd, diff_cmd, verify_cmd, rm_cmd, gc_cmd]
+COMMANDS = [init_cmd, add_cmd, ls_cmd, show_cmd, get_cmd, cat_cmd, alias_cmd, diff_cmd, verify_cmd, rm_cmd, gc_cmd]

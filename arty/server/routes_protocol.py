@@ -13,6 +13,7 @@ under ``projects/`` stamped with the user who creates them.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -114,9 +115,13 @@ def info(request: Request) -> dict[str, Any]:
             "user": principal.name}
 
 
-@router.get("/read", summary="A file's bytes (streamed)", response_class=Response)
+@router.get("/read", summary="A file's bytes (streamed; a Range header asks for part: 206)",
+            response_class=Response)
 def read(request: Request, path: str = Q_PATH) -> Response:
     _authorise(request, path, protocol.read_role)
+    wanted = request.headers.get("range")
+    if wanted is not None:
+        return _read_range(_backend(request), path, wanted)
     try:
         src = _backend(request).open_read(path)
     except (OSError, StoreError) as exc:
@@ -140,6 +145,50 @@ def read(request: Request, path: str = Q_PATH) -> Response:
 
     headers = {"Content-Length": str(size)} if size is not None else None
     return StreamingResponse(chunks(), media_type="application/octet-stream", headers=headers)
+
+
+#: The one form of Range the protocol answers: a single range, ``bytes=START-END`` (END inclusive,
+#: optional) or ``bytes=-N`` (the last N bytes).
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+
+
+def _read_range(backend: Backend, path: str, header: str) -> Response:
+    """206 with the bytes a single ``Range`` asks for; 416 when it starts past the end or is not
+    one this protocol answers (several ranges, other units); 404 when the file is absent."""
+    m = _RANGE.fullmatch(header.strip())
+    if m is None or (not m.group(1) and not m.group(2)):
+        return error_response(416, f"unsupported range '{header[:100]}'",
+                              "ask for one range: 'bytes=START-END' or 'bytes=-N'")
+    try:
+        size = backend.size(path)
+        if m.group(1):
+            start = int(m.group(1))
+            end = min(int(m.group(2)) + 1, size) if m.group(2) else size
+        else:
+            start, end = max(size - int(m.group(2)), 0), size
+        if start >= size or end <= start:
+            return error_response(416, f"range '{header[:100]}' is outside '{path[:200]}' ({size} bytes)", None,
+                                  {"Content-Range": f"bytes */{size}", STATE_HEADER: "past-end"})
+        headers = {"Content-Range": f"bytes {start}-{end - 1}/{size}", "Content-Length": str(end - start)}
+        if end - start <= SMALL_READ:
+            return Response(backend.read_range(path, start, end), status_code=206,
+                            media_type="application/octet-stream", headers=headers)
+        src = backend.open_read(path)
+    except (FileNotFoundError, IsADirectoryError):
+        return missing(path)
+
+    def chunks() -> Iterator[bytes]:
+        with src:
+            src.seek(start)
+            left = end - start
+            while left > 0:
+                chunk = src.read(min(CHUNK, left))
+                if not chunk:
+                    return
+                left -= len(chunk)
+                yield chunk
+
+    return StreamingResponse(chunks(), status_code=206, media_type="application/octet-stream", headers=headers)
 
 
 def _size_of(f: Any) -> int | None:

@@ -30,7 +30,7 @@ from typing import IO, Any, Callable, Iterable
 
 from arty.errors import IntegrityError, StoreError, StorePermissionDenied, StoreUnreachable
 from arty.store import credentials, layout
-from arty.store.backends import Backend, env_seconds, map_errors, store_timeouts
+from arty.store.backends import Backend, check_range, env_seconds, map_errors, store_timeouts
 
 #: Where the protocol lives on a server.
 API = "/api/store/v1"
@@ -130,7 +130,7 @@ class HttpBackend(Backend):
 
     def _check(self, resp: Any, action: str, path: str) -> Any:
         status = resp.status_code
-        if status < 300:
+        if status < 300 or (status == 416 and resp.headers.get(_STATE) == "past-end"):
             return resp
         message = _message(resp)
         hint = _hint(resp)
@@ -165,6 +165,25 @@ class HttpBackend(Backend):
     def open_read(self, path: str) -> IO[bytes]:
         resp = self._call("GET", "/read", "open", path, params={"path": path}, stream=True)
         return _Download(resp, self.url, path)  # type: ignore[return-value]
+
+    def read_range(self, path: str, start: int, end: int) -> bytes:
+        """Bytes ``start`` to ``end`` (exclusive), asked with a ``Range`` header (206). A server
+        that answers with the whole file (200: one without range support) is sliced here."""
+        check_range(start, end)
+        if end <= start:
+            if not self.exists(path):
+                raise FileNotFoundError(path)
+            return b""
+        resp = self._call("GET", "/read", "read", path, params={"path": path}, stream=True,
+                          headers={"Range": f"bytes={start}-{end - 1}"})
+        if resp.status_code == 416:  # the range starts past the end of the file
+            resp.close()
+            return b""
+        try:
+            data = resp.content
+        except Exception as exc:  # noqa: BLE001 - mapped: the server went away mid-answer
+            raise _mapped(self.url, "read", path, exc) from exc
+        return data if resp.status_code == 206 else data[start:end]
 
     def _stat(self, path: str) -> dict[str, Any]:
         return self._call("GET", "/stat", "check", path, params={"path": path}).json()

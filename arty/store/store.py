@@ -219,6 +219,16 @@ class Store:
                                  hint="restore it from another copy of the store; 'art verify' lists every bad object")
         return data
 
+    def read_blob_range(self, digest: Digest, start: int, end: int) -> bytes:
+        """Bytes ``start`` to ``end`` (exclusive) of a blob, fetching only those from a remote
+        store. **Not verified**: a digest covers the whole blob, so a part cannot be checked on
+        its own; callers that end up with every byte check them (:meth:`read_blob` does)."""
+        try:
+            return self.backend.read_range(layout.blob(digest), start, end)
+        except FileNotFoundError:
+            raise NotFound(f"object '{digest}' is missing from store '{self.url}'",
+                           hint="the store is incomplete: run 'art verify'") from None
+
     def blob_to_file(self, digest: Digest, dest: str, progress: Callable[[int], None] | None = None,
                      size: int | None = None) -> None:
         """Write a blob to local path ``dest``, verifying while streaming.
