@@ -38,7 +38,7 @@ from arty.index import Index
 from arty.index import records as _records
 from arty.index import segments as _segments
 from arty.lineage import DIRECTIONS, Lineage, artifact_node, build_graph, run_node
-from arty.settings import check_project, project_not_found, resolve_project, resolve_store, store_default_project
+from arty.settings import check_project, project_not_found, resolve_project, resolve_store
 from arty.store import Store
 
 __all__ = ["Api", "ApiArtifact", "ApiFile", "ApiProject", "ApiRun", "ArtifactType"]
@@ -155,7 +155,7 @@ class Api:
         index = self.index
         index.sync(project)
         rows = index.runs(project, filters, order or "-created_at", limit=limit)
-        if not rows and (explicit or project != store_default_project(self.store)):
+        if not rows and explicit:  # the Api's own default project may be empty (a new store)
             check_project(self.store, project)
         return [ApiRun(self, r) for r in rows]
 

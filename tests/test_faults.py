@@ -156,7 +156,7 @@ def test_unknown_artifact_lists_artifacts(mnist):
     assert err.value.message == "artifact 'mnsit' not found in project 'default' (artifacts: mnist)"
     with pytest.raises(NotFound) as err:
         mnist.resolve("other/mnist:v0")
-    assert err.value.message == "artifact 'mnist' not found in project 'other' (artifacts: none yet)"
+    assert err.value.message == "artifact 'mnist' not found in project 'other'; it exists in project 'default'"
 
 
 def test_unknown_version_through_the_public_api(mnist, local_store):
@@ -202,7 +202,7 @@ CLI_NOT_FOUND = [
     (["verify", "mnist:v6"], 3, "error: artifact 'mnist:v6' not found (versions: v0..v5)"),
     (["alias", "--delete", "mnist", "gone"], 3, "error: alias 'gone' of artifact 'mnist' not found"),
     (["alias", "mnist:v1", "latest"], 2, "error: alias 'latest' is reserved"),
-    (["get", "mnist:../v1"], 2, "error: invalid version or alias '../v1' in 'mnist:../v1'"),
+    (["get", "mnist:../v1"], 2, "error: invalid version or alias '..'"),
     (["get", "../mnist"], 2, "error: invalid project name '..'"),
     (["get", "mn ist:v1"], 2, "error: invalid artifact name 'mn ist'"),
 ]
@@ -868,11 +868,11 @@ def test_file_size_limit_never_leaves_a_short_blob(tmp_path):
     work = tmp_path / "work"
     make_tree(work, {"out/mine.txt": "mine"})
     before = state(work)
-    for target in ("out", "new/out"):
-        proc = run_faulty("--store", url, "get", "data", "-o", target, cwd=work,
-                          env={"ARTY_TEST_FSIZE": str(1024 * 1024 + 4096)})
+    for args in (("get", "data", "-o", "fresh"), ("get", "data", "-o", "new/out"),
+                 ("checkout", "data", "out", "--force")):  # a folder with files: checkout, not get
+        proc = run_faulty("--store", url, *args, cwd=work, env={"ARTY_TEST_FSIZE": str(1024 * 1024 + 4096)})
         assert proc.returncode == 1, proc.stderr
-        assert proc.stderr.startswith(f"error: cannot download into '{target}': File too large"), proc.stderr
+        assert proc.stderr.startswith("error: cannot download into '") and "File too large" in proc.stderr, proc.stderr
         assert "Traceback" not in proc.stderr
         assert state(work) == before
 

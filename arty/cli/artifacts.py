@@ -114,6 +114,8 @@ def add_cmd(ctx: Context, paths: tuple[str, ...], type_: str | None, name: str |
     if not paths and not refs and not removals:
         raise UsageError("nothing to add", hint="give one or more paths, or --ref URI" +
                          (", or --remove PATH" if base_ref else ""))
+    if base_ref is None and type_ is None:
+        raise UsageError("missing option '--type'", hint="e.g. --type dataset (or --base REF to start from a version)")
     under = check_path(prefix.strip("/")) if prefix is not None and prefix.strip("/") else None
     for p in paths:
         if not os.path.exists(p):

@@ -155,7 +155,7 @@ def runs_cmd(ctx: Context, project: str | None, filters: tuple[str, ...], sort: 
         raise UsageError(f"invalid --limit {limit}", hint="a number of runs, or 0 for all")
     api = _api(ctx)
     flt = parse_filters(filters)
-    runs = api.runs(project, filters=flt if show_all else without_add_runs(flt), order=sort)
+    runs = api.runs(project or ctx.project_name, filters=flt if show_all else without_add_runs(flt), order=sort)
     shown = runs if limit == 0 else runs[:limit]
     # Runs with records only on this machine; one still running here uploads as it goes.
     running = {(r.project, r.id) for r in runs if r.state == "running"}
