@@ -50,13 +50,13 @@ def _art() -> list[str]:
     return [script] if os.path.isfile(script) else [sys.executable, "-m", "arty"]
 
 
-def timed(cmd: list[str], repeat: int, env: dict[str, str]) -> list[float]:
+def timed(cmd: list[str], repeat: int, env: dict[str, str], cwd: str) -> list[float]:
     """Wall seconds of ``cmd`` run ``repeat`` times (after one unmeasured run to warm the caches)."""
-    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(cmd, env=env, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
     out = []
     for _ in range(repeat):
         t = time.perf_counter()
-        subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(cmd, env=env, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
         out.append(time.perf_counter() - t)
     return out
 
@@ -69,12 +69,13 @@ def show(label: str, times: list[float], bare: float | None = None) -> None:
     print(line)
 
 
-def log_rate(store: str, steps: int, repeat: int, env: dict[str, str], kwargs: str) -> tuple[float, float]:
+def log_rate(store: str, steps: int, repeat: int, env: dict[str, str], cwd: str, kwargs: str) -> tuple[float, float]:
     """(best, median) seconds from before ``import arty`` to after ``finish()``, each in a fresh process."""
     code = _LOG_SCRIPT.format(store=store, steps=steps, kwargs=kwargs)
     times = []
     for _ in range(repeat):
-        out = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True)
+        out = subprocess.run([sys.executable, "-c", code], env=env, cwd=cwd, check=True, capture_output=True,
+                             text=True)
         times.append(float(out.stdout.strip().splitlines()[-1]))
     return min(times), statistics.median(times)
 
@@ -91,22 +92,27 @@ def main() -> None:
         env = dict(os.environ, ARTY_STORE=store)
         env.pop("ARTY_PROJECT", None)
         env.pop("PYTHONPROFILEIMPORTTIME", None)
-        subprocess.run(_art() + ["init", store], env=env, check=True, capture_output=True)
-        print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, art = {' '.join(_art())}")
+        # Every process runs in the scratch folder: ``python -c`` puts the current folder first on
+        # sys.path, and the arty measured is the one PYTHONPATH (or the installation) names.
+        subprocess.run(_art() + ["init", store], env=env, cwd=work, check=True, capture_output=True)
+        where = subprocess.run([sys.executable, "-c", "import arty; print(arty.__file__)"], env=env, cwd=work,
+                               check=True, capture_output=True, text=True).stdout.strip()
+        print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, art = {' '.join(_art())}, arty = {where}")
         n = args.repeat
-        bare_times = timed([sys.executable, "-c", "pass"], n, env)
+        bare_times = timed([sys.executable, "-c", "pass"], n, env, work)
         bare = min(bare_times)
         show("python -c pass", bare_times)
-        show("import arty", timed([sys.executable, "-c", "import arty"], n, env), bare)
-        show("art --version", timed(_art() + ["--version"], n, env), bare)
-        show("art --help", timed(_art() + ["--help"], n, env), bare)
-        show("python -m arty ls (empty store)", timed([sys.executable, "-m", "arty", "ls"], n, env), bare)
-        probe = subprocess.run([sys.executable, "-c", _PROBE], env=env, check=True, capture_output=True, text=True)
+        show("import arty", timed([sys.executable, "-c", "import arty"], n, env, work), bare)
+        show("art --version", timed(_art() + ["--version"], n, env, work), bare)
+        show("art --help", timed(_art() + ["--help"], n, env, work), bare)
+        show("python -m arty ls (empty store)", timed([sys.executable, "-m", "arty", "ls"], n, env, work), bare)
+        probe = subprocess.run([sys.executable, "-c", _PROBE], env=env, cwd=work, check=True, capture_output=True,
+                           text=True)
         modules, threads = probe.stdout.split()
         print(f"import arty loads {modules} modules; threads after it: {threads} (1 = main only)")
         for label, kwargs in (("capture off", ", system_metrics=False, console=False, code=False"),
                               ("defaults", "")):
-            best, median = log_rate(store, args.steps, args.log_repeat, env, kwargs)
+            best, median = log_rate(store, args.steps, args.log_repeat, env, work, kwargs)
             print(f"run.log 5 scalars x {args.steps}, import..finish, {label:<11}: "
                   f"best {args.steps / best:8.0f} calls/s ({best:.3f} s)  median {args.steps / median:8.0f} calls/s")
     finally:

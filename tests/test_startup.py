@@ -13,6 +13,7 @@ import subprocess
 import sys
 
 import click
+import pytest
 
 import arty
 from arty.cli import MODULES, cli, load_all
@@ -153,3 +154,12 @@ def test_every_command_is_listed_by_help():
     for name, command in load_all().commands.items():
         if not command.hidden:
             assert f"\n  {name} " in text, name
+
+
+def test_a_mistyped_command_is_matched_against_every_command(tmp_path):
+    if not hasattr(click.exceptions, "NoSuchCommand"):
+        pytest.skip("click < 8.4 suggests no command")
+    proc = subprocess.run([sys.executable, "-m", "arty", "lss"], capture_output=True, text=True, timeout=60,
+                          cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "No such command 'lss'. Did you mean 'ls'?" in proc.stderr

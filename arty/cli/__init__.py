@@ -40,6 +40,15 @@ class ArtyGroup(click.Group):
             _load(COMMANDS[cmd_name][0])
         return self.commands.get(cmd_name)
 
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as exc:
+            # click (8.4+) suggests close names from the commands loaded so far: suggest from all of them
+            if type(exc).__name__ != "NoSuchCommand":
+                raise
+            raise type(exc)(exc.command_name, possibilities=self.list_commands(ctx), ctx=ctx) from None
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """The commands section of ``art --help``, as click writes it, from the table of
         one-line helps for the commands not loaded yet (so that ``--help`` loads none)."""
