@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
-from arty.artifacts import Artifact, ArtifactVersion, Diff, Entry, LogResult, Registry
-from arty.artifacts import draft as _draft
 from arty.errors import (
     ArtyError,
     BadRecord,
@@ -28,7 +26,6 @@ from arty.errors import (
     IntegrityError,
     InvalidName,
     InvalidPath,
-    BadRecord,
     MissingExtra,
     NotFound,
     ReferenceChanged,
@@ -39,16 +36,27 @@ from arty.errors import (
     UnsupportedStore,
     UsageError,
 )
-from arty.hashing import Digest
-from arty.settings import DOT_DIR, find_store_url, resolve_project, resolve_store
-from arty.store import Store, init_store, open_store
-from arty.tracking import Config, Run, Summary, init
-from arty.tracking.media import Histogram, Image, Table
-from arty.tracking.media_files import Audio, Html, Molecule, Object3D, Plotly, Video
-from arty.tracking.run import current as _current_run
-from arty.tracking.surface import AlertLevel, Settings, termerror, termlog, termwarn
-from arty.tracking.surface import UNSUPPORTED as _UNSUPPORTED
-from arty.tracking.surface import unsupported as _unsupported
+
+if TYPE_CHECKING:
+    from arty.artifacts import Artifact, ArtifactVersion, Registry
+    from arty.store import Store
+    from arty.tracking import Run
+    from arty.tracking.surface import Settings
+
+#: Public names loaded on first use (PEP 562), so that ``import arty`` costs almost nothing:
+#: ``{name: module that defines it}``. A training script pays for the tracking code when it
+#: calls ``arty.init``, and for the artifacts code when it first uses an artifact.
+_LAZY = {
+    **dict.fromkeys(("Artifact", "ArtifactVersion", "Diff", "Entry", "LogResult", "Registry"), "arty.artifacts"),
+    "Digest": "arty.hashing",
+    **dict.fromkeys(("Store", "init_store", "open_store"), "arty.store"),
+    **dict.fromkeys(("DOT_DIR", "find_store_url", "resolve_project", "resolve_store"), "arty.settings"),
+    **dict.fromkeys(("Config", "Run", "Summary", "init"), "arty.tracking"),
+    **dict.fromkeys(("Histogram", "Image", "Table"), "arty.tracking.media"),
+    **dict.fromkeys(("Audio", "Html", "Molecule", "Object3D", "Plotly", "Video"), "arty.tracking.media_files"),
+    **dict.fromkeys(("AlertLevel", "Settings", "termerror", "termlog", "termwarn"), "arty.tracking.surface"),
+    "Api": "arty.api",  # the index (sqlite-utils) is not needed to track a run
+}
 
 __version__ = "0.1.0"
 
@@ -77,6 +85,10 @@ def registry(store: str | Store | None = None, project: str | None = None, *, cr
     With ``create`` a missing local store is created (``./.arty`` by default);
     without, a missing store is a :class:`NotFound` error.
     """
+    from arty.artifacts import Registry
+    from arty.settings import DOT_DIR, find_store_url, resolve_project, resolve_store
+    from arty.store import Store
+
     if isinstance(store, Store):
         return Registry(store, resolve_project(store, project))
     url = store or find_store_url() or os.path.join(os.getcwd(), DOT_DIR)
@@ -105,11 +117,19 @@ def log_artifact(artifact: Artifact, aliases: Iterable[str] = (), *, store: str 
 
 
 def _save_draft(artifact: Artifact, project: str | None = None) -> ArtifactVersion:
-    """``Artifact.save()``: :func:`log_artifact` (through the current run, if any)."""
+    """``Artifact.save()``: :func:`log_artifact` (through the current run, if any). The draft
+    module finds it here (``arty._save_draft``) when it is first needed."""
     return log_artifact(artifact, project=project)
 
 
-_draft.set_saver(_save_draft)
+def _current_run() -> Run | None:
+    """The active run, or None. The first call loads the tracking code and rebinds this name
+    to :func:`arty.tracking.run.current`, so later calls cost one function call."""
+    global _current_run
+    from arty.tracking.run import current
+
+    _current_run = current
+    return current()
 
 
 def use_artifact(ref: str, *, store: str | Store | None = None, project: str | None = None) -> ArtifactVersion:
@@ -243,19 +263,31 @@ def teardown(exit_code: int | None = None) -> None:
     finish(exit_code)
 
 
-def __getattr__(name: str):  # noqa: ANN202 - PEP 562: arty.run, arty.config, arty.summary
+def __getattr__(name: str):  # noqa: ANN202 - PEP 562: the lazy names, arty.run, arty.config, arty.summary
+    module = _LAZY.get(name)
+    if module is not None:
+        import importlib
+
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value  # found once: later lookups do not come here
+        return value
     if name == "run":
         return _current_run()
-    if name == "Api":  # imported on first use: the index (sqlite-utils) is not needed to track a run
-        from arty.api import Api
-
-        return Api
     if name in ("config", "summary"):
         return getattr(_require_run(), name)
     if name in ("integration", "keras", "sklearn", "plot"):  # W&B's wandb.plot.* after a plain import
         import importlib
 
         return importlib.import_module(f"arty.{name}")
-    if name in _UNSUPPORTED:  # W&B names Arty does not have yet: say so, and what to use
-        raise _unsupported(name)
+    if name.startswith("__"):  # probes such as __wrapped__: no need to load the tracking code to say no
+        raise AttributeError(f"module 'arty' has no attribute '{name}'")
+    from arty.tracking.surface import UNSUPPORTED, unsupported
+
+    if name in UNSUPPORTED:  # W&B names Arty does not have yet: say so, and what to use
+        raise unsupported(name)
     raise AttributeError(f"module 'arty' has no attribute '{name}'")
+
+
+def __dir__() -> list[str]:
+    """The module's names, the lazy public ones included (``dir(arty)`` lists all of ``__all__``)."""
+    return sorted(set(globals()) | set(_LAZY))

@@ -104,7 +104,9 @@ def test_errors_carry_message_and_hint():
 
 
 def commands() -> dict[str, click.Command]:
-    return dict(cli.commands)
+    """Every top-level command, loaded (the group loads a command's module when it is looked up)."""
+    ctx = click.Context(cli)
+    return {name: cli.get_command(ctx, name) for name in cli.list_commands(ctx)}
 
 
 def long_options(command: click.Command) -> list[str]:

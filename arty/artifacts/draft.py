@@ -26,6 +26,7 @@ import contextlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 import weakref
 from dataclasses import dataclass
@@ -39,8 +40,10 @@ if TYPE_CHECKING:
     from arty.hashing import Digest
     from arty.artifacts.versions import ArtifactVersion
 
-#: How ``Artifact.save()`` logs a draft: set by the package (``arty.log_artifact``), which
-#: knows about runs; this layer does not.
+#: How ``Artifact.save()`` logs a draft: ``arty.log_artifact``, which knows about runs (this
+#: layer does not). Unset, ``save()`` takes the package's ``arty._save_draft``: the package is
+#: always loaded before this module (it is its parent), and it does not load this module itself,
+#: so that ``import arty`` stays cheap. :func:`set_saver` chooses another.
 _saver: "Callable[..., ArtifactVersion] | None" = None
 
 
@@ -136,9 +139,10 @@ class Artifact:
         logs it; otherwise it goes straight to the store (``project``: default the store's).
         Returns the version (also kept as ``self.logged``). ``settings`` is accepted for
         compatibility with W&B and ignored."""
-        if _saver is None:  # only when arty.artifacts is used without the arty package
+        saver = _saver or getattr(sys.modules.get("arty"), "_save_draft", None)
+        if saver is None:  # only when the arty package is not the one this module belongs to
             raise UsageError("Artifact.save() needs the arty package", hint="import arty; or use Registry.log(draft)")
-        self.logged = _saver(self, project=project)
+        self.logged = saver(self, project=project)
         return self.logged
 
     def wait(self, timeout: float | None = None) -> "Artifact":

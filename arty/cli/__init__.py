@@ -2,22 +2,69 @@
 
 Every :class:`arty.errors.ArtyError` becomes ``error: <message>`` (plus its
 hint) on stderr and the class's exit code.
+
+Commands are loaded on first use: ``art ls`` imports the module that defines ``ls`` (and
+what it needs), not the server's or the pipelines' code; ``art --version`` and ``art --help``
+import no command module. ``art --help`` lists the commands from :mod:`arty.cli.commands`, a
+table of names, modules and one-line helps written from the commands by
+``python -m arty.cli.docs`` (a test checks it is current).
 """
 
 from __future__ import annotations
 
 import sys
 import warnings
+from gettext import gettext as _
 from typing import TextIO
 
 import click
 
+from arty import __version__
+from arty.cli.commands import COMMANDS
 from arty.cli.context import Context
 from arty.errors import ArtyError
 
+#: The modules that define the commands (each has a ``COMMANDS`` list), in the order they are registered.
+MODULES = ("artifacts", "workspace", "tracking", "runs", "lineage", "transfer", "pipeline", "server", "login")
+
 
 class ArtyGroup(click.Group):
-    """A click group that renders Arty's errors like git does."""
+    """A click group that renders Arty's errors like git does, and loads its commands lazily:
+    a command's module is imported when the command is looked up (:meth:`get_command`)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            _load(COMMANDS[cmd_name][0])
+        return self.commands.get(cmd_name)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as exc:
+            # click (8.4+) suggests close names from the commands loaded so far: suggest from all of them
+            if type(exc).__name__ != "NoSuchCommand":
+                raise
+            raise type(exc)(exc.command_name, possibilities=self.list_commands(ctx), ctx=ctx) from None
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The commands section of ``art --help``, as click writes it, from the table of
+        one-line helps for the commands not loaded yet (so that ``--help`` loads none)."""
+        rows: list[tuple[str, click.Command]] = []
+        for name in self.list_commands(ctx):
+            command = self.commands.get(name)
+            if command is None and COMMANDS[name][1] is not None:  # None: a hidden command
+                command = click.Command(name, help=COMMANDS[name][1])  # stands in, shortened as click does
+            if command is not None and not command.hidden:
+                rows.append((name, command))
+        if not rows:
+            return
+        limit = formatter.width - 6 - max(len(name) for name, _ in rows)
+        lines = [(name, command.get_short_help_str(limit)) for name, command in rows]
+        with formatter.section(_("Commands")):  # click's words, translated as click's are
+            formatter.write_dl(lines)
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -39,7 +86,7 @@ class ArtyGroup(click.Group):
                    "else ./.arty.")
 @click.option("--project", envvar="ARTY_PROJECT", metavar="NAME",
               help="Project inside the store. Default: ARTY_PROJECT, the store's default, else 'default'.")
-@click.version_option(package_name="arty", prog_name="art")
+@click.version_option(__version__, prog_name="art")
 @click.pass_context
 def cli(ctx: click.Context, store: str | None, project: str | None) -> None:
     """Arty: version datasets and models as content-addressed artifacts."""
@@ -85,16 +132,22 @@ def _globals_after(command: click.Command, top: str) -> None:
             _globals_after(sub, top)
 
 
-def _register() -> None:
-    from arty.cli import artifacts, lineage, login, pipeline, runs, server, tracking, transfer, workspace
+def _load(name: str) -> None:
+    """Import command module ``arty.cli.NAME`` and register its commands (once)."""
+    import importlib
 
-    for module in (artifacts, workspace, tracking, runs, lineage, transfer, pipeline, server, login):
-        for command in module.COMMANDS:
+    module = importlib.import_module(f"arty.cli.{name}")
+    for command in module.COMMANDS:
+        if command.name not in cli.commands:
             _globals_after(command, command.name or "")
             cli.add_command(command)
 
 
-_register()
+def load_all() -> click.Group:
+    """Every command registered (what a tool that walks ``cli.commands`` needs); returns :data:`cli`."""
+    for name in MODULES:
+        _load(name)
+    return cli
 
 
 def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,

@@ -10,9 +10,6 @@ from typing import Any
 import click
 
 from arty.artifacts import Artifact, ArtifactRef, ArtifactVersion, Registry
-from arty.artifacts.repair import KIND as BAD_RECORD
-from arty.artifacts.repair import repair as repair_records
-from arty.artifacts.verify import iter_versions, verify_store
 from arty.cli.context import Context, json_option, pass_ctx
 from arty.artifacts.lockfile import LOCK_NAME
 from arty.artifacts.workspace import FolderHasher, compare, resolve_locked
@@ -23,7 +20,6 @@ from arty.settings import DOT_DIR, POINTER, check_project
 from arty.store import init_store, layout, now_iso
 from arty.store.layout import ADD_JOB_TYPE
 from arty.store.records import warn_skipped
-from arty.tracking.run import new_run_id, record_finished_run
 
 
 
@@ -160,6 +156,8 @@ def add_cmd(ctx: Context, paths: tuple[str, ...], type_: str | None, name: str |
         lock = find_lock()  # read first: a broken arty.lock stops the add before anything is logged
         folder = os.path.abspath(paths[0])
     reg = ctx.writable_registry
+    from arty.tracking.run import new_run_id, record_finished_run  # here: 'art ls' needs no run code
+
     run_id = new_run_id()
     started, t0 = now_iso(), time.monotonic()
     with progress_bar(f"adding {name}") as bar:
@@ -512,6 +510,10 @@ def diff_cmd(ctx: Context, a: str, b: str | None, as_json: bool) -> None:
 def verify_cmd(ctx: Context, ref: str | None, repair: bool, as_json: bool) -> None:
     """Re-hash objects and check records: of REF (NAME or NAME:VERSION), else of the whole store.
     Exit 5 on any problem (with --repair: on any problem left)."""
+    from arty.artifacts.repair import KIND as BAD_RECORD
+    from arty.artifacts.repair import repair as repair_records
+    from arty.artifacts.verify import iter_versions, verify_store
+
     store = ctx.store
     if ref is None:
         selected = None

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from arty.artifacts import Registry
-from arty.settings import resolve_project, resolve_store
-from arty.store import Store
+if TYPE_CHECKING:  # loaded by the commands that use a store, not by ``art --help``
+    from arty.artifacts import Registry
+    from arty.store import Store
 
 
 class Context:
@@ -22,6 +24,8 @@ class Context:
     def store(self) -> Store:
         """The store, which must exist (read commands never create one by accident)."""
         if self._store is None:
+            from arty.settings import resolve_store
+
             self._store = resolve_store(self.store_url, create=False)
         return self._store
 
@@ -29,12 +33,17 @@ class Context:
     def writable_registry(self) -> Registry:
         """The registry for a writing command: a missing local store is created first."""
         if self._store is None:
+            from arty.settings import resolve_store
+
             self._store = resolve_store(self.store_url, create=True)
         return self.registry
 
     @property
     def registry(self) -> Registry:
         if self._registry is None:
+            from arty.artifacts import Registry
+            from arty.settings import resolve_project
+
             self._registry = Registry(self.store, resolve_project(self.store, self.project_name))
         return self._registry
 

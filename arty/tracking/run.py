@@ -25,10 +25,8 @@ import threading
 import time
 import traceback
 import warnings
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
-from arty.artifacts import Artifact, ArtifactVersion, Registry
-from arty.artifacts.names import ArtifactRef
 from arty.errors import ArtyError, MissingExtra, NotFound, StoreError, UsageError, missing_attribute
 from arty.settings import find_store_url, resolve_project, resolve_store
 from arty.store import Store, layout, now_iso, open_backend
@@ -41,6 +39,9 @@ from arty.tracking.media import is_media
 from arty.tracking.summary import Summary
 from arty.tracking.values import clean, flatten
 from arty.tracking.writer import EARLY_LINES, MAX_BUFFERED_ROWS, MAX_BUFFERED_VALUES, Writer
+
+if TYPE_CHECKING:  # the artifacts code is loaded when a run first uses or logs one, not by arty.init
+    from arty.artifacts import Artifact, ArtifactVersion, Registry
 
 MODES = ("online", "offline", "disabled")
 #: Left in the run's folder (``dir``, else the working directory) by ``resume="auto"``.
@@ -413,6 +414,8 @@ class Run:
         if self.store is None:
             raise StoreError(f"store '{self.store_url}' is not reachable", hint="artifacts need the store",
                              url=self.store_url)
+        from arty.artifacts import Registry
+
         return Registry(self.store, project or self.project)
 
     def use_artifact(self, ref: str | ArtifactVersion, type: str | None = None, aliases: Iterable[str] | None = None,
@@ -424,6 +427,8 @@ class Run:
         if aliases:
             raise UsageError("use_artifact(aliases=) is not supported: using a version does not move aliases",
                              hint="run.log_artifact(art, aliases=[...]) or 'art alias name:v3 prod'")
+        from arty.artifacts import ArtifactRef, ArtifactVersion
+
         version = ref if isinstance(ref, ArtifactVersion) else self._registry().resolve(ArtifactRef.parse(ref))
         if type is not None and version.type != type:
             raise UsageError(f"artifact '{version.qualified_name}' has type '{version.type}', not '{type}'")
@@ -439,6 +444,8 @@ class Run:
         set on the version (an edit record, see :attr:`ArtifactVersion.tags`)."""
         aliases = aliases or ()
         if isinstance(artifact, (str, os.PathLike)):
+            from arty.artifacts import Artifact
+
             path = os.fspath(artifact)
             draft = Artifact(name or os.path.basename(os.path.abspath(path)), type=type or "dataset")
             draft.add_dir(path) if os.path.isdir(path) else draft.add_file(path)
@@ -553,6 +560,8 @@ class Run:
         if not files:
             warnings.warn(f"arty: log_code found no files under '{root}'", RuntimeWarning, stacklevel=2)
             return None
+        from arty.artifacts import Artifact
+
         art = Artifact(name or f"source-{self.id}", type="code")
         for path, rel in files:
             art.add_file(path, name=rel)

@@ -1,0 +1,35 @@
+"""The ``art`` commands without their code: ``{name: (module under arty.cli, one-line help)}``
+(``None``: a hidden command), so that ``art --help`` lists them and ``art COMMAND`` loads
+only the module of COMMAND.
+
+Written by ``python -m arty.cli.docs`` from the commands: do not edit; a test checks it is current.
+"""
+
+from __future__ import annotations
+
+COMMANDS: dict[str, tuple[str, str | None]] = {
+    'add': ('artifacts', 'Log PATHs as a new version of an artifact (or find the version that has them).'),
+    'alias': ('artifacts', 'Point ALIAS at NAME:VERSION; --delete NAME ALIAS removes it.'),
+    'cat': ('artifacts', 'Write the bytes of one file of a version (NAME:VERSION/PATH) to stdout, verified first: nothing is written unless the whole file matches its digest.'),
+    'checkout': ('workspace', 'Make folders hold exactly a version: fetch missing and modified files, remove the others.'),
+    'diff': ('artifacts', 'Files added, removed and changed from version A to version B, or to a folder.'),
+    'gc': ('artifacts', 'Remove blobs that no version or run references, that no writer at work may own, and that are older than the grace period.'),
+    'get': ('artifacts', 'Download a version (or part of it) into a new or empty folder, verifying every file.'),
+    'index': ('runs', 'The SQLite index of the store (a cache: rebuildable from the store at any time).'),
+    'init': ('artifacts', 'Create a store: at URL (or --store / ARTY_STORE), else ./.arty.'),
+    'lineage': ('lineage', 'The runs and artifact versions upstream and downstream of an artifact version or a run.'),
+    'login': ('login', 'Save an API key for the art server at URL (checked against it first).'),
+    'logout': ('login', 'Forget the API key saved for URL (every saved key without URL).'),
+    'ls': ('artifacts', 'List artifacts, or the versions of NAME with aliases, size, files and date.'),
+    'pull': ('transfer', 'Copy NAME (every version) or NAME:VERSION from the store at URL into the current store.'),
+    'push': ('transfer', 'Copy NAME (every version) or NAME:VERSION from the current store to the store at URL.'),
+    'repro': ('pipeline', "Run the pipeline's STEPS (default: all) and the steps they depend on, skipping unchanged ones."),
+    'rm': ('artifacts', "Delete version REF (NAME:VERSION): recorded, hidden from latest and ls; 'art gc' frees its blobs."),
+    'run': ('runs', 'Run a command as a tracked run (art run [OPTIONS] -- CMD ARGS...), or show runs (art run show|logs).'),
+    'runs': ('runs', 'List the runs of PROJECT (default: the current project), filtered and sorted.'),
+    'server': ('server', 'Serve the web UI and its JSON API (/api, spec at /openapi.json, docs at /docs).'),
+    'show': ('artifacts', 'Show one version: digest, metadata, aliases and its files (paged).'),
+    'status': ('workspace', 'Which folders recorded in arty.lock differ from their version: files added, removed, modified.'),
+    'sync': ('tracking', 'Upload local run records that are not in the store yet (offline runs, outages).'),
+    'verify': ('artifacts', 'Re-hash objects and check records: of REF (NAME or NAME:VERSION), else of the whole store.'),
+}
