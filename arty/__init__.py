@@ -243,11 +243,36 @@ def link_model(path: str, registered_model_name: str, name: str | None = None,
 def login(anonymous: str | None = None, key: str | None = None, relogin: bool | None = None,
           host: str | None = None, force: bool | None = None, timeout: int | None = None,
           verify: bool = False, **kwargs: Any) -> bool:
-    """Arty has no account: nothing to log in to, nothing sent anywhere. Returns True.
+    """Log in to a team ``art server`` (W&B's ``wandb.login``); returns True.
 
-    The store is chosen by ``ARTY_STORE`` (or ``arty.init(store=...)``); a served store's
-    token is the server's ``--token``. ``key`` and ``host`` are not used.
+    ``host`` is the server's URL (``http(s)://...``), else ``ARTY_STORE`` when it names a
+    server. ``key`` (else ``ARTY_API_KEY``) is saved for that URL in the credentials file, as
+    ``art login`` does; ``verify=True`` asks the server first and raises
+    :class:`arty.StorePermissionDenied` for a key it refuses. With ``host``, this process's
+    runs and commands use that server (``ARTY_STORE`` is set to it). With no server named,
+    there is nothing to log in to (a local folder or a bucket needs no account) and nothing
+    is sent anywhere.
     """
+    import os
+
+    from arty.store import credentials
+
+    url = host or os.environ.get("ARTY_STORE") or ""
+    if not url.startswith(("http://", "https://")):
+        return True
+    url = credentials.normalise_url(url)
+    given = key or os.environ.get(credentials.ENV_KEY)
+    if not given:
+        if credentials.key_for(url) is None or relogin:
+            raise UsageError(f"no API key for server '{url}'",
+                             hint=f"arty.login(key=..., host='{url}'), ARTY_API_KEY, or 'art login {url}'")
+    else:
+        if verify:
+            credentials.check_key(url, given)
+        if key:
+            credentials.remember(url, key, make_default=False)
+    if host:
+        os.environ["ARTY_STORE"] = url
     return True
 
 

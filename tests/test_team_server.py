@@ -144,3 +144,43 @@ def test_the_team_walkthrough(tmp_path):
         assert set(tree_of(os.path.join(backing, "objects"))) == blobs_before
     assert run_art("--store", backing, "verify", check=True).returncode == 0
     assert run_art("--store", other_backing, "verify", check=True).returncode == 0
+
+
+LOGIN_SCRIPT = textwrap.dedent("""
+    import sys, arty
+    url, key = sys.argv[1], sys.argv[2]
+    try:
+        arty.login(key="arty_0123456789abcdef_" + "x" * 43, host=url, verify=True)
+    except arty.StorePermissionDenied as exc:
+        print("refused:", exc.message)
+    assert arty.login(key=key, host=url, verify=True) is True
+    run = arty.init(project="vision", name="from-login")
+    for step in range(5):
+        run.log({"loss": 1.0 / (step + 1)})
+    run.finish()
+    print(run.id)
+""")
+
+
+def test_arty_login_is_wandb_login_for_a_team_server(tmp_path):
+    backing = str(tmp_path / "backing")
+    init_store(backing)
+    bob = _key(backing, "users", "add", "bob")
+    run_art("server", "grant", "bob", "vision", "--role", "write", "--store", backing, check=True)
+    creds = tmp_path / "config" / "credentials.json"
+    (tmp_path / "train.py").write_text(LOGIN_SCRIPT)
+    env = {k: v for k, v in os.environ.items() if k not in ("ARTY_STORE", "ARTY_API_KEY")}
+    env["ARTY_CREDENTIALS"] = str(creds)
+    with ArtServer(backing) as server:
+        proc = subprocess.run([sys.executable, "train.py", server.url, bob], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    refused, run_id = proc.stdout.splitlines()[0], proc.stdout.split()[-1]
+    assert refused.startswith("refused:") and "x" * 43 not in refused
+    saved = json.loads(creds.read_text())
+    assert list(saved["keys"].values()) == [bob] and os.stat(creds).st_mode & 0o777 == 0o600
+    store = open_store(backing)
+    assert store.read_record(f"projects/vision/runs/{run_id}/run.json")["by"] == "bob"
+    import arty
+
+    assert len(arty.Api(store=backing).run(f"vision/{run_id}").history()) == 5

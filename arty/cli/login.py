@@ -7,60 +7,10 @@ import sys
 
 import click
 
-from arty.errors import StorePermissionDenied, UsageError
+from arty.errors import UsageError
 from arty.settings import find_dot_dir
 from arty.store import credentials
-
-
-def check_key(url: str, key: str) -> str:
-    """Ask the server at ``url`` who ``key`` belongs to; returns the user's name.
-
-    ``GET /api/whoami`` where the server has it (the name is then known); else the store
-    protocol's ``POST /flush``, which needs write access (the name is then ``"?"``). Raises
-    :class:`StorePermissionDenied` for a key the server does not know (401) and
-    :class:`arty.errors.StoreError` when it cannot be asked. A key that may only read (403)
-    is accepted.
-    """
-    import requests
-
-    from arty.store.http import HttpBackend
-
-    backend = HttpBackend(url, key=key)
-
-    try:
-        resp = backend.session.get(f"{backend.url}/api/whoami", timeout=backend.timeouts)
-    except requests.RequestException:
-        resp = None
-    if resp is not None and resp.status_code == 401:
-        raise StorePermissionDenied(f"the server at '{backend.url}' refused the key: "
-                                    f"{_error_of(resp)}", hint="check the key, or ask an admin for a new one",
-                                    url=backend.url)
-    if resp is not None and resp.status_code == 200:
-        try:
-            body = resp.json()
-            return str(body.get("name") or body.get("user") or "?")
-        except ValueError:
-            pass
-    # No whoami: a durability barrier through the store protocol, harmless and needing write
-    # access: 401 is a key the server does not know; 403 a known key that may only read.
-    try:
-        resp = backend.session.post(f"{backend.base}/flush", timeout=backend.timeouts)
-    except requests.RequestException:
-        backend.flush()  # with its retries, then reported as unreachable the way every command does
-        return "?"
-    if resp.status_code == 401:
-        raise StorePermissionDenied(f"the server at '{backend.url}' refused the key: {_error_of(resp)}",
-                                    hint="check the key, or ask an admin for a new one", url=backend.url)
-    if resp.status_code != 403:
-        backend._check(resp, "check the key at", "store.json")
-    return "?"
-
-
-def _error_of(resp: object) -> str:
-    try:
-        return str(resp.json().get("error"))  # type: ignore[attr-defined]
-    except Exception:  # noqa: BLE001
-        return f"HTTP {getattr(resp, 'status_code', '?')}"
+from arty.store.credentials import check_key
 
 
 @click.command("login")

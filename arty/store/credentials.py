@@ -16,7 +16,7 @@ import os
 import tempfile
 from typing import Any
 
-from arty.errors import StoreError, UsageError
+from arty.errors import StoreError, StorePermissionDenied, UsageError
 
 ENV_KEY = "ARTY_API_KEY"
 ENV_FILE = "ARTY_CREDENTIALS"
@@ -120,3 +120,54 @@ def forget(url: str | None) -> list[str]:
         data["default"] = None
     save(data)
     return gone
+
+
+def check_key(url: str, key: str) -> str:
+    """Ask the server at ``url`` who ``key`` belongs to; returns the user's name.
+
+    ``GET /api/whoami`` where the server has it (the name is then known); else the store
+    protocol's ``POST /flush``, which needs write access (the name is then ``"?"``). Raises
+    :class:`StorePermissionDenied` for a key the server does not know (401) and
+    :class:`arty.errors.StoreError` when it cannot be asked. A key that may only read (403)
+    is accepted.
+    """
+    import requests
+
+    from arty.store.http import HttpBackend  # noqa: PLC0415 - requests only when logging in
+
+    backend = HttpBackend(url, key=key)
+
+    try:
+        resp = backend.session.get(f"{backend.url}/api/whoami", timeout=backend.timeouts)
+    except requests.RequestException:
+        resp = None
+    if resp is not None and resp.status_code == 401:
+        raise StorePermissionDenied(f"the server at '{backend.url}' refused the key: "
+                                    f"{_error_of(resp)}", hint="check the key, or ask an admin for a new one",
+                                    url=backend.url)
+    if resp is not None and resp.status_code == 200:
+        try:
+            body = resp.json()
+            return str(body.get("name") or body.get("user") or "?")
+        except ValueError:
+            pass
+    # No whoami: a durability barrier through the store protocol, harmless and needing write
+    # access: 401 is a key the server does not know; 403 a known key that may only read.
+    try:
+        resp = backend.session.post(f"{backend.base}/flush", timeout=backend.timeouts)
+    except requests.RequestException:
+        backend.flush()  # with its retries, then reported as unreachable the way every command does
+        return "?"
+    if resp.status_code == 401:
+        raise StorePermissionDenied(f"the server at '{backend.url}' refused the key: {_error_of(resp)}",
+                                    hint="check the key, or ask an admin for a new one", url=backend.url)
+    if resp.status_code != 403:
+        backend._check(resp, "check the key at", "store.json")
+    return "?"
+
+
+def _error_of(resp: object) -> str:
+    try:
+        return str(resp.json().get("error"))  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001
+        return f"HTTP {getattr(resp, 'status_code', '?')}"
