@@ -4,7 +4,8 @@ artifact versions, malformed filters and charts that ignore the filter, histogra
 a running run's steps, aliases and run names, hints for people, axis units, and how
 plotly.js is served (compressed, cached for good under a versioned URL).
 
-The store, server and browser fixtures are those of tests/test_server_ui.py.
+The store, server and page fixtures are those of tests/test_server_ui.py; the browser is
+tests/conftest.py's, shared by the session.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import gzip
 import pytest
 
 from test_server_ui import (  # noqa: F401 - fixtures used by name
-    P, WAIT, _json, browser, context, open_page, page, site, table_names, wait_until,
+    P, WAIT, _json, context, open_page, page, site, table_names, wait_until,
 )
 
 from playwright.sync_api import expect  # noqa: E402
@@ -159,7 +160,7 @@ def test_histogram_heatmap_draws_each_step_on_its_own_edges(page, site):  # noqa
     assert len(logged) == 5
     open_page(page, f"{url}/p/{P}/runs/{rid}?tab=media", "run")
     el = page.locator("section[data-key=scores] .chart")
-    expect(el).to_have_attribute("data-drawn", "5")
+    expect(el).to_have_attribute("data-drawn", "1")
     traces = el.evaluate("el => el.data.map(t => ({type: t.type, x: t.x, y: t.y, z: t.z}))")
     assert len(traces) == len(logged)
     for trace, entry in zip(traces, logged):
