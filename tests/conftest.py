@@ -200,3 +200,16 @@ def env_for(request):
         return {}
 
     return env_for
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium (Debian's, see tests/ui_helpers.py), one for every UI test module of
+    the session: Playwright's sync API allows one instance at a time."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the UI tests need playwright")
+    import ui_helpers as ui
+
+    with sync_api.sync_playwright() as p:
+        b = ui.launch_chromium(p)
+        yield b
+        b.close()

@@ -46,14 +46,6 @@ def site(tmp_path_factory):
     server.stop()
 
 
-@pytest.fixture(scope="session")
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = ui.launch_chromium(p)
-        yield b
-        b.close()
-
-
 #: Records every Content-Security-Policy violation a page reports, in ``window.__csp``.
 CSP_LISTENER = """window.__csp = [];
 document.addEventListener("securitypolicyviolation", (e) => window.__csp.push(

@@ -7,7 +7,8 @@
     # uvicorn.run(app, host="127.0.0.1", port=8080)    # what 'art server' does
 
 Routes: ``/api/...`` (see docs/server.md), ``/openapi.json`` and ``/docs``,
-``/vendor/plotly.min.js`` (read from the installed ``plotly`` package),
+``/vendor/plotly-<version>.min.js`` and ``/vendor/plotly.min.js`` (read from the installed
+``plotly`` package, compressed; see :mod:`arty.server.vendor`),
 ``/static/...`` (the UI's files) and the UI's pages (``/``, ``/p/{project}``,
 ...), which all return the single page ``static/index.html``.
 """
@@ -16,11 +17,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-from importlib import util as _importlib_util
 from typing import AsyncIterator, Iterable
 
-from fastapi import APIRouter, FastAPI
-from fastapi.responses import FileResponse, Response
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
 from arty.errors import ArtyError
@@ -28,6 +28,7 @@ from arty.server import errors, routes_artifacts, routes_auth, routes_protocol, 
 from arty.server.accounts import DEFAULT_TTL
 from arty.server.guard import Guard, HostPolicy
 from arty.server.state import ServerState
+from arty.server.vendor import DAILY, IMMUTABLE, PlotlyJs, plotly_js_path
 from arty.settings import resolve_store
 from arty.store import Store
 
@@ -35,18 +36,6 @@ STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 #: The UI's pages: each returns index.html, which routes on the client.
 UI_ROUTES = ("/", "/p/{project}", "/p/{project}/runs/{run_id}", "/p/{project}/artifacts",
              "/p/{project}/artifacts/{name}", "/p/{project}/artifacts/{name}/{version}")
-
-
-def plotly_js_path() -> str | None:
-    """Where the installed ``plotly`` package keeps ``plotly.min.js`` (None if not installed)."""
-    spec = _importlib_util.find_spec("plotly")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for folder in spec.submodule_search_locations:
-        path = os.path.join(folder, "package_data", "plotly.min.js")
-        if os.path.isfile(path):
-            return path
-    return None
 
 
 def create_app(store: str | Store, *, token: str | None = None, index_path: str | None = None,
@@ -76,12 +65,14 @@ def create_app(store: str | Store, *, token: str | None = None, index_path: str 
     opened = store if isinstance(store, Store) else resolve_store(store, create=False)
     state = ServerState(opened, token=token, index_path=index_path, public_read=public_read,
                         trust_proxy=trust_proxy, auth_ttl=auth_ttl)
+    plotly = PlotlyJs()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Open the index and catch up with the store before the first request, not during it
         # (done here, before serving, nothing else uses the index yet). A failure is left for
         # the requests to report.
+        plotly.warm()
         try:
             state.index.catch_up()
         except ArtyError:
@@ -101,21 +92,31 @@ def create_app(store: str | Store, *, token: str | None = None, index_path: str 
         api.include_router(module.router)
     app.include_router(api)
 
+    def no_plotly() -> Response:
+        return errors.error_response(404, "plotly.js is not installed",
+                                     "pip install 'arty[server]' installs the charts library")
+
     @app.get("/vendor/plotly.min.js", include_in_schema=False)
-    def plotly_js() -> Response:
-        path = plotly_js_path()
-        if path is None:
-            return errors.error_response(404, "plotly.js is not installed",
-                                         "pip install 'arty[server]' installs the charts library")
-        return FileResponse(path, media_type="text/javascript",
-                            headers={"Cache-Control": "public, max-age=86400"})
+    def plotly_js(request: Request) -> Response:
+        return no_plotly() if plotly.path is None else plotly.response(request, DAILY)
+
+    @app.get("/vendor/plotly-{version}.min.js", include_in_schema=False)
+    def plotly_js_versioned(request: Request, version: str) -> Response:
+        if plotly.path is None:
+            return no_plotly()
+        if version != plotly.version:
+            return errors.error_response(404, f"plotly.js '{version}' is not served here",
+                                         f"this server has plotly.js {plotly.version}: reload the page")
+        return plotly.response(request, IMMUTABLE)
 
     index_html = os.path.join(STATIC_DIR, "index.html")
 
     def page() -> Response:
         if not os.path.isfile(index_html):
             return errors.error_response(404, "the web UI is not installed", "the JSON API is under /api; see /docs")
-        return FileResponse(index_html, media_type="text/html", headers={"Cache-Control": "no-cache"})
+        with open(index_html, encoding="utf-8") as f:
+            html = plotly.page(f.read())
+        return Response(html, media_type="text/html", headers={"Cache-Control": "no-cache"})
 
     for route in UI_ROUTES:
         app.add_api_route(route, page, methods=["GET"], include_in_schema=False, response_class=Response)

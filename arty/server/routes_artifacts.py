@@ -50,10 +50,10 @@ def list_artifacts(request: Request, project: str,
     return out
 
 
-def _version_row(row: dict[str, Any], aliases: list[str]) -> dict[str, Any]:
+def _version_row(row: dict[str, Any], aliases: list[str], run_name: str | None) -> dict[str, Any]:
     return {"version": f"v{row['version']}", "digest": row["digest"], "aliases": aliases, "size": row["size"],
             "files": row["files"], "created_at": row["created_at"], "created_by": row["created_by"],
-            "description": row["description"], "type": row["type"]}
+            "created_by_name": run_name, "description": row["description"], "type": row["type"]}
 
 
 @router.get("/projects/{project}/artifacts/{name}", response_model=None, summary="One artifact and its versions")
@@ -70,9 +70,14 @@ def get_artifact(request: Request, project: str, name: str) -> dict[str, Any]:
         by_version.setdefault(n, []).append(alias)
     last = g["versions"][-1]["version"]
     versions = []
+    names: dict[str, str | None] = {}  # run id -> name, for the "by run" column
     for row in reversed(g["versions"]):
         aliases = (["latest"] if row["version"] == last else []) + by_version.get(row["version"], [])
-        versions.append(_version_row(row, aliases))
+        run_id = row["created_by"]
+        if run_id and run_id not in names:
+            run_row = state.index.run_row(project, run_id)
+            names[run_id] = run_row["name"] if run_row is not None else None
+        versions.append(_version_row(row, aliases, names.get(run_id) if run_id else None))
     return {"name": name, "type": g["versions"][-1]["type"], "versions": versions}
 
 

@@ -39,18 +39,39 @@ def run_fields(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _version_ref(v: Any) -> dict[str, Any]:
-    return {"project": v.project, "name": v.base_name, "version": v.version, "type": v.type, "digest": str(v.digest)}
+def _version_refs(state: ServerState, versions: list[Any]) -> list[dict[str, Any]]:
+    """``{"project", "name", "version", "type", "digest", "aliases"}`` of each version; the
+    aliases (``latest`` first when it is the highest version) come from the index."""
+    known: dict[str, tuple[dict[str, int], dict[tuple[str, int], list[str]]]] = {}
+    out = []
+    for v in versions:
+        if v.project not in known:
+            latest: dict[str, int] = {}
+            for row in state.index.versions(v.project):
+                latest[row["name"]] = max(latest.get(row["name"], -1), row["version"])
+            moved: dict[tuple[str, int], list[str]] = {}
+            for row in state.index.aliases(v.project):
+                moved.setdefault((row["name"], row["version"]), []).append(row["alias"])
+            known[v.project] = (latest, moved)
+        latest, moved = known[v.project]
+        aliases = (["latest"] if latest.get(v.base_name) == v.number else []) + sorted(moved.get((v.base_name, v.number), []))
+        out.append({"project": v.project, "name": v.base_name, "version": v.version, "type": v.type,
+                    "digest": str(v.digest), "aliases": aliases})
+    return out
 
 
 def run_detail(state: ServerState, run: ApiRun) -> dict[str, Any]:
-    """Everything the run page shows in its overview."""
+    """Everything the run page shows in its overview. ``steps`` of a run still going counts
+    the history rows in the store so far (a finished run's comes from its final record)."""
     out = run_fields(run._row)
+    steps = run.steps
+    if steps is None and run.state == "running":
+        steps = state.series.rows(run.project, run.id, "history")
     out.update({"project": run.project, "host": run.host, "user": run.user, "command": run.command,
                 "python": run.python, "git": run.git, "exit_code": run.exit_code, "error": run.error,
-                "steps": run.steps, "mode": run.mode})
-    out["artifacts"] = {"used": [_version_ref(v) for v in _versions(run.used_artifacts)],
-                        "logged": [_version_ref(v) for v in _versions(run.logged_artifacts)]}
+                "steps": steps, "mode": run.mode})
+    out["artifacts"] = {"used": _version_refs(state, _versions(run.used_artifacts)),
+                        "logged": _version_refs(state, _versions(run.logged_artifacts))}
     return out
 
 

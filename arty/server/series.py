@@ -141,6 +141,17 @@ class SeriesReader:
         wanted = names if keys is None else keys
         return rows, {k: out.get(k, _EMPTY) for k in wanted}, names
 
+    def rows(self, project: str, run_id: str, stream: str) -> int:
+        """Rows of a stream in the store so far (each segment's count is cached)."""
+        folder = f"{_records.run_dir(project, run_id)}/{stream}"
+        total = 0
+        for seq in _segments.segment_seqs(self.store.list(folder)):
+            try:
+                total += self._segment(f"{folder}/{_segments.segment_name(seq)}", [])[0]
+            except FileNotFoundError:
+                continue
+        return total
+
     def series(self, project: str, run_id: str, stream: str, x: str, keys: list[str] | None,
                samples: int) -> dict[str, Any]:
         """``{"x", "series": {key: {"x": [...], "y": [...]}}, "keys", "total_points"}``.

@@ -1,30 +1,84 @@
-// Charts with plotly.js, which the server serves from the installed ``plotly`` package at
-// /vendor/plotly.min.js (no CDN, works offline). It is loaded on first use.
+// Charts with plotly.js, which the server serves from the installed ``plotly`` package at a
+// versioned URL named in index.html (no CDN, works offline). It is loaded on first use.
 
 import { h } from "./dom.js";
 
 export const COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
   "#7f7f7f", "#bcbd22", "#17becf"];
 
+/** Axis titles of the x choices, with their units. */
+export const X_TITLES = { step: "step", _runtime: "relative time (s)", _timestamp: "wall time" };
+
 let plotlyPromise = null;
 
-/** window.Plotly, loading /vendor/plotly.min.js once. */
+/** Where plotly.js is served: the versioned, long-cached URL the server names in index.html. */
+export function plotlyUrl() {
+  return document.querySelector('meta[name="arty-plotly"]')?.content || "/vendor/plotly.min.js";
+}
+
+/** window.Plotly, loading plotly.js once. */
 export function loadPlotly() {
   if (window.Plotly) return Promise.resolve(window.Plotly);
   if (!plotlyPromise) {
+    const url = plotlyUrl();
     plotlyPromise = new Promise((resolve, reject) => {
       const script = document.createElement("script");
-      script.src = "/vendor/plotly.min.js";
+      script.src = url;
       script.onload = () => resolve(window.Plotly);
       script.onerror = () => {
         plotlyPromise = null;
-        reject(new Error("plotly.js could not be loaded from /vendor/plotly.min.js"));
+        reject(new Error(`plotly.js could not be loaded from ${url}`));
       };
       document.head.append(script);
     });
   }
   return plotlyPromise;
 }
+
+function isPlain(v) { return v !== null && typeof v === "object" && !Array.isArray(v); }
+
+/** ``base`` with ``over`` laid on top, plain objects merged key by key (neither is changed). */
+export function merge(base, over) {
+  const out = { ...base };
+  for (const [k, v] of Object.entries(over || {})) out[k] = isPlain(v) && isPlain(out[k]) ? merge(out[k], v) : v;
+  return out;
+}
+
+/**
+ * Plotly layout colours from the page's CSS variables (style.css: ``--fg``, ``--muted``,
+ * ``--line``, ``--panel``), so charts follow the light or dark scheme the page shows: text in
+ * the page's text colours, grid and axis lines in its line colour, a transparent background.
+ */
+export function chartTheme() {
+  const css = getComputedStyle(document.documentElement);
+  const v = (name, fallback) => css.getPropertyValue(name).trim() || fallback;
+  const fg = v("--fg", "#1d2330");
+  const muted = v("--muted", "#6b7280");
+  const line = v("--line", "#e3e6ea");
+  const panel = v("--panel", "#ffffff");
+  const axis = { gridcolor: line, linecolor: line, zerolinecolor: line, tickcolor: line,
+    tickfont: { color: muted }, title: { font: { color: fg } } };
+  return {
+    font: { color: fg }, title: { font: { color: fg } },
+    paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
+    xaxis: axis, yaxis: axis, legend: { font: { color: fg } },
+    hoverlabel: { bgcolor: panel, bordercolor: line, font: { color: fg } },
+    coloraxis: { colorbar: { tickfont: { color: muted }, outlinecolor: line } },
+  };
+}
+
+/** ``layout`` over the page's chart theme (what ``layout`` sets wins). */
+export function themed(layout) {
+  return merge(chartTheme(), layout);
+}
+
+// When the system switches between light and dark, every chart drawn takes the new colours.
+window.matchMedia?.("(prefers-color-scheme: dark)").addEventListener?.("change", () => {
+  if (!window.Plotly) return;
+  for (const el of document.querySelectorAll(".js-plotly-plot")) {
+    window.Plotly.react(el, el.data, merge(el.layout, chartTheme())).catch(() => {});
+  }
+});
 
 /** A number, or null for anything a chart cannot draw (null, strings, NaN, infinities, media). */
 export function num(v) {
@@ -127,7 +181,7 @@ export function lineTraces(lines, { smoothing = 0 } = {}) {
 /** Draw (or redraw) a line chart into ``el``; resolves when plotly has drawn it. */
 export async function lineChart(el, { title, lines, xTitle, logY = false, smoothing = 0, xIsTime = false }) {
   const Plotly = await loadPlotly();
-  const layout = {
+  const layout = themed({
     title: { text: title, font: { size: 13 }, x: 0.02, xanchor: "left" },
     height: lines.length > 1 ? 290 : 260,
     margin: { l: 50, r: 10, t: 30, b: 36 },
@@ -136,10 +190,8 @@ export async function lineChart(el, { title, lines, xTitle, logY = false, smooth
     showlegend: lines.length > 1,
     legend: { orientation: "h", y: -0.3, yanchor: "top", font: { size: 10 } },
     hovermode: "x unified",
-    paper_bgcolor: "rgba(0,0,0,0)",
-    plot_bgcolor: "rgba(0,0,0,0)",
     uirevision: title,
-  };
+  });
   const traces = lineTraces(lines, { smoothing });
   await Plotly.react(el, traces, layout, { responsive: true, displaylogo: false });
   el.dataset.drawn = String(traces.length);
@@ -147,32 +199,47 @@ export async function lineChart(el, { title, lines, xTitle, logY = false, smooth
   return el;
 }
 
-/** A heatmap of histogram counts over steps (issue 6 histograms). */
+/** Steps drawn at most by one histogram chart; more are thinned evenly (first and last kept). */
+export const MAX_HISTOGRAM_STEPS = 300;
+
+/**
+ * Plotly traces for histograms over steps: one heatmap column per step, drawn on that step's
+ * own bin edges (``bins``: n + 1 edges, ``values``: n counts), so counts are never re-binned,
+ * doubled or dropped. The columns share one colour scale (layout ``coloraxis``).
+ */
+export function histogramTraces(steps, histograms) {
+  const edges = steps.map((s, j) => {
+    const prev = j > 0 ? steps[j - 1] : null;
+    const next = j < steps.length - 1 ? steps[j + 1] : null;
+    const half = (prev !== null ? s - prev : next !== null ? next - s : 1) / 2;
+    return [prev !== null ? (prev + s) / 2 : s - half, next !== null ? (s + next) / 2 : s + half];
+  });
+  return histograms.map((hg, j) => ({
+    type: "heatmap", coloraxis: "coloraxis", x: edges[j], y: hg.bins, z: hg.values.map((v) => [v]),
+    name: `step ${steps[j]}`, meta: steps[j],
+    hovertemplate: "step %{meta}<br>value %{y:.3g}<br>count %{z}<extra></extra>",
+  }));
+}
+
+/** A heatmap of histogram counts over steps (issue 6 histograms), each step on its own edges. */
 export async function histogramChart(el, { title, steps, histograms }) {
   const Plotly = await loadPlotly();
-  // One common set of bin centres: the union of every step's edges would be ragged, so each step's
-  // counts are drawn on its own edges with a heatmap per step column.
-  const centres = histograms.map((hg) => hg.bins.slice(0, -1).map((b, i) => (b + hg.bins[i + 1]) / 2));
-  const lo = Math.min(...histograms.map((hg) => hg.bins[0]));
-  const hi = Math.max(...histograms.map((hg) => hg.bins[hg.bins.length - 1]));
-  const nb = Math.max(...histograms.map((hg) => hg.values.length), 1);
-  const grid = Array.from({ length: nb }, (_, i) => lo + ((hi - lo) * (i + 0.5)) / nb);
-  const z = grid.map(() => steps.map(() => 0));
-  histograms.forEach((hg, j) => {
-    centres[j].forEach((c, i) => {
-      const row = hi > lo ? Math.min(nb - 1, Math.max(0, Math.floor(((c - lo) / (hi - lo)) * nb))) : 0;
-      z[row][j] += hg.values[i];
-    });
-  });
-  const layout = {
-    title: { text: title, font: { size: 13 }, x: 0.02, xanchor: "left" },
+  let pick = steps.map((_, i) => i);
+  if (pick.length > MAX_HISTOGRAM_STEPS) {
+    const n = pick.length;
+    pick = [...new Set(Array.from({ length: MAX_HISTOGRAM_STEPS },
+      (_, k) => Math.round((k * (n - 1)) / (MAX_HISTOGRAM_STEPS - 1))))];
+  }
+  const traces = histogramTraces(pick.map((i) => steps[i]), pick.map((i) => histograms[i]));
+  const top = Math.max(0, ...traces.flatMap((t) => t.z.map((r) => r[0])).filter((v) => isFinite(v)));
+  const layout = themed({
+    title: { text: pick.length < steps.length ? `${title} (${pick.length} of ${steps.length} steps)` : title,
+      font: { size: 13 }, x: 0.02, xanchor: "left" },
     height: 280, margin: { l: 50, r: 10, t: 30, b: 36 },
     xaxis: { title: { text: "step", font: { size: 11 } } },
-    paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
-  };
-  await Plotly.react(el, [{ type: "heatmap", x: steps, y: grid, z, colorscale: "Viridis",
-    hovertemplate: "step %{x}<br>value %{y:.3g}<br>count %{z}<extra></extra>" }], layout,
-  { responsive: true, displaylogo: false });
+    coloraxis: { colorscale: "Viridis", cmin: 0, cmax: top || 1 },
+  });
+  await Plotly.react(el, traces, layout, { responsive: true, displaylogo: false });
   el.dataset.drawn = "1";
   return el;
 }
@@ -234,7 +301,7 @@ export async function specChart(el, spec, table) {
   const traces = specTraces(spec, table);
   const axis = (name) => ({ title: { text: name || "", font: { size: 11 } }, automargin: true });
   const cm = spec.kind === "confusion_matrix";
-  const layout = {
+  const layout = themed({
     title: { text: spec.title || "", font: { size: 13 }, x: 0.02, xanchor: "left" },
     height: cm ? 340 : 280, margin: { l: 60, r: 10, t: 30, b: 40 },
     xaxis: axis(cm ? "Predicted" : spec.xname || spec.x || spec.label || spec.value),
@@ -242,8 +309,7 @@ export async function specChart(el, spec, table) {
       ...(cm ? { autorange: "reversed" } : {}) },
     showlegend: traces.length > 1,
     legend: { orientation: "h", y: -0.25, yanchor: "top", font: { size: 10 } },
-    paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)",
-  };
+  });
   await Plotly.react(el, traces, layout, { responsive: true, displaylogo: false });
   el.dataset.drawn = String(traces.length);
   return el;

@@ -142,11 +142,30 @@ export function tagChips(tags) {
   return h("span", { class: "tags" }, (tags || []).map((t) => h("span", { class: "tag" }, t)));
 }
 
-/** A message box for an error from the API (see api.js). */
+/** Hints by HTTP status, for when the server's hint is meant for programs. */
+const PEOPLE_HINTS = {
+  400: "check what was typed and try again",
+  401: "log in with an API key",
+  403: "you may not do this here: a server admin can grant access",
+  404: "check the address, or start again from the projects list",
+  409: "someone changed it at the same time: reload the page and try again",
+};
+
+/** A hint a person can act on: the server's, unless it names API routes (meant for programs,
+ * like "GET /api/projects lists them"); then one chosen by the error's status, or none. */
+export function peopleHint(err) {
+  const hint = err?.hint ? String(err.hint) : "";
+  const forPrograms = /\b(GET|POST|PUT|PATCH|DELETE)\s+\S*\/|\/api\/|\.\.\.\//.test(hint);
+  if (hint && !forPrograms) return hint;
+  return PEOPLE_HINTS[err?.status] || null;
+}
+
+/** A message box for an error from the API (see api.js), with a hint for people. */
 export function errorBox(err) {
+  const hint = peopleHint(err);
   return h("div", { class: "error", role: "alert" },
     h("strong", null, "error: "), err?.message || String(err),
-    err?.hint ? h("div", { class: "hint" }, err.hint) : null);
+    hint ? h("div", { class: "hint" }, hint) : null);
 }
 
 export function shortDigest(d) {

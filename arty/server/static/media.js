@@ -2,7 +2,7 @@
 // paging, histograms over steps. A media value is a dict with a "_type" key (see docs/ui.md).
 
 import { api, qs } from "./api.js";
-import { COLORS, histogramChart, loadPlotly, specChart } from "./charts.js";
+import { COLORS, histogramChart, loadPlotly, specChart, themed } from "./charts.js";
 import { errorBox, fill, filePath, fmtValue, h, s } from "./dom.js";
 import { pagerEl } from "./widgets.js";
 
@@ -131,7 +131,7 @@ async function pointCloud(el, value, signal) {
     : width === 4 ? pts.map((p) => COLORS[Math.abs(p[3]) % COLORS.length]) : COLORS[0];
   const Plotly = await loadPlotly();
   await Plotly.newPlot(el, [{ type: "scatter3d", mode: "markers", x: col(0), y: col(1), z: col(2),
-    marker: { size: 2, color } }], { margin: { l: 0, r: 0, t: 0, b: 0 }, height: 320 },
+    marker: { size: 2, color } }], themed({ margin: { l: 0, r: 0, t: 0, b: 0 }, height: 320 }),
   { displaylogo: false, responsive: true });
   el.dataset.drawn = "1";
 }

@@ -71,11 +71,12 @@ export async function renderArtifact(ctx) {
   const tableBox = h("div");
   let art = null;
 
+  // versions newest first, as the API lists them
   const draw = () => {
     fill(tableBox, h("table", { class: "grid", id: "versions" },
       h("thead", null, h("tr", null, h("th", null, "Version"), h("th", null, "Aliases"), h("th", null, "Digest"),
         h("th", { class: "num" }, "Size"), h("th", { class: "num" }, "Files"), h("th", null, "Created"), h("th", null, "By run"))),
-      h("tbody", null, [...art.versions].reverse().map((v) => h("tr", { dataset: { version: vname(v.version) } },
+      h("tbody", null, art.versions.map((v) => h("tr", { dataset: { version: vname(v.version) } },
         h("td", null, h("a", { href: versionUrl(project, name, vname(v.version)) }, vname(v.version))),
         h("td", null, h("span", { class: "tags" }, (v.aliases || []).map((a) => h("span", { class: ["tag", "alias", a === "latest" ? "latest" : null] }, a,
           a === "latest" ? null : h("button", { type: "button", class: "x", title: `remove alias ${a}`, "aria-label": `remove alias ${a}`,
@@ -84,8 +85,8 @@ export async function renderArtifact(ctx) {
         h("td", { class: "num" }, fmtBytes(v.size)),
         h("td", { class: "num" }, String(v.files ?? "")),
         h("td", null, timeEl(v.created_at)),
-        h("td", null, runLink(project, v.created_by)))))));
-    fill(versionSelect, [...art.versions].reverse().map((v) => h("option", { value: vname(v.version) }, vname(v.version))));
+        h("td", null, runLink(project, v.created_by ? { id: v.created_by, name: v.created_by_name } : null)))))));
+    fill(versionSelect, art.versions.map((v) => h("option", { value: vname(v.version) }, vname(v.version))));
   };
   const load = async () => { art = await api(base, { signal: ctx.signal }); draw(); };
 
@@ -147,7 +148,7 @@ export async function renderVersion(ctx) {
     : null;
   const others = art.versions.map((x) => vname(x.version)).filter((x) => x !== vlabel);
   const otherSelect = h("select", { id: "diff-other", "aria-label": "other version" },
-    others.reverse().map((x) => h("option", { value: x }, x)));
+    others.map((x) => h("option", { value: x }, x)));
   if (number > 0 && others.includes("v" + (number - 1))) otherSelect.value = "v" + (number - 1);
 
   fill(ctx.root,

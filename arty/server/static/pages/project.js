@@ -2,7 +2,7 @@
 // config key with aggregates, selection) beside a charts panel with the selected runs' history.
 
 import { api, qs } from "../api.js";
-import { COLORS, band, chartBox, isNumeric, lineChart, loadPlotly } from "../charts.js";
+import { COLORS, X_TITLES, band, chartBox, isNumeric, lineChart, loadPlotly } from "../charts.js";
 import {
   artifactsUrl, debounce, errorBox, fill, fmtDuration, fmtValue, h, parseTime, projectUrl, runUrl, seg, stateBadge,
   tagChips, timeEl,
@@ -15,6 +15,8 @@ const MAX_CHARTS = 30;
 const RUNS_PER_GROUP = 20;
 const STATES = ["running", "finished", "crashed", "failed"];
 const EXPR = /^\s*([^=<>!~\s]+)\s*(>=|<=|!=|=|>|<|~)\s*(.*?)\s*$/s;
+const FILTER_HINT = "KEY=VALUE, KEY!=VALUE, KEY>VALUE, KEY>=VALUE, KEY<VALUE, KEY<=VALUE, KEY~REGEX, a name, "
+  + "or a JSON object";
 const OPS = { "=": null, "!=": "$ne", ">": "$gt", ">=": "$gte", "<": "$lt", "<=": "$lte", "~": "$regex" };
 
 /** One filter expression (as `art runs --filter` takes it) to a W&B-style filter object. */
@@ -22,15 +24,20 @@ export function parseFilter(expr) {
   const text = expr.trim();
   if (text.startsWith("{")) {
     let value;
-    try { value = JSON.parse(text); } catch (err) { throw new Error(`invalid filter '${text}': ${err.message}`); }
+    try { value = JSON.parse(text); } catch (err) {
+      throw Object.assign(new Error(`invalid filter '${text}': ${err.message}`), { hint: FILTER_HINT });
+    }
     if (typeof value !== "object" || value === null || Array.isArray(value)) {
-      throw new Error(`invalid filter '${text}': not a JSON object`);
+      throw Object.assign(new Error(`invalid filter '${text}': not a JSON object`), { hint: FILTER_HINT });
     }
     return value;
   }
   const m = EXPR.exec(text);
   if (!m) return { name: { $regex: text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&") } };  // a bare word: name search
   const [, key, op, raw] = m;
+  const bad = (why) => Object.assign(new Error(`invalid filter '${text}': ${why}`), { hint: FILTER_HINT });
+  if (op !== "~" && /^[=<>!~]/.test(raw)) throw bad(`'${op}${raw.match(/^[=<>!~]+/)[0]}' is not an operator`);
+  if (!raw) throw bad(`no value after '${op}'`);
   let value = raw;
   if (op !== "~") { try { value = JSON.parse(raw); } catch { value = raw; } }
   return OPS[op] === null ? { [key]: value } : { [key]: { [OPS[op]]: value } };
@@ -126,7 +133,7 @@ export async function render(ctx) {
   const count = h("span", { class: "muted", id: "run-count" });
 
   const xSelect = h("select", { id: "chart-x", "aria-label": "x axis" },
-    h("option", { value: "step" }, "step"), h("option", { value: "_runtime" }, "relative time"),
+    h("option", { value: "step" }, "step"), h("option", { value: "_runtime" }, "relative time (s)"),
     h("option", { value: "_timestamp" }, "wall time"));
   xSelect.value = state.x;
   const smoothInput = h("input", { type: "range", id: "smoothing", min: "0", max: "0.99", step: "0.01",
@@ -374,9 +381,14 @@ export async function render(ctx) {
         runs: runs.slice(0, RUNS_PER_GROUP).map((r) => ({ id: r.id, name: r.name || r.id })) }));
       chartsNote.textContent = `Each group drawn as its mean with a min–max band (${lineSets.length} groups).`;
     } else {
-      lineSets = [...selection].map(([id, name], i) => ({ name, color: COLORS[i % COLORS.length], runs: [{ id, name }] }));
-      chartsNote.textContent = lineSets.length ? `${lineSets.length} selected run${lineSets.length === 1 ? "" : "s"}.`
-        : "Select runs in the table to chart their history.";
+      // the charts follow the table: with a filter on, only the selected runs it lets through
+      const shown = new Set(data.runs.map((r) => r.id));
+      const filtered = state.filters.length || state.runState || state.tag;
+      const drawn = [...selection].filter(([id]) => !filtered || shown.has(id));
+      lineSets = drawn.map(([id, name], i) => ({ name, color: COLORS[i % COLORS.length], runs: [{ id, name }] }));
+      const hidden = selection.size - drawn.length;
+      chartsNote.textContent = (lineSets.length ? `${lineSets.length} selected run${lineSets.length === 1 ? "" : "s"}.`
+        : "Select runs in the table to chart their history.") + (hidden ? ` ${hidden} selected hidden by the filter.` : "");
     }
     const running = new Set(data.runs.filter((r) => r.state === "running").map((r) => r.id));
     const results = await Promise.all(lineSets.map((set) => Promise.all(set.runs.map((r) =>
@@ -405,7 +417,7 @@ export async function render(ctx) {
         }
         return { name: set.name, color: set.color, x: xValues(series[0].x), y: series[0].y };
       }).filter(Boolean);
-      return lineChart(els[i], { title: k, lines, xTitle: xSelect.selectedOptions[0]?.textContent,
+      return lineChart(els[i], { title: k, lines, xTitle: X_TITLES[state.x] || state.x,
         logY: state.logY, smoothing: state.smoothing, xIsTime: state.x === "_timestamp" });
     }));
   }

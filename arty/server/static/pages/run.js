@@ -3,7 +3,7 @@
 // when the run logged images, tables or histograms. A running run's page updates itself.
 
 import { ApiError, api, qs, write } from "../api.js";
-import { COLORS, chartBox, isNumeric, lineChart, loadPlotly } from "../charts.js";
+import { COLORS, X_TITLES, chartBox, isNumeric, lineChart, loadPlotly } from "../charts.js";
 import {
   debounce, errorBox, fill, filePath, fmtBytes, fmtDuration, fmtTime, h, runUrl, seg, shortDigest, stateBadge,
   tabBar, tagChips, timeEl, versionUrl,
@@ -175,7 +175,7 @@ async function overview(env) {
 
 function chartControls(state, redraw) {
   const x = h("select", { id: "chart-x", "aria-label": "x axis" }, h("option", { value: "step" }, "step"),
-    h("option", { value: "_runtime" }, "relative time"), h("option", { value: "_timestamp" }, "wall time"));
+    h("option", { value: "_runtime" }, "relative time (s)"), h("option", { value: "_timestamp" }, "wall time"));
   x.value = state.x;
   const sm = h("input", { type: "range", id: "smoothing", min: "0", max: "0.99", step: "0.01", value: String(state.smoothing) });
   const smLabel = h("span", { class: "muted" }, state.smoothing.toFixed(2));
@@ -189,8 +189,6 @@ function chartControls(state, redraw) {
   return h("div", { class: "toolbar small" }, h("label", null, "x ", x), h("label", null, "smoothing ", sm, smLabel),
     h("label", null, log, " log y"), keys);
 }
-
-const X_TITLES = { step: "step", _runtime: "relative time (s)", _timestamp: "wall time" };
 
 /** Draw one chart per numeric series of ``res`` into ``box``, reusing chart elements by key. */
 async function drawSeries(box, res, state, { exclude = () => false } = {}) {
@@ -331,13 +329,17 @@ async function files(env) {
 function artifactTable(id, rows, project) {
   if (!rows?.length) return h("p", { class: "muted", id }, "none");
   return h("table", { class: "grid", id },
-    h("thead", null, h("tr", null, h("th", null, "Artifact"), h("th", null, "Type"), h("th", null, "Digest"))),
+    h("thead", null, h("tr", null, h("th", null, "Artifact"), h("th", null, "Type"), h("th", null, "Aliases"),
+      h("th", null, "Digest"))),
     h("tbody", null, rows.map((a) => {
       const p = a.project || project;
       const v = typeof a.version === "number" ? "v" + a.version : a.version;
       return h("tr", null,
         h("td", null, h("a", { href: versionUrl(p, a.name, v) }, (p !== project ? p + "/" : "") + `${a.name}:${v}`)),
-        h("td", null, a.type || ""), h("td", { class: "mono", title: a.digest || "" }, shortDigest(a.digest)));
+        h("td", null, a.type || ""),
+        h("td", null, h("span", { class: "tags" }, (a.aliases || []).map((al) =>
+          h("span", { class: ["tag", "alias", al === "latest" ? "latest" : null] }, al)))),
+        h("td", { class: "mono", title: a.digest || "" }, shortDigest(a.digest)));
     })));
 }
 
