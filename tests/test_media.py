@@ -201,6 +201,21 @@ def test_media_stay_out_of_the_summary(local_store):
     assert summary["best_h"]["values"] == [1, 1, 1]
 
 
+def test_media_logged_at_explicit_steps_stay_out_of_the_summary(local_store):
+    # log(step=N) leaves the row pending; a larger step commits it and starts the next one:
+    # each row's media must stay out of the summary (finish() used to fail on an Image in it)
+    run = start(local_store)
+    for step in (0, 2, 4):
+        run.log({"img": arty.Image(np.full((2, 2), step, np.uint8)), "acc": step / 10}, step=step)
+    run.log({"loss": 0.1}, step=5)
+    run.log({"img": arty.Image(np.zeros((2, 2), np.uint8))}, step=7)
+    run.finish()
+    api_run = arty.Api(local_store, "p").run(run.path)
+    assert api_run.state == "finished"
+    assert api_run.summary["acc"] == 0.4 and api_run.summary["loss"] == 0.1 and "img" not in api_run.summary
+    assert [r["_step"] for r in api_run.history() if "img" in r] == [0, 2, 4, 7]
+
+
 class BrokenImage(arty.Image):
     """An image whose encoding fails in the background (like a full disk would)."""
 

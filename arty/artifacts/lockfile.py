@@ -27,12 +27,12 @@ branches that recorded different versions of one folder then leave two lines for
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 
 from arty.artifacts.names import ArtifactRef, check_name, parse_version
 from arty.errors import ArtyError, IntegrityError, UsageError
 from arty.hashing import Digest
+from arty.store.localfile import replace_file
 
 LOCK_NAME = "arty.lock"
 HEADER = "# arty.lock: folders and the artifact versions they hold (written by 'art add' and 'art checkout')"
@@ -176,19 +176,7 @@ class LockFile:
     def save(self) -> None:
         """Write the file: a complete temp file renamed over it, so a reader never sees half of one.
         A new lock file in a git repository also gets its ``merge=union`` line in ``.gitattributes``."""
-        fd, tmp = tempfile.mkstemp(prefix=f".{LOCK_NAME}.", dir=self.root)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-                f.write(self.text())
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
+        replace_file(self.path, self.text())
         if not self.exists and os.path.exists(os.path.join(self.root, ".git")):
             _add_union_merge(self.root)
         self.exists = True

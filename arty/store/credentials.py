@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from typing import Any
 
 from arty.errors import StoreError, StorePermissionDenied, UsageError
+from arty.store.localfile import replace_file
 
 ENV_KEY = "ARTY_API_KEY"
 ENV_FILE = "ARTY_CREDENTIALS"
@@ -65,20 +65,7 @@ def save(data: dict[str, Any]) -> str:
     path = credentials_path()
     folder = os.path.dirname(path) or "."
     os.makedirs(folder, mode=0o700, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".credentials-", dir=folder)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    replace_file(path, json.dumps(data, indent=2, sort_keys=True), mode=0o600)
     return path
 
 

@@ -85,6 +85,14 @@ def _is_torch(x: Any) -> bool:
     return type(x).__module__.split(".")[0] == "torch" and hasattr(x, "detach")
 
 
+def array_copy(data: Any) -> Any:
+    """A numpy copy of ``data`` (an array, a torch tensor, nested lists); TypeError or
+    ValueError from numpy when ``data`` is not array-like."""
+    if _is_torch(data):
+        data = data.detach().cpu().numpy()
+    return _numpy().array(data, copy=True)
+
+
 class Media:
     """Base of the rich values; ``to_json()`` is the dict stored in the history row."""
 

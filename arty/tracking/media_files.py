@@ -40,7 +40,7 @@ import wave
 from typing import Any, Callable
 
 from arty.errors import UsageError
-from arty.tracking.media import BlobMedia, _numpy, _pil
+from arty.tracking.media import BlobMedia, _numpy, _pil, array_copy
 
 __all__ = ["Audio", "Html", "MediaError", "Molecule", "Object3D", "Plotly", "Video", "AUDIO_FORMATS", "VIDEO_FORMATS",
            "OBJECT3D_FORMATS", "MOLECULE_FORMATS"]
@@ -92,11 +92,8 @@ def _caption(caption: Any) -> str | None:
 
 
 def _array(data: Any, what: str, hint: str) -> Any:
-    np = _numpy()
-    if type(data).__module__.split(".")[0] == "torch" and hasattr(data, "detach"):
-        data = data.detach().cpu().numpy()
     try:
-        arr = np.array(data, copy=True)
+        arr = array_copy(data)
     except (TypeError, ValueError) as exc:
         raise MediaError(f"cannot make {what} of a {type(data).__name__}: {exc}", hint=hint) from None
     if arr.dtype.kind not in "buif":

@@ -126,11 +126,11 @@ def _mask_from_path(path: Any, where: str) -> Any:
 
 
 def _mask_array(data: Any, where: str) -> Any:
+    from arty.tracking.media import array_copy
+
     np = _numpy()
-    if type(data).__module__.split(".")[0] == "torch" and hasattr(data, "detach"):
-        data = data.detach().cpu().numpy()
     try:
-        arr = np.array(data, copy=True)
+        arr = array_copy(data)
     except (TypeError, ValueError) as exc:
         raise OverlayError(f"{where}: mask_data is not an array: {exc}", hint=_MASKS_HINT) from None
     if arr.ndim != 2:

@@ -340,9 +340,10 @@ class Run:
                 warnings.warn(f"arty: log() takes a dict, not {type(data).__name__}; ignored",
                               RuntimeWarning, stacklevel=2)
                 return
+        media = False
         for k, v in data.items():
             if type(k) is not str or type(v) not in _FAST or k[:1] == "_":
-                row = self._clean(data)
+                row, media = self._clean(data)
                 break
         else:
             row = data.copy()
@@ -365,11 +366,16 @@ class Run:
             self._pending = row
         else:
             self._pending.update(row)
+        if media:  # set after a larger step committed the row before (whose flag that was)
+            self._row_media = True
         if commit or (commit is None and step is None):
             self._commit()
 
-    def _clean(self, data: dict[Any, Any]) -> dict[str, Any]:
+    def _clean(self, data: dict[Any, Any]) -> tuple[dict[str, Any], bool]:
+        """The row to log from ``data`` (flattened, checked), and whether it holds media values
+        (images, tables: encoded in the background, kept out of the summary)."""
         row = {}
+        media = False
         for k, v in flatten(data).items():
             if k.startswith("_"):
                 warnings.warn(f"arty: keys starting with '_' are reserved; '{k}' ignored", RuntimeWarning,
@@ -380,8 +386,8 @@ class Run:
                 row[k] = cv
                 if is_media(cv):  # images and tables are encoded in the background
                     self._writer.media.submit(cv)
-                    self._row_media = True
-        return row
+                    media = True
+        return row, media
 
     def _commit(self) -> None:
         row = self._pending
