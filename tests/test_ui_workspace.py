@@ -273,8 +273,10 @@ def test_a_runs_eye_hides_it_and_the_tooltip_lists_every_run_sorted(page, site):
     assert sorted(trace_names(page, "train/loss")) == sorted(names)
     # hover: the tooltip names every run with its value at that x, highest first
     chart = page.locator("#project-charts .chart[data-key='train/loss'] .nsewdrag").first
+    chart.scroll_into_view_if_needed()
     box = chart.bounding_box()
-    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+    page.mouse.move(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.5)
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5, steps=3)
     tip = page.locator(".panel[data-key='train/loss'] .hover-tip")
     expect(tip).to_be_visible()
     rows = tip.locator(".tip-row")
@@ -283,7 +285,7 @@ def test_a_runs_eye_hides_it_and_the_tooltip_lists_every_run_sorted(page, site):
     assert sorted(shown) == sorted(names)
     values = [float(v) for v in rows.locator(".tip-value").all_inner_texts()]
     assert values == sorted(values, reverse=True)
-    assert shown[0] == "lr0.0001-b32-s0"  # the slowest lr has the highest loss
+    assert shown[-1] == "lr0.001-b32-s0"  # the best lr has the lowest loss
     page.mouse.move(0, 0)
     # one run's eye: gone from the charts, still selected in the table
     page.locator(f"#runs-table tr[data-run='{runs['lr0.01-b32-s0']}'] button.eye").click()
@@ -338,7 +340,9 @@ def test_group_by_group_and_a_config_key_nested_sorted_by_value(page, site):
     assert "lr=0.001, batch = 128" in " ".join(trace_names(page, "train/loss")).replace("group = ", "")
     # by tag: a group per tag
     page.select_option("#group-by", "@tag")
-    expect(page.locator("#runs-table tr.group-row.depth-0")).to_have_count(3)  # b128, b32, sweep (live has none: (none))
+    tags = page.locator("#runs-table tr.group-row.depth-0")
+    expect(tags).to_have_count(4)  # a run is in the group of each of its tags; "live" has none
+    assert tags.evaluate_all("els => els.map(e => e.dataset.group)") == ["b32", "b128", "sweep", "(none)"]
     # by job type
     page.select_option("#group-by-2", "")
     page.select_option("#group-by", "@job_type")
@@ -381,7 +385,7 @@ def test_panel_grid_sections_search_columns_and_per_panel_settings(page, site):
 
 def test_a_saved_view_reloads_the_same_panel_settings(page, site):
     url, runs = site
-    open_project(page, url + "?pcols=3&keys=loss&smooth=0.5&group=lr&hide=g%3A0.01")
+    open_project(page, url, "?pcols=3&keys=loss&smooth=0.5&group=lr&hide=g%3A0.01")
     panel = page.locator(".panel[data-key='train/loss']")
     panel.locator("button.gear").click()
     panel.locator("form.panel-settings select[name=x]").select_option("_runtime")
@@ -409,13 +413,13 @@ def test_a_saved_view_reloads_the_same_panel_settings(page, site):
 
 def test_sweep_panels_parallel_coordinates_scatter_and_importance(page, site):
     url, _ = site
-    open_project(page, url + "?smetric=val%2Floss")
+    open_project(page, url, "?smetric=val%2Floss")
     page.wait_for_function("() => document.querySelector(\"#sweep .chart[data-key='sweep:parallel']\")?.dataset.drawn")
     expect(page.locator("#sweep-metric")).to_have_value("val/loss")
     par = page.locator("#sweep .chart[data-key='sweep:parallel']")
     # lr, batch, seed, then the metric; 30 finished runs with val/loss (the running one has none)
     dims = par.locator("g.axis").evaluate_all("els => els.map(e => e.dataset.label)")
-    assert dims == ["lr (log)", "batch", "seed", "val/loss"], dims
+    assert dims == ["batch", "lr (log)", "seed", "val/loss"], dims  # the varying keys, then the metric
     expect(par.locator("polyline.pc-line")).to_have_count(30)
     # importance, ranked by the server: lr first
     rows = page.locator("#importance tr[data-key]")
@@ -438,7 +442,7 @@ def test_media_side_by_side_with_a_shared_step_slider_and_zoom(page, site):
     page.goto(url + "/")
     page.evaluate("([p, sel]) => sessionStorage.setItem('arty-selection:' + p, JSON.stringify(sel))",
                   [P, [[a, "lr0.001-b32-s0"], [b, "lr0.01-b32-s0"], [runs["lr0.0001-b32-s1"], "lr0.0001-b32-s1"]]])
-    open_project(page, url + "?media=samples")
+    open_project(page, url, "?media=samples")
     grid = page.locator("#media-compare .media-compare")
     expect(grid.locator("figure.media-run")).to_have_count(3)
     expect(page.locator("#media-key")).to_have_value("samples")

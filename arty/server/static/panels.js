@@ -208,7 +208,7 @@ export class PanelGrid {
       ? (eff.logY ? [Math.log10(eff.ymin), Math.log10(eff.ymax)] : [eff.ymin, eff.ymax]) : null;
     await lineChart(el, { title: "", lines, xTitle: xTitle(eff.x), logY: eff.logY, smoothing: eff.smoothing,
       xIsTime: eff.x === "_timestamp",
-      layout: { showlegend: false, hovermode: "x", margin: { t: 8 }, yaxis: range ? { range, autorange: false } : { autorange: true } },
+      layout: { showlegend: false, hovermode: "x", hoverdistance: -1, margin: { t: 8 }, yaxis: range ? { range, autorange: false } : { autorange: true } },
       trace: { hoverinfo: "none" } });
     el.dataset.lines = String(lines.length);
     attachTip(panel, el, eff.x);

@@ -83,6 +83,7 @@ export async function render(ctx) {
     group2: q.get("group2") || "",
     hidden: new Set((q.get("hide") || "").split(",").filter(Boolean)),  // run ids and "g:<group key>"
     media: q.get("media") || "",
+    view: q.get("view") || "",  // the saved view this page was opened from
     sweep: { metric: q.get("smetric") || "", x: q.get("sx") || "" },
     cols: q.has("cols") ? q.get("cols").split(",").filter(Boolean) : null,
     offset: Number(q.get("offset")) || 0,
@@ -124,6 +125,7 @@ export async function render(ctx) {
     if (state.sweep.x) p.push(["sx", state.sweep.x]);
     if (state.media) p.push(["media", state.media]);
     if (state.addRuns) p.push(["addruns", "1"]);
+    if (state.view) p.push(["view", state.view]);
     ctx.setQuery(p);
   };
 
