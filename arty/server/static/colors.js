@@ -36,7 +36,7 @@ export function swatch(color, title) {
 export function eyeButton(key, visible, label, onToggle) {
   const btn = h("button", { type: "button", class: ["eye", visible ? null : "off"], dataset: { eye: key },
     "aria-pressed": visible ? "true" : "false", title: visible ? `hide ${label} in the charts` : `show ${label} in the charts`,
-    "aria-label": `${visible ? "hide" : "show"} ${label}` }, visible ? "◉" : "○");
+    "aria-label": `${visible ? "hide" : "show"} ${label}` });  // the glyph is CSS: not part of the row's text
   btn.addEventListener("click", (ev) => {
     ev.stopPropagation();
     onToggle(btn.getAttribute("aria-pressed") !== "true");
