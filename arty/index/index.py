@@ -530,6 +530,19 @@ class Index:
                "AND instr(t.path, '[') = 0 ORDER BY 1")
         return self._guarded(lambda: [r[0] for r in self.db.execute(sql, params)])
 
+    def varying_paths(self, project: str, column: str, filters: dict[str, Any] | None = None) -> list[str]:
+        """The leaf paths (as :meth:`json_paths` gives them) of ``column`` whose values differ
+        between the runs of ``project`` matching ``filters``: at least two distinct values among
+        the runs that have the key (a key some runs lack is not counted as varying for that)."""
+        if column not in ("config", "summary"):
+            raise ValueError(column)
+        cond, params = compile_filter(filters)
+        sql = (f"SELECT t.fullkey FROM (SELECT {column} AS doc FROM runs WHERE ({cond}) AND project = ?) AS r, "
+               "json_tree(r.doc) AS t WHERE t.type NOT IN ('object', 'array') AND typeof(t.key) = 'text' "
+               "AND instr(t.path, '[') = 0 GROUP BY t.fullkey "
+               "HAVING count(DISTINCT t.type || ':' || coalesce(quote(t.atom), '')) > 1 ORDER BY 1")
+        return self._guarded(lambda: [r[0] for r in self.db.execute(sql, [*params, project])])
+
     def finished_signature(self, project: str) -> tuple[int, float | None]:
         """``(count, newest refresh time)`` of the finished runs of ``project``: it changes
         whenever one of them is added, re-read or removed."""

@@ -16,7 +16,7 @@ from arty.index.filters import without_add_runs
 from arty.server import access
 from arty.server.errors import ApiError, ArtyJSONResponse
 from arty.server.files import file_response
-from arty.server.state import ServerState, check_file_path, parse_json_param, state_of
+from arty.server.state import ServerState, check_file_path, leaf_keys, parse_json_param, state_of
 from arty.tracking.edits import edit_run
 
 router = APIRouter(tags=["runs"])
@@ -107,8 +107,10 @@ def list_runs(request: Request, project: str,
     rows = index.runs(project, parsed, order or "-created_at", limit=limit, offset=offset)
     total = len(rows) if len(rows) < limit and not offset else index.count_runs(project, parsed)
     config_keys, summary_keys = state.run_keys(project, add_runs=add_runs)
+    varying = leaf_keys(index.varying_paths(project, "config", parsed))
     return ArtyJSONResponse({"total": total, "runs": [run_fields(r) for r in rows],
-                             "config_keys": config_keys, "summary_keys": summary_keys})
+                             "config_keys": config_keys, "summary_keys": summary_keys,
+                             "varying_keys": [k for k in varying if k in config_keys]})
 
 
 @router.get("/projects/{project}/runs/{run_id}", response_model=None, summary="One run's full record")

@@ -121,6 +121,16 @@ def step_log(project: str, step: str) -> str:
     return f"{PROJECTS}/{project}/steps/log/{step}"
 
 
+def views(project: str) -> str:
+    """``views/``: the web UI's saved workspace views of a project."""
+    return f"{PROJECTS}/{project}/views"
+
+
+def view(project: str, name: str) -> str:
+    """``views/<name>/``: one record per save of a named view (the highest is current)."""
+    return f"{views(project)}/{name}"
+
+
 def owner(path: str) -> dict[str, str]:
     """What a record path belongs to: ``{"project", "artifact"}``, ``{"project", "run"}``,
     ``{"project"}`` or ``{}``, as journal entries name it."""

@@ -179,7 +179,8 @@ export function lineTraces(lines, { smoothing = 0 } = {}) {
 }
 
 /** Draw (or redraw) a line chart into ``el``; resolves when plotly has drawn it. */
-export async function lineChart(el, { title, lines, xTitle, logY = false, smoothing = 0, xIsTime = false }) {
+export async function lineChart(el, { title, lines, xTitle, logY = false, smoothing = 0, xIsTime = false,
+  layout: extraLayout = null, trace: extraTrace = null }) {
   const Plotly = await loadPlotly();
   const layout = themed({
     title: { text: title, font: { size: 13 }, x: 0.02, xanchor: "left" },
@@ -193,6 +194,11 @@ export async function lineChart(el, { title, lines, xTitle, logY = false, smooth
     uirevision: title,
   });
   const traces = lineTraces(lines, { smoothing });
+  // the caller's layout over this one (axes merged key by key), its trace options on the hoverable lines
+  for (const [k, v] of Object.entries(extraLayout || {})) {
+    layout[k] = v && typeof v === "object" && !Array.isArray(v) && layout[k] ? { ...layout[k], ...v } : v;
+  }
+  if (extraTrace) traces.forEach((t) => { if (t.hoverinfo !== "skip") Object.assign(t, extraTrace); });
   await Plotly.react(el, traces, layout, { responsive: true, displaylogo: false });
   el.dataset.drawn = String(traces.length);
   (window.__arty ||= {}).lastChartDrawn = performance.now();

@@ -127,7 +127,8 @@ export function fmtValue(v) {
   if (typeof v === "number") {
     if (Number.isInteger(v)) return String(v);
     const a = Math.abs(v);
-    return a !== 0 && (a < 1e-3 || a >= 1e6) ? v.toExponential(3) : String(Number(v.toPrecision(5)));
+    // short: 3e-4, not 3.000e-4 (at most 4 significant digits, no trailing zeros)
+    return a !== 0 && (a < 1e-3 || a >= 1e6) ? Number(v.toPrecision(4)).toExponential() : String(Number(v.toPrecision(5)));
   }
   if (typeof v === "string") return v;
   if (typeof v === "object" && v._type) return `[${v._type}]`;

@@ -2,16 +2,20 @@
 // config key with aggregates, selection) beside a charts panel with the selected runs' history.
 
 import { api, qs } from "../api.js";
-import { COLORS, X_TITLES, band, chartBox, isNumeric, lineChart, loadPlotly } from "../charts.js";
+import { loadPlotly } from "../charts.js";
+import { colorOf, eyeButton, swatch } from "../colors.js";
 import {
   artifactsUrl, debounce, errorBox, fill, fmtDuration, fmtValue, h, parseTime, projectUrl, runUrl, seg, stateBadge,
   tagChips, timeEl,
 } from "../dom.js";
+import { MediaCompare } from "../mediacompare.js";
+import { PanelGrid, X_CHOICES } from "../panels.js";
+import { SweepPanels } from "../sweep.js";
+import { viewControls } from "../views.js";
+import { SPECIAL_GROUPS, defaultColumns, groupColor, groupHidden, groupRuns, lineSets } from "../workspace.js";
 
 const PAGE = 50;
 const GROUP_LIMIT = 1000;
-const DEFAULT_KEYS = 5;
-const MAX_CHARTS = 30;
 const RUNS_PER_GROUP = 20;
 const STATES = ["running", "finished", "crashed", "failed"];
 const EXPR = /^\s*([^=<>!~\s]+)\s*(>=|<=|!=|=|>|<|~)\s*(.*?)\s*$/s;
@@ -83,17 +87,26 @@ export async function render(ctx) {
     tag: q.get("tag") || "",
     order: q.get("order") || "-created_at",
     group: q.get("group") || "",
+    group2: q.get("group2") || "",
+    hidden: new Set((q.get("hide") || "").split(",").filter(Boolean)),  // run ids and "g:<group key>"
+    media: q.get("media") || "",
+    view: q.get("view") || "",  // the saved view this page was opened from
+    sweep: { metric: q.get("smetric") || "", x: q.get("sx") || "" },
     cols: q.has("cols") ? q.get("cols").split(",").filter(Boolean) : null,
     offset: Number(q.get("offset")) || 0,
-    x: q.get("x") || "step",
-    smoothing: Number(q.get("smooth")) || 0,
-    logY: q.get("log") === "1",
-    keyFilter: q.get("keys") || "",
+    panels: {  // the panel grid's settings (panels.js), kept here so that the URL holds them
+      x: q.get("x") || "step",
+      smoothing: Number(q.get("smooth")) || 0,
+      logY: q.get("log") === "1",
+      keyFilter: q.get("keys") || "",
+      cols: Number(q.get("pcols")) || 2,
+      closed: (q.get("closed") || "").split(",").filter(Boolean),
+      panels: (() => { try { return JSON.parse(q.get("panels") || "{}") || {}; } catch { return {}; } })(),
+    },
     addRuns: q.get("addruns") === "1",  // also the runs 'art add' records (hidden by default)
   };
   let selection = loadSelection(project);
   let data = null;         // the last runs response
-  const histories = new Map();  // `${runId}|${x}` -> history response
   const knownTags = new Set();
 
   const saveQuery = () => {
@@ -103,13 +116,23 @@ export async function render(ctx) {
     if (state.tag) p.push(["tag", state.tag]);
     if (state.order !== "-created_at") p.push(["order", state.order]);
     if (state.group) p.push(["group", state.group]);
+    if (state.group && state.group2) p.push(["group2", state.group2]);
+    if (state.hidden.size) p.push(["hide", [...state.hidden].join(",")]);
     if (state.cols) p.push(["cols", state.cols.join(",")]);
     if (state.offset) p.push(["offset", String(state.offset)]);
-    if (state.x !== "step") p.push(["x", state.x]);
-    if (state.smoothing) p.push(["smooth", String(state.smoothing)]);
-    if (state.logY) p.push(["log", "1"]);
-    if (state.keyFilter) p.push(["keys", state.keyFilter]);
+    const ps = state.panels;
+    if (ps.x !== "step") p.push(["x", ps.x]);
+    if (ps.smoothing) p.push(["smooth", String(ps.smoothing)]);
+    if (ps.logY) p.push(["log", "1"]);
+    if (ps.keyFilter) p.push(["keys", ps.keyFilter]);
+    if (ps.cols !== 2) p.push(["pcols", String(ps.cols)]);
+    if (ps.closed.length) p.push(["closed", ps.closed.join(",")]);
+    if (Object.keys(ps.panels).length) p.push(["panels", JSON.stringify(ps.panels)]);
+    if (state.sweep.metric) p.push(["smetric", state.sweep.metric]);
+    if (state.sweep.x) p.push(["sx", state.sweep.x]);
+    if (state.media) p.push(["media", state.media]);
     if (state.addRuns) p.push(["addruns", "1"]);
+    if (state.view) p.push(["view", state.view]);
     ctx.setQuery(p);
   };
 
@@ -125,6 +148,7 @@ export async function render(ctx) {
   const addRunsInput = h("input", { type: "checkbox", id: "add-runs", checked: state.addRuns,
     title: "also the runs 'art add' records as the producers of versions" });
   const groupSelect = h("select", { id: "group-by", "aria-label": "group by" });
+  const group2Select = h("select", { id: "group-by-2", "aria-label": "then by" });
   const columnsMenu = h("details", { class: "menu", id: "columns" }, h("summary", null, "Columns"),
     h("div", { class: "menu-body" }));
   const message = h("div", { class: "message" });
@@ -132,32 +156,47 @@ export async function render(ctx) {
   const pager = h("div", { class: "pager" });
   const count = h("span", { class: "muted", id: "run-count" });
 
-  const xSelect = h("select", { id: "chart-x", "aria-label": "x axis" },
-    h("option", { value: "step" }, "step"), h("option", { value: "_runtime" }, "relative time (s)"),
-    h("option", { value: "_timestamp" }, "wall time"));
-  xSelect.value = state.x;
+  const xSelect = h("select", { id: "chart-x", "aria-label": "x axis" }, X_CHOICES.map(([v, t]) => h("option", { value: v }, t)));
+  xSelect.value = state.panels.x;
   const smoothInput = h("input", { type: "range", id: "smoothing", min: "0", max: "0.99", step: "0.01",
-    value: String(state.smoothing), "aria-label": "smoothing" });
-  const smoothLabel = h("span", { class: "muted" }, state.smoothing.toFixed(2));
-  const logInput = h("input", { type: "checkbox", id: "log-y", checked: state.logY });
-  const keyInput = h("input", { type: "search", id: "chart-keys", placeholder: "metrics (regex)", value: state.keyFilter });
-  const chartsBox = h("div", { class: "charts", id: "project-charts" });
+    value: String(state.panels.smoothing), "aria-label": "smoothing" });
+  const smoothLabel = h("span", { class: "muted" }, state.panels.smoothing.toFixed(2));
+  const logInput = h("input", { type: "checkbox", id: "log-y", checked: state.panels.logY });
+  const keyInput = h("input", { type: "search", id: "chart-keys", placeholder: "search metrics", value: state.panels.keyFilter,
+    "aria-label": "search metrics" });
+  const colsSelect = h("select", { id: "panel-cols", "aria-label": "columns of panels" },
+    [1, 2, 3, 4].map((n) => h("option", { value: String(n) }, `${n} column${n > 1 ? "s" : ""}`)));
+  colsSelect.value = String(state.panels.cols);
+  const chartsBox = h("div", { class: "charts panels", id: "project-charts" });
   const chartsNote = h("p", { class: "muted" });
+  const sweepBox = h("details", { class: "workspace-part", id: "sweep", open: !!state.sweep.metric });
+  const mediaBox = h("details", { class: "workspace-part", id: "media-compare", open: !!state.media });
+  const panelGrid = new PanelGrid({ box: chartsBox, project, signal: ctx.signal, settings: state.panels, onChange: () => saveQuery() });
+  const sweep = new SweepPanels({ box: sweepBox, project, signal: ctx.signal, state: state.sweep, onChange: () => saveQuery() });
+  const mediaCompare = new MediaCompare({ box: mediaBox, project, signal: ctx.signal,
+    onChange: (key) => { state.media = key; saveQuery(); } });
+  const views = viewControls({ project, signal: ctx.signal, query: () => location.search,
+    selection: () => [...selection], onLoad: (params, sel) => {
+      if (sel) saveSelection(project, new Map(sel));
+      history.pushState(null, "", projectUrl(project) + (params ? "?" + params : ""));
+      window.dispatchEvent(new PopStateEvent("popstate"));
+    } });
 
   fill(ctx.root,
     h("div", { class: "page-head" }, h("h1", null, project),
       h("nav", { class: "tabs" }, h("a", { href: projectUrl(project), class: "active" }, "Runs"),
         h("a", { href: artifactsUrl(project) }, "Artifacts"))),
     h("div", { class: "toolbar" }, filterInput, stateSelect, tagSelect,
-      h("label", null, "group by ", groupSelect), h("label", null, addRunsInput, " art add runs"), columnsMenu),
+      h("label", null, "group by ", groupSelect), h("label", { class: "then-by" }, "then ", group2Select),
+      h("label", null, addRunsInput, " art add runs"), columnsMenu),
     chips, message,
-    h("div", { class: "split" },
+    h("div", { class: "split workspace" },
       h("section", { class: "runs-pane" }, h("div", { class: "table-wrap" }, table), h("div", { class: "pane-foot" }, count, pager)),
       h("section", { class: "charts-pane" },
         h("div", { class: "toolbar small" }, h("label", null, "x ", xSelect),
           h("label", null, "smoothing ", smoothInput, smoothLabel),
-          h("label", null, logInput, " log y"), keyInput),
-        chartsNote, chartsBox)));
+          h("label", null, logInput, " log y"), keyInput, colsSelect, views),
+        chartsNote, chartsBox, sweepBox, mediaBox)));
 
   // -- filters ----------------------------------------------------------------------------------
   function drawChips() {
@@ -187,12 +226,14 @@ export async function render(ctx) {
   stateSelect.addEventListener("change", () => { state.runState = stateSelect.value; state.offset = 0; go(); });
   tagSelect.addEventListener("change", () => { state.tag = tagSelect.value; state.offset = 0; go(); });
   groupSelect.addEventListener("change", () => { state.group = groupSelect.value; state.offset = 0; go(); });
+  group2Select.addEventListener("change", () => { state.group2 = group2Select.value; state.offset = 0; go(); });
   addRunsInput.addEventListener("change", () => { state.addRuns = addRunsInput.checked; state.offset = 0; go(); });
-  xSelect.addEventListener("change", () => { state.x = xSelect.value; saveQuery(); redrawCharts(); });
+  xSelect.addEventListener("change", () => { state.panels.x = xSelect.value; saveQuery(); redrawCharts(); });
   smoothInput.addEventListener("input", () => { smoothLabel.textContent = Number(smoothInput.value).toFixed(2); });
-  smoothInput.addEventListener("change", () => { state.smoothing = Number(smoothInput.value); saveQuery(); redrawCharts(); });
-  logInput.addEventListener("change", () => { state.logY = logInput.checked; saveQuery(); redrawCharts(); });
-  keyInput.addEventListener("input", debounce(() => { state.keyFilter = keyInput.value; saveQuery(); redrawCharts(); }, 300));
+  smoothInput.addEventListener("change", () => { state.panels.smoothing = Number(smoothInput.value); saveQuery(); redrawCharts(); });
+  logInput.addEventListener("change", () => { state.panels.logY = logInput.checked; saveQuery(); redrawCharts(); });
+  keyInput.addEventListener("input", debounce(() => { state.panels.keyFilter = keyInput.value; saveQuery(); redrawCharts(); }, 300));
+  colsSelect.addEventListener("change", () => { state.panels.cols = Number(colsSelect.value); saveQuery(); redrawCharts(); });
 
   // -- data -------------------------------------------------------------------------------------
   async function load() {
@@ -204,10 +245,7 @@ export async function render(ctx) {
   }
 
   function columns() {
-    const config = visibleKeys(data.config_keys).map((k) => "config." + k);
-    const summary = visibleKeys(data.summary_keys).map((k) => "summary." + k);
-    if (!state.cols) return [...config.slice(0, DEFAULT_KEYS), ...summary.slice(0, DEFAULT_KEYS)];
-    return state.cols;
+    return state.cols || defaultColumns(data);
   }
 
   function drawControls() {
@@ -216,9 +254,15 @@ export async function render(ctx) {
     fill(tagSelect, h("option", { value: "" }, "any tag"), [...knownTags].sort().map((t) => h("option", { value: t }, t)));
     tagSelect.value = state.tag;
     const configKeys = visibleKeys(data.config_keys);
-    fill(groupSelect, h("option", { value: "" }, "none"), configKeys.map((k) => h("option", { value: k }, k)));
-    if (state.group && !configKeys.includes(state.group)) groupSelect.append(h("option", { value: state.group }, state.group));
-    groupSelect.value = state.group;
+    for (const [select, value] of [[groupSelect, state.group], [group2Select, state.group2]]) {
+      fill(select, h("option", { value: "" }, "none"), SPECIAL_GROUPS.map(([v, t]) => h("option", { value: v }, t)),
+        h("optgroup", { label: "config" }, configKeys.map((k) => h("option", { value: k }, k))));
+      if (value && !configKeys.includes(value) && !SPECIAL_GROUPS.some(([v]) => v === value)) {
+        select.append(h("option", { value }, value));
+      }
+      select.value = value;
+    }
+    group2Select.closest("label").hidden = !state.group;
     const chosen = new Set(columns());
     const box = columnsMenu.querySelector(".menu-body");
     const option = (col) => h("label", { class: "menu-item" },
@@ -250,17 +294,27 @@ export async function render(ctx) {
     return th;
   }
 
+  function setHidden(key, visible) {
+    if (visible) state.hidden.delete(key); else state.hidden.add(key);
+    saveQuery();
+    drawTable();
+    redrawCharts();
+  }
+
   function runRow(r, cols) {
     const checked = selection.has(r.id);
-    return h("tr", { dataset: { run: r.id }, class: checked ? "selected" : null },
-      h("td", { class: "sel" }, h("input", { type: "checkbox", checked, "aria-label": `select ${r.name || r.id}`,
+    const visible = !state.hidden.has(r.id);
+    const label = r.name || r.id;
+    return h("tr", { dataset: { run: r.id }, class: [checked ? "selected" : null, visible ? null : "hidden-run"] },
+      h("td", { class: "sel" }, h("input", { type: "checkbox", checked, "aria-label": `select ${label}`,
         onchange: (ev) => {
-          if (ev.target.checked) selection.set(r.id, r.name || r.id); else selection.delete(r.id);
+          if (ev.target.checked) selection.set(r.id, label); else selection.delete(r.id);
           ev.target.closest("tr").classList.toggle("selected", ev.target.checked);
           saveSelection(project, selection);
           redrawCharts();
         } })),
-      h("td", { class: "name" }, h("a", { href: runUrl(project, r.id) }, r.name || r.id)),
+      h("td", { class: "name" }, eyeButton(r.id, visible, label, (on) => setHidden(r.id, on)),
+        swatch(colorOf(r.id), label), h("a", { href: runUrl(project, r.id), title: label }, label)),
       h("td", null, stateBadge(r.state)),
       h("td", null, timeEl(r.created_at)),
       h("td", { class: "num" }, fmtDuration(r.runtime ?? (r.state === "running" ? elapsed(r.created_at) : null))),
@@ -286,14 +340,39 @@ export async function render(ctx) {
   }
 
   function groups() {
-    const map = new Map();
-    for (const r of data.runs) {
-      const v = r.config?.[state.group];
-      const key = v === undefined ? "(none)" : fmtValue(v);
-      if (!map.has(key)) map.set(key, []);
-      map.get(key).push(r);
-    }
-    return map;
+    return groupRuns(data.runs, state.group, state.group2 || null);
+  }
+
+  /** A group's row and its members' rows (hidden until it is opened); nested groups inside. */
+  function groupRows(g, cols, depth) {
+    const open = h("button", { type: "button", class: "expander", "aria-expanded": "false",
+      "aria-label": `open ${g.title}` }, "▸");
+    const inner = g.children
+      ? g.children.flatMap((c) => groupRows(c, cols, depth + 1))
+      : g.runs.map((r) => {
+        const tr = runRow(r, cols);
+        tr.classList.add("member");
+        tr.classList.add("depth-" + (depth + 1));
+        return tr;
+      });
+    inner.forEach((tr) => { tr.hidden = true; });
+    const direct = g.children ? inner.filter((tr) => tr.dataset.depth === String(depth + 1)) : inner;
+    const setOpen = (expanded) => {
+      open.setAttribute("aria-expanded", String(expanded));
+      open.textContent = expanded ? "▾" : "▸";
+      if (expanded) direct.forEach((tr) => { tr.hidden = false; });
+      else inner.forEach((tr) => { tr.hidden = true; const b = tr.querySelector("button.expander"); if (b) { b.setAttribute("aria-expanded", "false"); b.textContent = "▸"; } });
+    };
+    open.addEventListener("click", () => setOpen(open.getAttribute("aria-expanded") !== "true"));
+    const visible = !groupHidden(state.hidden, g.key);
+    const row = h("tr", { class: ["group-row", "depth-" + depth, visible ? null : "hidden-run"], dataset: { group: g.key, depth: String(depth) } },
+      h("td", { class: "sel" }, open),
+      h("td", { class: "name", colspan: "6" },
+        eyeButton("g:" + g.key, !state.hidden.has("g:" + g.key), g.title, (on) => setHidden("g:" + g.key, on)),
+        swatch(groupColor(g.key), g.title), h("strong", null, g.label), " ",
+        h("span", { class: "muted" }, `${g.runs.length} run${g.runs.length === 1 ? "" : "s"}`)),
+      cols.map((c) => h("td", { class: "num agg", dataset: { col: c } }, aggregate(g.runs, c))));
+    return [row, ...inner];
   }
 
   function drawTable() {
@@ -315,27 +394,7 @@ export async function render(ctx) {
     head.querySelectorAll("th[data-sort^='summary.']").forEach((th) => th.classList.add("col-summary"));
     let body;
     if (state.group) {
-      body = [];
-      for (const [value, runs] of groups()) {
-        const open = h("button", { type: "button", class: "expander", "aria-expanded": "false" }, "▸");
-        const members = runs.map((r) => {
-          const tr = runRow(r, cols);
-          tr.hidden = true;
-          tr.classList.add("member");
-          return tr;
-        });
-        open.addEventListener("click", () => {
-          const expanded = open.getAttribute("aria-expanded") !== "true";
-          open.setAttribute("aria-expanded", String(expanded));
-          open.textContent = expanded ? "▾" : "▸";
-          members.forEach((tr) => { tr.hidden = !expanded; });
-        });
-        body.push(h("tr", { class: "group-row", dataset: { group: value } },
-          h("td", { class: "sel" }, open),
-          h("td", { class: "name", colspan: "6" }, h("strong", null, `${state.group} = ${value}`), " ",
-            h("span", { class: "muted" }, `${runs.length} run${runs.length === 1 ? "" : "s"}`)),
-          cols.map((c) => h("td", { class: "num agg", dataset: { col: c } }, aggregate(runs, c)))), ...members);
-      }
+      body = groups().flatMap((g) => groupRows(g, cols, 0));
     } else {
       body = data.runs.map((r) => runRow(r, cols));
     }
@@ -344,7 +403,7 @@ export async function render(ctx) {
         "No runs match."))));
     const shown = data.runs.length;
     fill(count, state.group
-      ? `${data.total} runs in ${groups().size} groups` + (data.total > shown ? ` (first ${shown} grouped)` : "")
+      ? `${data.total} runs in ${groups().length} groups` + (data.total > shown ? ` (first ${shown} grouped)` : "")
       : `${data.total} runs` + (data.total > shown ? `, ${state.offset + 1}–${state.offset + shown} shown` : ""));
     fill(pager);
     if (!state.group && data.total > PAGE) {
@@ -357,69 +416,37 @@ export async function render(ctx) {
   }
 
   // -- charts -------------------------------------------------------------------------------------
-  async function history(runId, force = false) {
-    const key = `${runId}|${state.x}`;
-    if (!force && histories.has(key)) return histories.get(key);
-    const res = await api(`/projects/${seg(project, "runs", runId)}/history` + qs({ x: state.x, samples: 500 }),
-      { signal: ctx.signal });
-    histories.set(key, res);
-    return res;
-  }
-
-  function xValues(xs) {
-    return state.x === "_timestamp" ? xs.map((t) => (typeof t === "number" ? t * 1000 : t)) : xs;
-  }
-
   let drawing = 0;
   async function drawCharts(force = false) {
     const ticket = ++drawing;
-    let keyRe = null;
-    try { keyRe = state.keyFilter ? new RegExp(state.keyFilter) : null; } catch { keyRe = null; }
-    let lineSets;  // [{name, color, runs:[{id,name}]}]
+    let sets = lineSets({ runs: data.runs, selection, by: state.group, by2: state.group2 || null,
+      hidden: state.hidden, perGroup: RUNS_PER_GROUP });
+    const hiddenCount = state.group ? groups().flatMap((g) => g.children || [g]).filter((g) => groupHidden(state.hidden, g.key)).length
+      : [...selection.keys()].filter((id) => state.hidden.has(id)).length;
+    const hiddenNote = hiddenCount ? ` ${hiddenCount} hidden.` : "";
     if (state.group) {
-      lineSets = [...groups()].map(([value, runs], i) => ({ name: `${state.group}=${value}`, color: COLORS[i % COLORS.length],
-        runs: runs.slice(0, RUNS_PER_GROUP).map((r) => ({ id: r.id, name: r.name || r.id })) }));
-      chartsNote.textContent = `Each group drawn as its mean with a min–max band (${lineSets.length} groups).`;
+      chartsNote.textContent = `Each group drawn as its mean with a min–max band (${sets.length} groups).` + hiddenNote;
     } else {
       // the charts follow the table: with a filter on, only the selected runs it lets through
-      const shown = new Set(data.runs.map((r) => r.id));
+      const inTable = new Set(data.runs.map((r) => r.id));
       const filtered = state.filters.length || state.runState || state.tag;
-      const drawn = [...selection].filter(([id]) => !filtered || shown.has(id));
-      lineSets = drawn.map(([id, name], i) => ({ name, color: COLORS[i % COLORS.length], runs: [{ id, name }] }));
-      const hidden = selection.size - drawn.length;
-      chartsNote.textContent = (lineSets.length ? `${lineSets.length} selected run${lineSets.length === 1 ? "" : "s"}.`
-        : "Select runs in the table to chart their history.") + (hidden ? ` ${hidden} selected hidden by the filter.` : "");
+      const before = sets.length;
+      if (filtered) sets = sets.filter((set) => set.runs.every((r) => inTable.has(r.id)));
+      const byFilter = before - sets.length;
+      chartsNote.textContent = (sets.length ? `${sets.length} selected run${sets.length === 1 ? "" : "s"}.`
+        : "Select runs in the table to chart their history.") + hiddenNote
+        + (byFilter ? ` ${byFilter} selected hidden by the filter.` : "");
     }
     const running = new Set(data.runs.filter((r) => r.state === "running").map((r) => r.id));
-    const results = await Promise.all(lineSets.map((set) => Promise.all(set.runs.map((r) =>
-      history(r.id, force && running.has(r.id)).catch((err) => {
-        if (err.name === "AbortError") throw err;
-        return { series: {}, keys: [], error: err };
-      })))));
-    if (ticket !== drawing || !ctx.alive()) return;
-    const keys = new Set();
-    results.flat().forEach((res) => Object.entries(res.series || {}).forEach(([k, s]) => {
-      if (!k.startsWith("_") && k !== state.x && isNumeric(s)) keys.add(k);
-    }));
-    const chosen = [...keys].sort().filter((k) => !keyRe || keyRe.test(k)).slice(0, MAX_CHARTS);
-    const existing = new Map([...chartsBox.querySelectorAll(".chart")].map((el) => [el.dataset.key, el]));
-    const els = chosen.map((k) => existing.get(k) || chartBox(k));
-    fill(chartsBox, els);
-    if (!chosen.length && lineSets.length) chartsBox.append(h("p", { class: "muted" }, "No numeric history to draw."));
-    await Promise.all(chosen.map((k, i) => {
-      const lines = lineSets.map((set, j) => {
-        const series = results[j].map((res) => res.series?.[k]).filter(Boolean);
-        if (!series.length) return null;
-        if (state.group) {
-          const b = band(series);
-          return { name: set.name, color: set.color, x: xValues(b.x), y: b.mean,
-            band: { x: xValues(b.x), min: b.min, max: b.max } };
-        }
-        return { name: set.name, color: set.color, x: xValues(series[0].x), y: series[0].y };
-      }).filter(Boolean);
-      return lineChart(els[i], { title: k, lines, xTitle: X_TITLES[state.x] || state.x,
-        logY: state.logY, smoothing: state.smoothing, xIsTime: state.x === "_timestamp" });
-    }));
+    const shown = data.runs.filter((r) => !state.hidden.has(r.id)
+      && !(state.group && groupRuns([r], state.group, state.group2 || null).flatMap((g) => g.children || [g])
+        .every((g) => groupHidden(state.hidden, g.key))));
+    const chosen = sets.flatMap((set) => set.runs.map((r) => ({ ...r, color: set.grouped ? colorOf(r.id) : set.color })));
+    // the sweep panels and the media come after the charts, never holding the page up
+    const later = (p) => p.catch((err) => { if (err.name !== "AbortError" && ctx.alive()) console.warn(err); });
+    later(sweep.update({ runs: shown, data, filters: filterObject(), addRuns: state.addRuns }));
+    later(mediaCompare.update({ runs: chosen, key: state.media }));
+    await panelGrid.draw(sets, { force, running });
   }
 
   // -- refresh ------------------------------------------------------------------------------------
