@@ -111,14 +111,6 @@ def site(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = ui.launch_chromium(p)
-        yield b
-        b.close()
-
-
-@pytest.fixture(scope="module")
 def context(browser):
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
     yield ctx
