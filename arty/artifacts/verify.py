@@ -229,7 +229,8 @@ def verify_store(store: Store, progress: Callable[[int], None] | None = None,
         return _dedupe(problems)
     all_blobs = set(store.iter_blobs())
     pack_problems, why_missing = _pack_problems(store)
-    problems += pack_problems
+    problems = [Problem(p.kind, p.subject, p.message + why_missing) if p.kind == "missing" else p
+                for p in problems] + pack_problems
     for d in sorted(referenced - all_blobs):
         problems.append(Problem("missing", str(d), f"object '{d}' is missing{why_missing}"))
     problems += _run_media_problems(store, all_blobs)
