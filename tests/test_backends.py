@@ -18,16 +18,34 @@ from arty.artifacts import Artifact, Registry
 from arty.errors import IntegrityError, NotFound, ReferenceChanged, UnsupportedStore
 from arty.hashing import StatCache, hash_bytes
 from arty.store import Backend, Store, encode_json, init_store, open_backend, open_store
-from arty.store import layout
+from arty.store import layout, packs
 from conftest import BACKENDS, _fresh_store_url, backing_url, drop_memory_store, make_tree, run_art
 
 
-@pytest.fixture(params=[*BACKENDS, "http"])
-def store_url(request, tmp_path):
-    """conftest's ``store_url``, plus a store served by ``art server`` (already created there)."""
-    url = _fresh_store_url(request.param, request, tmp_path)
+@pytest.fixture(params=[*(f"{b}-{m}" for b in BACKENDS for m in ("packed", "loose")), "http"])
+def store_url(request, tmp_path, monkeypatch):
+    """conftest's ``store_url`` with small blobs written into packs and without (``ARTY_PACKS``),
+    plus a store served by ``art server`` (already created there; writers send loose blobs)."""
+    kind, _, mode = request.param.partition("-")
+    monkeypatch.setenv("ARTY_PACKS", "0" if mode == "loose" else "1")
+    url = _fresh_store_url(kind, request, tmp_path)
     yield url
     drop_memory_store(url)
+
+
+def _rot(store_url: str, digest, data: bytes) -> None:
+    """Replace the stored bytes of blob ``digest`` behind the client's back (bit rot): in its
+    pack when it is packed, else its loose file."""
+    store = open_store(backing_url(store_url))
+    loc = store.packs.lookup_fresh(digest)
+    if loc is None:
+        store.backend.write(layout.blob(digest), data)
+        return
+    path = packs.pack_path(loc.pack)
+    whole = bytearray(store.backend.read(path))
+    assert len(data) == loc.length
+    whole[loc.offset:loc.offset + loc.length] = data
+    store.backend.write(path, bytes(whole))
 
 
 def _fresh_only(url: str) -> None:
@@ -150,8 +168,13 @@ def test_missing_blob_isnot_found(store_url, tmp_path):
 
 def test_corrupt_blob_is_refused_on_read(store_url, tmp_path):
     store, _ = init_store(store_url)
-    d = store.put_bytes(b"the real content")
-    open_backend(backing_url(store_url)).write(layout.blob(d), b"the real c0ntent")  # bit rot, same size
+    d = store.digest_of(b"the real content")
+    other = store.digest_of(b"a neighbour")
+    store.put_many_bytes({d: b"the real content", other: b"a neighbour"})  # one pack, when packing
+    store.flush()
+    _rot(store_url, d, b"the real c0ntent")  # bit rot, same size
+    store = open_store(store_url)
+    assert store.read_blob(other) == b"a neighbour"  # the rest of a pack still reads
     with pytest.raises(IntegrityError) as info:
         store.read_blob(d)
     assert str(d) in str(info.value)
@@ -169,6 +192,9 @@ def test_missing_blobs_few_and_many(store_url):
         data = f"blob {i}".encode()
         present[hash_bytes(data, store.algorithm)] = data
     store.put_many_bytes(present)
+    assert store.missing_blobs(present) == set()  # buffered for a pack: known to this writer
+    store.flush()
+    store = open_store(store_url)  # a fresh client learns them from the store
     absent = {hash_bytes(f"absent {i}".encode(), store.algorithm) for i in range(10)}
     # many (> 64): remote stores list each objects/<xx>/ prefix instead of one request per blob
     assert store.missing_blobs(set(present) | absent) == absent
@@ -178,6 +204,44 @@ def test_missing_blobs_few_and_many(store_url):
     some_present = set(sorted(present, key=str)[:5])
     assert store.missing_blobs(some_absent | some_present) == some_absent
     assert store.missing_blobs([]) == set()
+
+
+def test_blobs_written_in_a_batch_read_like_any_blob(store_url, tmp_path):
+    """Small blobs of a batch go into packs (unless ARTY_PACKS=0): every blob call finds them."""
+    store, _ = init_store(store_url)
+    items = {}
+    for i in range(40):
+        data = os.urandom(100 + i * 37)
+        items[hash_bytes(data, store.algorithm)] = data
+    big = os.urandom(packs.PACK_BLOB_MAX + 1)  # too big for a pack: loose
+    items[hash_bytes(big, store.algorithm)] = big
+    store.put_many_bytes(items)
+    store.flush()
+    reader = open_store(store_url)
+    layout_files = reader.walk("")
+    packed = [f for f in layout_files if f.startswith("packs/")]
+    if os.environ["ARTY_PACKS"] == "1" and not store_url.startswith("http://"):
+        assert len([f for f in packed if f.endswith(".pack")]) == 1
+        assert len([f for f in packed if f.endswith(".idx")]) == 1
+        assert len([f for f in layout_files if f.startswith("objects/")]) == 1  # the big one
+    else:
+        assert packed == []
+    assert set(reader.iter_blobs()) == set(items)
+    assert reader.missing_blobs(items) == set()
+    d0, data0 = next(iter(items.items()))
+    assert reader.has_blob(d0)
+    assert reader.read_blob(d0) == data0
+    assert reader.read_blob_range(d0, 3, 50) == data0[3:50]
+    assert reader.measure_blob(d0) == (d0, len(data0))
+    assert reader.blob_mtime(d0) > 0
+    got = reader.read_blobs(items)
+    assert got == items
+    dest = tmp_path / "one"
+    reader.blob_to_file(d0, str(dest))
+    assert dest.read_bytes() == data0
+    assert reader.freshen_blobs(items) == set()
+    absent = hash_bytes(b"never stored", store.algorithm)
+    assert isinstance(reader.read_blobs([absent])[absent], NotFound)
 
 
 # -- create-if-absent and records -----------------------------------------------------------
@@ -374,7 +438,7 @@ def test_download_of_corrupt_blob_fails_naming_it(store_url, tmp_path):
     data = make_tree(tmp_path / "data", {"good.txt": "fine", "bad.txt": "will rot"})
     v = reg.log(Artifact("data", type="dataset").add_dir(data)).version
     bad = v.get_entry("bad.txt").digest
-    open_backend(backing_url(store_url)).write(layout.blob(bad), b"will r0t")
+    _rot(store_url, bad, b"will r0t")
     target = tmp_path / "out"
     with pytest.raises(IntegrityError, match=str(bad)):
         _registry(store_url).resolve("data:v0").download(target)

@@ -153,6 +153,24 @@ def test_processes_log_versions_at_the_same_moment(store_url, env_for, tmp_path)
     _check_versions(store_url, tmp_path, contents, results)
 
 
+@pytest.mark.parametrize("store_url", ["local", "s3"], indirect=True)
+def test_processes_add_overlapping_small_file_folders_into_packs(store_url, env_for, tmp_path):
+    """8 writers pack overlapping small-file folders at once: two packing the same blob is harmless."""
+    init_store(store_url)
+    shared = {f"shared/{k}.txt": f"common {k}\n" for k in range(60)}
+    contents = {i: {**shared, **{f"own/{k}.txt": f"worker {i} file {k}\n" for k in range(40)},
+                    f"half/{i % 2}.txt": f"half {i % 2}\n"} for i in range(WORKERS)}
+    folders = {i: make_tree(tmp_path / f"w{i}", contents[i]) for i in range(WORKERS)}
+    env = {**_worker_env(store_url, env_for), "ARTY_PACKS": "1"}
+    results = _run_processes(_log_version_worker, lambda i: (store_url, env, i, folders[i]))
+    _check_versions(store_url, tmp_path, contents, results)
+    store = open_store(store_url)
+    assert [f for f in store.walk("packs") if f.endswith(".pack")], "the small files went into packs"
+    from arty.artifacts.verify import verify_store
+
+    assert verify_store(store) == []
+
+
 # -- one log, many appends ------------------------------------------------------------------
 
 

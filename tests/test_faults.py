@@ -359,6 +359,13 @@ def test_hostile_manifest_refused_by_art_get_and_flagged_by_verify(local_store, 
 
 
 @pytest.fixture
+def loose_blobs(monkeypatch):
+    """Blobs stored loose (``ARTY_PACKS=0``): these tests damage ``objects/`` files one by one.
+    The same faults inside packs: tests/test_packs.py and tests/test_backends.py (packed)."""
+    monkeypatch.setenv("ARTY_PACKS", "0")
+
+
+@pytest.fixture
 def corrupt(registry, local_store, tmp_path):
     """'data:v0' with two of its blobs overwritten by other bytes; returns (version, bad digests)."""
     src = make_tree(tmp_path / "src", {
@@ -375,6 +382,7 @@ def corrupt(registry, local_store, tmp_path):
     return v, bad, src
 
 
+@pytest.mark.usefixtures("loose_blobs")
 def test_corrupt_blob_fails_download_and_leaves_nothing(corrupt, tmp_path):
     v, bad, src = corrupt
     work = tmp_path / "work"
@@ -388,6 +396,7 @@ def test_corrupt_blob_fails_download_and_leaves_nothing(corrupt, tmp_path):
         v.read_bytes("a.txt")
 
 
+@pytest.mark.usefixtures("loose_blobs")
 def test_corrupt_blob_leaves_an_existing_folder_as_it_was(corrupt, tmp_path):
     v, bad, src = corrupt
     out = tmp_path / "out"
@@ -399,6 +408,7 @@ def test_corrupt_blob_leaves_an_existing_folder_as_it_was(corrupt, tmp_path):
     assert state(out) == before
 
 
+@pytest.mark.usefixtures("loose_blobs")
 def test_art_get_of_a_corrupt_blob(corrupt, local_store, tmp_path):
     v, bad, src = corrupt
     out = tmp_path / "out"
@@ -419,6 +429,7 @@ def test_art_get_of_a_corrupt_blob(corrupt, local_store, tmp_path):
         assert {k for k in changed if not k.startswith("store")} == set(), changed
 
 
+@pytest.mark.usefixtures("loose_blobs")
 def test_verify_names_every_corrupt_object(corrupt, local_store):
     v, bad, src = corrupt
     with pytest.raises(IntegrityError) as err:
@@ -440,6 +451,7 @@ def test_verify_names_every_corrupt_object(corrupt, local_store):
     assert report["ok"] is False and sorted(p["subject"] for p in report["problems"]) == sorted(bad)
 
 
+@pytest.mark.usefixtures("loose_blobs")
 def test_corrupt_and_missing_manifest_nodes(registry, local_store, tmp_path):
     src = make_tree(tmp_path / "src", {"a.txt": "a", "sub/b.txt": "b"})
     v = registry.log(Artifact("data", type="dataset").add_dir(src)).version
@@ -457,6 +469,7 @@ def test_corrupt_and_missing_manifest_nodes(registry, local_store, tmp_path):
     assert f"manifest node '{sub}'" in proc.stdout and f"object '{blob}' is missing" in proc.stdout
 
 
+@pytest.mark.usefixtures("loose_blobs")
 def test_missing_blob_fails_download_naming_it(registry, local_store, tmp_path):
     src = make_tree(tmp_path / "src", {"a.txt": "a", "b.txt": "b"})
     v = registry.log(Artifact("data", type="dataset").add_dir(src)).version

@@ -24,6 +24,10 @@ from arty.hashing import Digest
 from arty.store import Store, layout, records, segments
 from arty.store.backends import TMP_PREFIX
 from arty.store.leases import CLOCK_SKEW, GC, WRITE, Lease, LeaseInfo, read_leases
+from arty.store.packs import index_path, pack_path
+
+#: A pack whose kept blobs hold less than this share of its bytes is repacked.
+REPACK_BELOW = 0.5
 
 #: Default grace period in seconds (``art gc --grace``).
 DEFAULT_GRACE = 3600
@@ -33,10 +37,17 @@ DEFAULT_GRACE = 3600
 class GcPlan:
     """What gc would remove: unreferenced old blobs, (local stores) stale temp files, expired leases."""
 
-    blobs: list[tuple[Digest, int]] = field(default_factory=list)  # (digest, size)
+    blobs: list[tuple[Digest, int]] = field(default_factory=list)  # (digest, size): every blob to remove
+    #: those of ``blobs`` that are packed: they go with their packs, which go whole when nothing
+    #: in them is referenced ...
+    packed: set[Digest] = field(default_factory=set)
+    drop_packs: list[tuple[str, int]] = field(default_factory=list)  # (pack name, size)
+    #: ... and packs whose kept share is low are rewritten: (pack, size, the blobs kept)
+    repacks: list[tuple[str, int, list[Digest]]] = field(default_factory=list)
     temp_files: list[tuple[str, int]] = field(default_factory=list)  # (path under the store, size)
     kept_young: int = 0  # unreferenced blobs kept because they are younger than the grace period
     kept_leased: int = 0  # unreferenced blobs kept because a live write lease may own them
+    kept_in_packs: int = 0  # unreferenced blobs kept in packs mostly referenced (not worth a repack)
     referenced: int = 0  # blobs referenced by a version or a run
     now: float = 0.0
     grace: float = DEFAULT_GRACE
@@ -55,10 +66,12 @@ class GcPlan:
         return sum(s for _, s in self.blobs) + sum(s for _, s in self.temp_files)
 
     def to_json(self) -> dict[str, Any]:
-        return {"blobs": len(self.blobs), "temp_files": len(self.temp_files), "bytes": self.bytes,
-                "kept_young": self.kept_young, "kept_leased": self.kept_leased, "referenced": self.referenced,
-                "grace": self.grace, "leases": [info.to_json() for info in self.leases],
+        return {"blobs": len(self.blobs), "temp_files": len(self.temp_files),
+                "bytes": self.bytes, "kept_young": self.kept_young, "kept_leased": self.kept_leased,
+                "referenced": self.referenced, "grace": self.grace,
+                "leases": [info.to_json() for info in self.leases],
                 "expired_leases": len(self.expired_leases), "blocked": self.blocked,
+                "kept_in_packs": self.kept_in_packs, "packs_removed": len(self.drop_packs), "packs_repacked": len(self.repacks),
                 "removed": [str(d) for d, _ in self.blobs]}
 
 
@@ -128,7 +141,9 @@ def plan_gc(store: Store, now: float | None = None, grace: float = DEFAULT_GRACE
             plan.cutoff = min(plan.cutoff, open_since - CLOCK_SKEW)
         else:  # a bucket does not change a reused blob's mtime: any unreferenced blob may be in use
             plan.blocked = "a writer at work does not name its blobs"
-    for d in blobs:
+    packed = store.packs.packs()  # listed with the blobs, in step 1
+    loose = [d for d in blobs if d.hex not in _packed_hexes(packed)] if packed else blobs
+    for d in loose:
         if d in referenced:
             plan.referenced += 1
             continue
@@ -136,7 +151,7 @@ def plan_gc(store: Store, now: float | None = None, grace: float = DEFAULT_GRACE
             plan.kept_leased += 1
             continue
         try:
-            mtime = store.blob_mtime(d)
+            mtime = store.backend.mtime(layout.blob(d))
         except FileNotFoundError:
             continue
         if mtime >= plan.cutoff:
@@ -146,10 +161,51 @@ def plan_gc(store: Store, now: float | None = None, grace: float = DEFAULT_GRACE
                 plan.kept_leased += 1
             continue
         plan.blobs.append((d, _size(store, d)))
+    for name, entries in sorted(packed.items()):
+        _plan_pack(store, plan, name, entries, referenced, leased)
     if store.is_local:
         _plan_temp_files(store, plan, plan.cutoff if not plan.leases else
                          min(plan.cutoff, min(i.started for i in plan.leases) - CLOCK_SKEW))
     return plan
+
+
+def _packed_hexes(packed: dict[str, dict[str, tuple[int, int]]]) -> set[str]:
+    return {h for entries in packed.values() for h in entries}
+
+
+def _plan_pack(store: Store, plan: GcPlan, name: str, entries: dict[str, tuple[int, int]],
+               referenced: set[Digest], leased: set[Digest]) -> None:
+    """Decide one pack: keep it, drop it (nothing in it referenced) or repack it (what is
+    referenced holds less than :data:`REPACK_BELOW` of its bytes). Its unreferenced blobs are
+    kept by the rules of loose ones, the pack's mtime standing for theirs (a local writer that
+    reuses a packed blob freshens its pack); while any of them must be kept, the pack stays whole."""
+    digests = [Digest(store.algorithm, h) for h in entries]
+    live = [d for d in digests if d in referenced]
+    dead = [d for d in digests if d not in referenced]
+    plan.referenced += len(live)
+    if not dead:
+        return
+    try:
+        mtime = store.backend.mtime(pack_path(name))
+    except FileNotFoundError:
+        return
+    held = plan.blocked is not None or any(d in leased for d in dead)
+    if held or mtime >= plan.cutoff:
+        if not held and mtime >= plan.now - plan.grace:
+            plan.kept_young += len(dead)
+        else:
+            plan.kept_leased += len(dead)
+        return
+    size = sum(n for _, n in entries.values())
+    if live and sum(entries[d.hex][1] for d in live) >= REPACK_BELOW * size:
+        plan.kept_in_packs += len(dead)  # mostly referenced: kept whole until its share drops
+        return
+    plan.blobs.extend((d, entries[d.hex][1]) for d in dead)
+    plan.packed.update(dead)
+    if live:
+        plan.repacks.append((name, store.packs.size_of(name), live))
+    else:
+        plan.drop_packs.append((name, store.packs.size_of(name)))
 
 
 def _leased_blobs(trees: TreeReader, leases: list[LeaseInfo]) -> tuple[set[Digest], float | None]:
@@ -266,11 +322,14 @@ def apply_gc(store: Store, plan: GcPlan, progress: Callable[[int], None] | None 
                               "plan_gc(store, lease=Lease.take(store, GC, ...))")
     removed = 0
     for d, _size_ in plan.blobs:
+        if d in plan.packed:
+            continue
         if progress:
             progress(1)
         _confirm(lease)
         if _remove_blob(store, d, plan.cutoff):
             removed += 1
+    removed += _apply_packs(store, plan, lease)
     for rel, _ in plan.temp_files:
         _confirm(lease)
         try:
@@ -283,6 +342,65 @@ def apply_gc(store: Store, plan: GcPlan, progress: Callable[[int], None] | None 
         except FileNotFoundError:
             pass
     return removed
+
+
+def _apply_packs(store: Store, plan: GcPlan, lease: Lease) -> int:
+    """Drop and repack the packs ``plan`` names; returns the packed blobs removed.
+
+    A repack writes the kept blobs (read and verified) into a new pack and makes it durable
+    with its index before the old pack goes; a pack with a bad blob is left as it is.
+    """
+    removed = 0
+    dead_in = {name: len(store.packs.packs().get(name, {})) for name, _ in plan.drop_packs}
+    for name, _size_ in plan.drop_packs:
+        _confirm(lease)
+        if _remove_pack(store, name, plan.cutoff):
+            removed += dead_in[name]
+    for name, _size_, live in plan.repacks:
+        _confirm(lease)
+        got = store.read_blobs(live)
+        if any(isinstance(v, ArtyError) for v in got.values()):
+            continue  # 'art verify' names the bad blob; nothing of this pack is touched
+        before = len(store.packs.packs().get(name, {}))
+        store.put_many_bytes(got)  # type: ignore[arg-type]
+        store.flush()  # the new pack and its index are durable before the old pack goes
+        _confirm(lease)
+        if _remove_pack(store, name, plan.cutoff):
+            removed += before - len(live)
+    return removed
+
+
+def _remove_pack(store: Store, name: str, cutoff: float) -> bool:
+    """Remove pack ``name`` and then its index; on a local store not if a writer freshened it
+    since the plan (renamed aside, mtime checked again, put back if it was)."""
+    path = pack_path(name)
+    if store.is_local:
+        full = store.backend.local_path(path)
+        try:
+            if os.stat(full).st_mtime >= cutoff:
+                return False
+        except FileNotFoundError:
+            return False
+        aside = os.path.join(os.path.dirname(full), f"{TMP_PREFIX}gc-{uuid.uuid4().hex}")
+        try:
+            os.rename(full, aside)
+        except FileNotFoundError:
+            return False
+        if os.stat(aside).st_mtime >= cutoff:
+            os.replace(aside, full)
+            return False
+        os.unlink(aside)
+    else:
+        try:
+            store.backend.delete(path)
+        except FileNotFoundError:
+            pass
+    try:
+        store.backend.delete(index_path(name))
+    except FileNotFoundError:
+        pass
+    store.packs.forget(name)
+    return True
 
 
 def _confirm(lease: Lease) -> None:

@@ -43,7 +43,7 @@ from arty.store import Store, layout
 from arty.store.leases import WRITE, Lease
 
 #: Blobs written to the target per batch (one ``write_many``) ...
-BATCH_FILES = 500
+BATCH_FILES = 4096
 #: ... or fewer, when their bytes add up to this.
 BATCH_BYTES = 64 * 1024 * 1024
 #: Blobs larger than this are streamed through a temporary file instead of memory.
@@ -435,7 +435,7 @@ def _send_blobs(src: Store, dst: Store, digests: list[Digest], sizes: dict[Diges
                 result: TransferResult, progress: Progress | None) -> None:
     """Read each blob from ``src`` (verified) and write it to ``dst``, in batches."""
     large = [d for d in digests if (sizes.get(d) or 0) > LARGE_BLOB]
-    small = [d for d in digests if (sizes.get(d) or 0) <= LARGE_BLOB]
+    small = sorted((d for d in digests if (sizes.get(d) or 0) <= LARGE_BLOB), key=src.pack_order)
     batches: list[list[Digest]] = []
     batch: list[Digest] = []
     batch_bytes = 0
@@ -447,10 +447,22 @@ def _send_blobs(src: Store, dst: Store, digests: list[Digest], sizes: dict[Diges
         batch_bytes += sizes.get(d) or 0
     if batch:
         batches.append(batch)
+    # Packed blobs of the source are read with one ranged read per run of neighbours: batches
+    # follow pack order, and each thread reads a slice of a batch. The target packs small blobs
+    # again (Store.put_many_bytes): a push sends packs, not single blobs.
+    def read_slice(part: list[Digest]) -> list[bytes]:
+        got = src.read_blobs(part)
+        for d in part:
+            if isinstance(got[d], Exception):
+                raise got[d]  # type: ignore[misc]
+        return [got[d] for d in part]  # type: ignore[misc]
+
     with ThreadPoolExecutor(READ_THREADS) as pool:
         for batch in batches:
-            datas = list(pool.map(src.read_blob, batch))
-            dst.backend.write_many({layout.blob(d): data for d, data in zip(batch, datas)})
+            step = max(1, -(-len(batch) // READ_THREADS))
+            datas = [x for part in pool.map(read_slice, [batch[i:i + step] for i in range(0, len(batch), step)])
+                     for x in part]
+            dst.put_many_bytes(dict(zip(batch, datas)))
             n_bytes = sum(len(x) for x in datas)
             result.blobs_sent += len(batch)
             result.bytes_sent += n_bytes

@@ -7,6 +7,7 @@ every bad object; nothing stops at the first one.
 from __future__ import annotations
 
 import os
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
@@ -227,11 +228,47 @@ def verify_store(store: Store, progress: Callable[[int], None] | None = None,
         problems += _rehash(store, referenced - node_set, progress, claims)
         return _dedupe(problems)
     all_blobs = set(store.iter_blobs())
+    pack_problems, why_missing = _pack_problems(store)
+    problems = [Problem(p.kind, p.subject, p.message + why_missing) if p.kind == "missing" else p
+                for p in problems] + pack_problems
     for d in sorted(referenced - all_blobs):
-        problems.append(Problem("missing", str(d), f"object '{d}' is missing"))
+        problems.append(Problem("missing", str(d), f"object '{d}' is missing{why_missing}"))
     problems += _run_media_problems(store, all_blobs)
     problems += _rehash(store, all_blobs, progress, claims)
     return _dedupe(problems)
+
+
+def _pack_problems(store: Store) -> tuple[list[Problem], str]:
+    """Problems of the packs themselves (the blobs in them are re-hashed like loose ones): an
+    index that cannot be used, or a pack shorter than its index says. Also what to add to a
+    "missing" message when packs without a usable index exist (their blobs cannot be found).
+
+    A pack without any index is not a problem by itself: a writer at work or killed before
+    its index leaves one (``art gc`` removes it after the grace period); it is warned about.
+    """
+    from arty.store.packs import index_path, pack_path
+
+    index = store.packs
+    problems = [Problem("malformed", f"pack {name}", f"{message}: the objects it indexes cannot be found")
+                for name, message in sorted(index.problems.items())]
+    for name, entries in sorted(index.packs().items()):
+        try:
+            size = store.backend.size(pack_path(name))
+        except FileNotFoundError:
+            continue
+        if size < index.size_of(name):
+            cut = sorted(h for h, (o, n) in entries.items() if o + n > size)
+            problems.append(Problem("corrupt", f"pack {name}",
+                                    f"pack '{pack_path(name)}' holds {size} bytes but its index names "
+                                    f"{index.size_of(name)}: {len(cut)} object(s) end past the end of the pack"))
+    for name in sorted(index.unindexed):
+        warnings.warn(f"arty: pack '{pack_path(name)}' has no index '{index_path(name)}' (a writer at work, or "
+                      "one stopped before it wrote the index): the objects in it cannot be found; "
+                      "'art gc' removes it after the grace period", RuntimeWarning, stacklevel=2)
+    unusable = len(index.problems) + len(index.unindexed)
+    why = (f" ({unusable} pack(s) in 'packs/' have no usable index, so objects in them cannot be found: "
+           "add or push the files again)") if unusable else ""
+    return problems, why
 
 
 def _run_media_problems(store: Store, all_blobs: set[Digest]) -> list[Problem]:

@@ -24,6 +24,7 @@ from arty.errors import InvalidPath, NotFound, UsageError
 from arty.hashing import HEX_LENGTHS
 from arty.store import layout, text
 from arty.store.backends import TMP_PREFIX
+from arty.store.packs import PACKS
 
 #: The longest store path accepted (characters), and the longest part (bytes, as file systems allow).
 MAX_PATH = 1024
@@ -34,7 +35,7 @@ MAX_RECORD = 1024 * 1024
 MAX_FILE = 1024 * 1024 * 1024
 #: Top-level names a listing of the store's root may show.
 SERVED_ROOTS = (layout.STORE_JSON, layout.OBJECTS, layout.JOURNAL, layout.LEASES, layout.PROJECTS,
-                layout.QUARANTINE)
+                layout.QUARANTINE, PACKS)
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ def scope_of(path: str) -> Scope:
     head, _, rest = path.partition("/")
     if head == layout.STORE_JSON and not rest:
         return Scope("config", None, path)
-    if head in (layout.OBJECTS, layout.JOURNAL, layout.LEASES, layout.QUARANTINE):
+    if head in (layout.OBJECTS, layout.JOURNAL, layout.LEASES, layout.QUARANTINE, PACKS):
         return Scope(head, None, path)
     if head == layout.PROJECTS:
         if not rest:
@@ -90,8 +91,8 @@ def scope_of(path: str) -> Scope:
                               hint="project names are letters, digits, '.', '_' and '-'")
         return Scope("project", project, path)
     raise NotFound(f"store path '{path[:200]}' is not served by this server",
-                   hint="the store protocol serves store.json, objects/, journal/, leases/, quarantine/ "
-                        "and projects/")
+                   hint="the store protocol serves store.json, objects/, packs/ (read only), journal/, "
+                        "leases/, quarantine/ and projects/")
 
 
 def read_role(scope: Scope) -> str:
@@ -128,7 +129,7 @@ def delete_role(scope: Scope) -> str:
     """The role deleting a path needs: write for a lease, admin elsewhere."""
     if scope.kind == "leases" and len(scope.parts) == 2:
         return "write"
-    if scope.kind in ("project", "objects", "journal", "quarantine"):
+    if scope.kind in ("project", "objects", "packs", "journal", "quarantine"):
         return "admin"
     raise UsageError(f"cannot delete '{scope.path[:200]}' through the store protocol",
                      hint="only records, blobs and leases can be deleted")

@@ -71,6 +71,9 @@ class HttpBackend(Backend):
     supports_create = True
     #: Store asks many existence questions in one request (see Store.missing_blobs).
     batch_queries = True
+    #: Writers send loose blobs, which the server hashes again before it stores them; packs
+    #: already in the backing store are read (``packs/`` is served read-only).
+    takes_packs = False
 
     def __init__(self, url: str, key: str | None = None) -> None:
         import requests

@@ -19,12 +19,14 @@ from typing import Any, Callable, Iterable
 
 import xxhash
 
-from arty.errors import BadRecord, ConflictError, IntegrityError, NotFound, StoreError, UnsupportedStore, UsageError
+from arty.errors import ArtyError, BadRecord, ConflictError, IntegrityError, NotFound, StoreError, UnsupportedStore, UsageError
 from arty.hashing import CHUNK, DEFAULT_ALGORITHM, HEX_LENGTHS, Digest, hash_bytes, new_hasher
 from arty.store import layout, text
 from arty.store.records import REPAIR_HINT, Fields, check_fields, json_type, warn_skipped
 from arty.store.backends import Backend, LocalBackend, bucket_not_found, open_backend, write_all
 from arty.store.cache import BlobCache, CacheUnwritable, materialise
+from arty.store import packs as _packs
+from arty.store.packs import Located, PackIndex, PackWriter
 
 #: Appending to a log gives up after this many lost races in a row.
 MAX_APPEND_ATTEMPTS = 1000
@@ -81,6 +83,12 @@ class Store:
         #: Remote stores keep fetched blobs in a verified local cache (see arty.store.cache).
         self.blob_cache: BlobCache | None = None if isinstance(backend, LocalBackend) else BlobCache(user_cache_dir())
         self._records_lock = threading.Lock()
+        #: Whether small blobs written in batches go into packs (docs/store-format.md, "Packs"):
+        #: on unless ``ARTY_PACKS=0``, or the backend cannot take packs (a server takes loose blobs).
+        self.packing: bool = _packs.packs_enabled() and getattr(backend, "takes_packs", True)
+        self._pack_index: PackIndex | None = None
+        self._pack_writer: PackWriter | None = None
+        self._packs_lock = threading.Lock()
 
     # -- identity -----------------------------------------------------------
 
@@ -109,17 +117,106 @@ class Store:
     def __repr__(self) -> str:
         return f"Store({self.url!r})"
 
+    # -- packs ---------------------------------------------------------------
+
+    @property
+    def packs(self) -> PackIndex:
+        """The store's pack indexes (learned on first use; see :mod:`arty.store.packs`)."""
+        if self._pack_index is None:
+            with self._packs_lock:
+                if self._pack_index is None:
+                    cache = None if self.is_local else os.path.join(self.cache_dir(), "packs")
+                    self._pack_index = PackIndex(self.backend, self.algorithm, cache)
+        return self._pack_index
+
+    def _writer(self) -> PackWriter:
+        if self._pack_writer is None:
+            index = self.packs
+            with self._packs_lock:
+                if self._pack_writer is None:
+                    self._pack_writer = PackWriter(self.backend, index)
+        return self._pack_writer
+
+    def _held(self, digest: Digest) -> bytes | None:
+        """Bytes of a blob this process buffered for a pack not yet indexed, else None."""
+        return self._pack_writer.pending(digest) if self._pack_writer is not None else None
+
+    def _packs_present(self, names: Iterable[str]) -> set[str]:
+        """Which of the packs ``names`` exist now (a pack removed by gc is forgotten)."""
+        names = set(names)
+        if not names:
+            return set()
+        paths = {_packs.pack_path(n): n for n in names}
+        if self.backend.batch_queries:
+            gone = {paths[p] for p in self.backend.missing(list(paths))}
+        else:
+            gone = {n for p, n in paths.items() if not self.backend.exists(p)}
+        for n in gone:
+            self.packs.forget(n)
+        return names - gone
+
+    def _read_packed(self, digest: Digest, fresh: bool) -> bytes | None:
+        """A packed blob's bytes, verified; None when no known pack holds it (``fresh``: after
+        one re-listing of ``packs/``). IntegrityError naming the blob (and its pack) if bad."""
+        for attempt in range(2):
+            loc = self.packs.lookup_fresh(digest) if fresh or attempt else self.packs.lookup(digest)
+            if loc is None:
+                return None
+            try:
+                data = self.backend.read_range(_packs.pack_path(loc.pack), loc.offset, loc.offset + loc.length)
+            except FileNotFoundError:  # removed (repacked) by gc since the index was read
+                self.packs.forget(loc.pack)
+                continue
+            self._check_packed(digest, loc, data)
+            return data
+        return None
+
+    def _check_packed(self, digest: Digest, loc: Located, data: bytes) -> None:
+        if len(data) != loc.length:
+            raise IntegrityError(f"object '{digest}' is cut short: pack '{loc.pack}' ends before bytes "
+                                 f"{loc.offset}-{loc.offset + loc.length} that its index names",
+                                 hint="'art verify' lists every bad pack; add or push the files again")
+        actual = hash_bytes(data, digest.algorithm)
+        if actual != digest:
+            raise IntegrityError(f"object '{digest}' is corrupt: its bytes hash to '{actual}' (in pack '{loc.pack}')",
+                                 hint="restore it from another copy of the store; 'art verify' lists every bad object")
+
     # -- blobs ---------------------------------------------------------------
 
     def digest_of(self, data: bytes) -> Digest:
         return hash_bytes(data, self.algorithm)
 
     def has_blob(self, digest: Digest) -> bool:
-        return self.backend.exists(layout.blob(digest))
+        """Whether the store holds ``digest``, loose or packed (a pack learned at most
+        :data:`arty.store.packs.RELIST_EVERY` seconds ago may be missed: a rewrite, no loss)."""
+        if self._held(digest) is not None or self.packs.lookup(digest) is not None:
+            return True
+        if self.backend.exists(layout.blob(digest)):
+            return True
+        return self.packs.lookup_fresh(digest, force=False) is not None
 
     def missing_blobs(self, digests: Iterable[Digest]) -> set[Digest]:
-        """The subset of ``digests`` not in the store."""
+        """The subset of ``digests`` not in the store, loose or packed (a packed one counts
+        only while its pack exists)."""
         wanted = set(digests)
+        if not wanted:
+            return set()
+        wanted = {d for d in wanted if self._held(d) is None}
+        wanted = self._not_packed(wanted, fresh=False)
+        missing = self._missing_loose(wanted)
+        return self._not_packed(missing, fresh=True) if missing else missing
+
+    def _not_packed(self, digests: set[Digest], fresh: bool) -> set[Digest]:
+        """``digests`` less those in a pack that exists (``fresh``: re-list ``packs/`` first)."""
+        if not digests:
+            return digests
+        if fresh:
+            self.packs.refresh()
+        located = {d: self.packs.lookup(d) for d in digests}
+        present = self._packs_present({loc.pack for loc in located.values() if loc is not None})
+        return {d for d, loc in located.items() if loc is None or loc.pack not in present}
+
+    def _missing_loose(self, wanted: set[Digest]) -> set[Digest]:
         if not wanted:
             return set()
         if self.backend.batch_queries:
@@ -132,39 +229,74 @@ class Store:
             with ThreadPoolExecutor(min(8, len(order))) as pool:
                 there = list(pool.map(lambda d: self.backend.exists(layout.blob(d)), order))
             return {d for d, ok in zip(order, there) if not ok}
-        # Remote and many: list each needed objects/<xx>/ prefix once.
+        # Remote and many: list each needed objects/<xx>/ prefix once (only those that exist:
+        # a store of packs has none).
         by_prefix: dict[str, set[Digest]] = {}
         for d in wanted:
             by_prefix.setdefault(d.hex[:2], set()).add(d)
+        prefixes = set(self.backend.list(layout.OBJECTS))
+        out = {d for p, ds in by_prefix.items() if p not in prefixes for d in ds}
 
         def check(prefix: str) -> set[Digest]:
             present = set(self.backend.list(f"{layout.OBJECTS}/{prefix}"))
             return {d for d in by_prefix[prefix] if d.hex[2:] not in present}
 
-        with ThreadPoolExecutor(8) as pool:
-            return set().union(*pool.map(check, by_prefix))
+        todo = [p for p in by_prefix if p in prefixes]
+        if todo:
+            with ThreadPoolExecutor(8) as pool:
+                out |= set().union(*pool.map(check, todo))
+        return out
 
     def put_bytes(self, data: bytes, digest: Digest | None = None, check_exists: bool = True) -> Digest:
-        """Store ``data`` as a blob (no-op if present) and return its digest."""
+        """Store ``data`` as a blob (no-op if present) and return its digest. Always a loose
+        blob, durable as any single write: batches go through :meth:`put_many_bytes`."""
         digest = digest or self.digest_of(data)
         if not check_exists or not self.has_blob(digest):
             self.backend.write(layout.blob(digest), data)
         return digest
 
     def put_many_bytes(self, items: dict[Digest, bytes]) -> None:
-        """Store several in-memory blobs whose digests are known (no existence check)."""
-        self.backend.write_many({layout.blob(d): b for d, b in items.items()})
+        """Store several in-memory blobs whose digests are known (no existence check). Small
+        ones go into packs: they are in the store only after :meth:`flush`."""
+        if self.packing:
+            writer = self._writer()
+            loose = {}
+            for d, b in items.items():
+                if len(b) <= _packs.PACK_BLOB_MAX:
+                    writer.add(d, b)
+                else:
+                    loose[d] = b
+            items = loose
+        if items:
+            self.backend.write_many({layout.blob(d): b for d, b in items.items()})
 
     def put_files(self, pairs: list[tuple[str, Digest]]) -> None:
-        """Copy local files into the store under their (already computed) digests."""
-        self.backend.put_many([(local, layout.blob(d)) for local, d in pairs])
+        """Copy local files into the store under their (already computed) digests. Small
+        ones go into packs (in the store only after :meth:`flush`), re-hashed as they are
+        read: :class:`IntegrityError` if a file no longer matches its digest."""
+        if self.packing:
+            writer = self._writer()
+            loose = []
+            for local, d in pairs:
+                with open(local, "rb") as f:
+                    data = f.read(_packs.PACK_BLOB_MAX + 1)
+                if len(data) > _packs.PACK_BLOB_MAX:
+                    loose.append((local, d))
+                    continue
+                if hash_bytes(data, d.algorithm) != d:
+                    raise IntegrityError(f"file '{local}' changed while it was being added",
+                                         hint="add it again once it stops changing")
+                writer.add(d, data)
+            pairs = loose
+        if pairs:
+            self.backend.put_many([(local, layout.blob(d)) for local, d in pairs])
 
     def ingest_local_file(self, path: str, size: int) -> Digest:
         """Hash a local file and copy it into a *local* store in one read.
 
-        Small files are read whole; large ones stream into a temp file beside
-        the objects that is renamed to its digest. The blob always matches its
-        name, even if the source changes meanwhile.
+        Small files are read whole (and packed, unless packing is off); large ones
+        stream into a temp file beside the objects that is renamed to its digest. The
+        blob always matches its name, even if the source changes meanwhile.
         """
         backend = self.backend
         assert isinstance(backend, LocalBackend), "ingest_local_file needs a local store"
@@ -172,34 +304,65 @@ class Store:
             with open(path, "rb") as f:
                 data = f.read()
             digest = hash_bytes(data, self.algorithm)
-            if not backend.exists(layout.blob(digest)):
+            if self.packing and len(data) <= _packs.PACK_BLOB_MAX:
+                writer = self._writer()
+                if not (writer.holds(digest) or self.packs.lookup(digest) is not None
+                        or backend.exists(layout.blob(digest))):
+                    writer.add(digest, data)
+            elif not backend.exists(layout.blob(digest)):
                 backend.write(layout.blob(digest), data)
             return digest
         return backend.ingest_stream(path, self.algorithm, lambda d: layout.blob(d))
 
     def delete_blob(self, digest: Digest) -> None:
-        """Remove a blob (only for one that no record can reference yet, or gc)."""
+        """Remove a loose blob (only for one that no record can reference yet, or gc). A
+        packed copy stays: packs are immutable and leave only with ``art gc``."""
         try:
             self.backend.delete(layout.blob(digest))
         except FileNotFoundError:
             pass
 
     def blob_mtime(self, digest: Digest) -> float:
-        """When a blob was last written (or freshened); FileNotFoundError if absent."""
-        return self.backend.mtime(layout.blob(digest))
+        """When a blob was last written (or freshened): a packed one's pack; FileNotFoundError if absent."""
+        try:
+            return self.backend.mtime(layout.blob(digest))
+        except FileNotFoundError:
+            loc = self.packs.lookup(digest)
+            if loc is None:
+                raise
+            return self.backend.mtime(_packs.pack_path(loc.pack))
 
     def freshen_blobs(self, digests: Iterable[Digest]) -> set[Digest]:
         """Mark blobs a writer is about to reference as just used; return those missing.
 
-        On a local store each blob's modification time is set to now, so that a
-        concurrent ``art gc`` (which removes only blobs older than its grace
+        On a local store each blob's modification time (a packed one's pack's) is set to
+        now, so that a concurrent ``art gc`` (which removes only blobs older than its grace
         period) keeps it. On other stores it only checks that they exist.
         """
         wanted = set(digests)
         if not isinstance(self.backend, LocalBackend):
             return self.missing_blobs(wanted)
+        missing = self._freshen_local(wanted)
+        if missing:
+            self.packs.refresh()
+            missing = self._freshen_local(missing)
+        return missing
+
+    def _freshen_local(self, wanted: set[Digest]) -> set[Digest]:
         missing = set()
+        packs_ok: dict[str, bool] = {}
         for d in wanted:
+            loc = self.packs.lookup(d)
+            if loc is not None:
+                if loc.pack not in packs_ok:
+                    try:
+                        os.utime(self.backend.local_path(_packs.pack_path(loc.pack)))
+                        packs_ok[loc.pack] = True
+                    except FileNotFoundError:
+                        self.packs.forget(loc.pack)
+                        packs_ok[loc.pack] = False
+                if packs_ok[loc.pack]:
+                    continue
             try:
                 os.utime(self.backend.local_path(layout.blob(d)))
             except FileNotFoundError:
@@ -207,27 +370,90 @@ class Store:
         return missing
 
     def read_blob(self, digest: Digest) -> bytes:
-        """A blob's bytes, verified against its digest."""
+        """A blob's bytes (loose or packed), verified against its digest."""
+        packed_error: IntegrityError | None = None
+        try:
+            data = self._read_packed(digest, fresh=False)
+        except IntegrityError as exc:  # a loose copy may still be good
+            packed_error, data = exc, None
+        if data is not None:
+            return data
         try:
             data = self.backend.read(layout.blob(digest))
         except FileNotFoundError:
-            raise NotFound(f"object '{digest}' is missing from store '{self.url}'",
-                           hint="the store is incomplete: run 'art verify'") from None
+            if packed_error is not None:
+                raise packed_error from None
+            held = self._held(digest)
+            if held is not None:
+                return held
+            data = None if packed_error else self._read_packed(digest, fresh=True)
+            if data is None:
+                raise NotFound(f"object '{digest}' is missing from store '{self.url}'",
+                               hint="the store is incomplete: run 'art verify'") from None
+            return data
         actual = hash_bytes(data, digest.algorithm)
         if actual != digest:
             raise IntegrityError(f"object '{digest}' is corrupt: its bytes hash to '{actual}'",
                                  hint="restore it from another copy of the store; 'art verify' lists every bad object")
         return data
 
+    def read_blobs(self, digests: Iterable[Digest]) -> dict[Digest, bytes | ArtyError]:
+        """Several blobs' bytes, each verified (or the error reading it: NotFound,
+        IntegrityError). Packed ones are fetched with one ranged read per run of neighbours
+        in a pack (:func:`arty.store.packs.coalesce`); the rest one by one."""
+        out: dict[Digest, bytes | ArtyError] = {}
+        located = []
+        rest = []
+        for d in set(digests):
+            loc = self.packs.lookup(d)
+            (located.append((d, loc)) if loc is not None else rest.append(d))
+        for pack, start, end, group in _packs.coalesce(located):
+            try:
+                chunk = self.backend.read_range(_packs.pack_path(pack), start, end)
+            except FileNotFoundError:
+                self.packs.forget(pack)
+                rest.extend(d for d, _ in group)
+                continue
+            for d, loc in group:
+                data = chunk[loc.offset - start:loc.offset - start + loc.length]
+                try:
+                    self._check_packed(d, loc, data)
+                    out[d] = data
+                except IntegrityError as exc:
+                    rest.append(d) if self.backend.exists(layout.blob(d)) else out.__setitem__(d, exc)
+        for d in rest:
+            try:
+                out[d] = self.read_blob(d)
+            except (NotFound, IntegrityError) as exc:
+                out[d] = exc
+        return out
+
+    def pack_order(self, digest: Digest) -> tuple[str, int]:
+        """A sort key that puts blobs of one pack together, in pack order (loose ones first)."""
+        loc = self.packs.lookup(digest)
+        return ("", 0) if loc is None else (loc.pack, loc.offset)
+
     def read_blob_range(self, digest: Digest, start: int, end: int) -> bytes:
         """Bytes ``start`` to ``end`` (exclusive) of a blob, fetching only those from a remote
         store. **Not verified**: a digest covers the whole blob, so a part cannot be checked on
         its own; callers that end up with every byte check them (:meth:`read_blob` does)."""
-        try:
-            return self.backend.read_range(layout.blob(digest), start, end)
-        except FileNotFoundError:
-            raise NotFound(f"object '{digest}' is missing from store '{self.url}'",
-                           hint="the store is incomplete: run 'art verify'") from None
+        for fresh in (False, True):
+            loc = self.packs.lookup_fresh(digest) if fresh else self.packs.lookup(digest)
+            if loc is not None:
+                lo = loc.offset + min(max(start, 0), loc.length)
+                hi = loc.offset + min(max(end, start, 0), loc.length)
+                try:
+                    return self.backend.read_range(_packs.pack_path(loc.pack), lo, hi)
+                except FileNotFoundError:
+                    self.packs.forget(loc.pack)
+            try:
+                return self.backend.read_range(layout.blob(digest), start, end)
+            except FileNotFoundError:
+                held = self._held(digest)
+                if held is not None:
+                    return held[start:end]
+        raise NotFound(f"object '{digest}' is missing from store '{self.url}'",
+                       hint="the store is incomplete: run 'art verify'")
 
     def blob_to_file(self, digest: Digest, dest: str, progress: Callable[[int], None] | None = None,
                      size: int | None = None) -> None:
@@ -236,6 +462,35 @@ class Store:
         ``size`` (when known) lets small blobs be read in one call. On a digest
         mismatch ``dest`` is removed and :class:`IntegrityError` raised.
         """
+        if self.packs.lookup(digest) is not None:
+            try:
+                self._packed_to_file(self.read_blob(digest), dest, progress)
+                return
+            except NotFound:
+                pass
+        try:
+            self._loose_to_file(digest, dest, progress, size)
+        except NotFound:
+            data = self._read_packed(digest, fresh=True)
+            if data is None:
+                data = self._held(digest)
+            if data is None:
+                raise
+            self._packed_to_file(data, dest, progress)
+
+    @staticmethod
+    def _packed_to_file(data: bytes, dest: str, progress: Callable[[int], None] | None) -> None:
+        try:
+            with open(dest, "wb", buffering=0) as out:
+                write_all(out, data)
+        except BaseException:
+            _remove(dest)
+            raise
+        if progress:
+            progress(len(data))
+
+    def _loose_to_file(self, digest: Digest, dest: str, progress: Callable[[int], None] | None,
+                       size: int | None) -> None:
         if self.blob_cache is not None and self._blob_via_cache(digest, dest):
             if progress:
                 progress(os.path.getsize(dest))
@@ -311,33 +566,60 @@ class Store:
         return self.measure_blob(digest)[0]
 
     def measure_blob(self, digest: Digest) -> tuple[Digest, int]:
-        """The digest of a blob's stored bytes and their number, in one read; NotFound if absent."""
-        h = new_hasher(digest.algorithm)
-        size = 0
-        try:
-            with self.backend.open_read(layout.blob(digest)) as src:
-                while True:
-                    chunk = src.read(CHUNK)
-                    if not chunk:
-                        break
-                    h.update(chunk)
-                    size += len(chunk)
-        except FileNotFoundError:
-            raise NotFound(f"object '{digest}' is missing from store '{self.url}'") from None
-        return Digest(digest.algorithm, h.hexdigest()), size
+        """The digest of a blob's stored bytes and their number, in one read (a packed one:
+        its bytes in the pack); NotFound if absent."""
+        for fresh in (False, True):
+            loc = self.packs.lookup_fresh(digest) if fresh else self.packs.lookup(digest)
+            if loc is not None:
+                try:
+                    data = self.backend.read_range(_packs.pack_path(loc.pack), loc.offset, loc.offset + loc.length)
+                    return hash_bytes(data, digest.algorithm), len(data)
+                except FileNotFoundError:
+                    self.packs.forget(loc.pack)
+            h = new_hasher(digest.algorithm)
+            size = 0
+            try:
+                with self.backend.open_read(layout.blob(digest)) as src:
+                    while True:
+                        chunk = src.read(CHUNK)
+                        if not chunk:
+                            break
+                        h.update(chunk)
+                        size += len(chunk)
+                return Digest(digest.algorithm, h.hexdigest()), size
+            except FileNotFoundError:
+                continue
+        raise NotFound(f"object '{digest}' is missing from store '{self.url}'")
 
     def iter_blobs(self) -> Iterable[Digest]:
-        """Every blob in the store (lists ``objects/``)."""
+        """Every blob in the store: loose (lists ``objects/``), then packed (lists ``packs/``),
+        each once."""
+        seen: set[str] = set()
         for prefix in sorted(self.backend.list(layout.OBJECTS)):
             for rest in sorted(self.backend.list(f"{layout.OBJECTS}/{prefix}")):
                 try:
-                    yield Digest.parse(f"{self.algorithm}:{prefix}{rest}")
+                    d = Digest.parse(f"{self.algorithm}:{prefix}{rest}")
                 except IntegrityError:
                     continue
+                seen.add(d.hex)
+                yield d
+        self.packs.refresh()
+        for entries in self.packs.packs().values():
+            for h in sorted(entries):
+                if h not in seen:
+                    seen.add(h)
+                    yield Digest(self.algorithm, h)
 
     def flush(self) -> None:
-        """Durability barrier: every blob written so far survives a crash."""
+        """Durability barrier: every blob written so far survives a crash. Blobs buffered
+        for packs are written first; on a local store their indexes follow the barrier, so
+        an index never names a pack that a crash could lose."""
+        writer = self._pack_writer
+        if writer is not None:
+            writer.seal()
         self.backend.flush()
+        if writer is not None:
+            writer.finish()
 
     # -- records -------------------------------------------------------------
 
