@@ -213,3 +213,10 @@ def browser():
         b = ui.launch_chromium(p)
         yield b
         b.close()
+
+
+@pytest.fixture
+def loose_blobs(monkeypatch):
+    """Blobs stored loose (``ARTY_PACKS=0``): these tests damage ``objects/`` files one by one.
+    The same faults inside packs: tests/test_packs.py and tests/test_backends.py (packed)."""
+    monkeypatch.setenv("ARTY_PACKS", "0")

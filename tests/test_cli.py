@@ -513,6 +513,7 @@ def test_diff(two_versions):
     assert ok("diff", "data:v0", "data:prod") == "data:v0 -> data:v0: no changes\n"
 
 
+@pytest.mark.usefixtures("loose_blobs")  # damages objects/ files one by one
 def test_verify_ok_then_corrupt(tmp_path, two_versions):
     assert ok("verify") == f"ok: 2 versions verified in store {tmp_path / '.arty'}\n"
     assert ok("verify", "data") == "ok: 2 versions verified in data\n"

@@ -359,13 +359,6 @@ def test_hostile_manifest_refused_by_art_get_and_flagged_by_verify(local_store, 
 
 
 @pytest.fixture
-def loose_blobs(monkeypatch):
-    """Blobs stored loose (``ARTY_PACKS=0``): these tests damage ``objects/`` files one by one.
-    The same faults inside packs: tests/test_packs.py and tests/test_backends.py (packed)."""
-    monkeypatch.setenv("ARTY_PACKS", "0")
-
-
-@pytest.fixture
 def corrupt(registry, local_store, tmp_path):
     """'data:v0' with two of its blobs overwritten by other bytes; returns (version, bad digests)."""
     src = make_tree(tmp_path / "src", {

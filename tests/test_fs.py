@@ -176,6 +176,7 @@ def test_a_ranged_read_on_s3_fetches_only_its_blocks(s3, tmp_path):
 # -- verification ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("loose_blobs")  # damages objects/ files one by one
 def test_whole_reads_are_verified_and_partial_ones_cannot_be(tmp_path):
     url = str(tmp_path / "store")
     reg = _publish(url, tmp_path)

@@ -249,6 +249,7 @@ def test_changed_stat_triggers_a_new_hash(registry, tmp_path, change):
 # -- sha256 stores ---------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("loose_blobs")  # damages objects/ files one by one
 def test_sha256_store_end_to_end_through_the_cli(tmp_path):
     files = {"a.txt": b"alpha", "sub/b.bin": os.urandom(3000), "sub/deeper/c": b""}
     make_tree(tmp_path / "data", files)

@@ -363,6 +363,7 @@ def test_gc_keeps_the_blob_of_each_media_type(local_store, tmp_path, kind):
     assert all(local_store.has_blob(d) for d in named)
 
 
+@pytest.mark.usefixtures("loose_blobs")  # damages objects/ files one by one
 def test_push_carries_and_verify_checks_every_media_blob(local_store, tmp_path):
     from arty.artifacts.transfer import apply, plan_transfer
     from arty.artifacts.verify import verify_store

@@ -132,6 +132,7 @@ def test_a_glob_walks_only_the_folder_its_fixed_parts_name():
 # -- partial downloads: only the needed objects are read -----------------------------------------
 
 
+@pytest.mark.usefixtures("loose_blobs")  # damages objects/ files one by one
 def test_download_path_prefix_reads_only_the_subtree_it_needs(local_store, tmp_path):
     reg, v = _log(local_store, tmp_path)
     assert _damage_all_but(local_store, v, "images/train/") >= 5
@@ -152,6 +153,7 @@ def test_path_prefix_keeps_its_string_prefix_meaning(registry, tmp_path):
         v.download(str(tmp_path / "none"), path_prefix="nope")
 
 
+@pytest.mark.usefixtures("loose_blobs")  # damages objects/ files one by one
 def test_cli_get_path_succeeds_when_every_other_object_is_deleted_or_corrupt(local_store, tmp_path):
     _, v = _log(local_store, tmp_path)
     _damage_all_but(local_store, v, "images/train/")
@@ -220,6 +222,7 @@ def test_cli_get_one_file_to_a_file_or_a_folder(registry, tmp_path):
     assert tree_of(tmp_path / "new") == {"train.csv": b"a,b\n1,2\n"}
 
 
+@pytest.mark.usefixtures("loose_blobs")  # damages objects/ files one by one
 def test_cli_get_one_corrupt_file_writes_nothing(local_store, tmp_path):
     _, v = _log(local_store, tmp_path)
     e = v.get_entry("train.csv")
@@ -230,6 +233,7 @@ def test_cli_get_one_corrupt_file_writes_nothing(local_store, tmp_path):
     assert not (tmp_path / "t.csv").exists()
 
 
+@pytest.mark.usefixtures("loose_blobs")  # damages objects/ files one by one
 def test_cli_cat_writes_one_files_bytes_verified(local_store, tmp_path):
     big = os.urandom(17 * 1024 * 1024 + 3)  # past the size read in memory: through a verified temp file
     files = {**FILES, "bin/big.bin": big}
@@ -287,6 +291,7 @@ def test_cli_show_a_file_or_a_folder_of_a_version(registry, tmp_path):
 # -- reads counted on S3 --------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("loose_blobs")  # damages objects/ files one by one
 def test_partial_download_from_s3_reads_only_its_nodes_and_blobs(s3, tmp_path):
     url = f"s3://{s3.make_bucket()}/store"
     store, _ = init_store(url)
