@@ -265,3 +265,66 @@ def test_gc_repack_keeps_a_blob_a_bucket_writers_lease_names(tmp_path, s3):
         assert [i.path for i in plan.leases] == [writer.path]
         assert plan.blobs == [] and plan.repacks == []  # everything the lease names is live
     assert verify_store(open_store(url)) == []
+
+
+class _SentRequests:
+    """Every HTTP request this process's S3 clients send (method, key, Range header), counted
+    where aiobotocore hands a request to the network (retries count too)."""
+
+    def __init__(self, monkeypatch) -> None:
+        from aiobotocore.httpsession import AIOHTTPSession
+
+        self.sent: list[tuple[str, str, str | None]] = []
+        original = AIOHTTPSession.send
+
+        async def send(session, request):  # type: ignore[no-untyped-def]
+            self.sent.append((request.method, request.url.split("?", 1)[0].split("/", 3)[-1],
+                              request.headers.get("Range")))
+            return await original(session, request)
+
+        monkeypatch.setattr(AIOHTTPSession, "send", send)
+
+    def during(self, fn):  # type: ignore[no-untyped-def]
+        """``fn()``'s result and the requests it sent."""
+        start = len(self.sent)
+        result = fn()
+        return result, self.sent[start:]
+
+
+def test_one_small_file_of_a_packed_version_on_s3_is_one_request(tmp_path, s3, monkeypatch):
+    url = f"s3://{s3.make_bucket()}/store"
+    init_store(url)
+    files = small_files(300)
+    Registry(open_store(url), "default", StatCache(":memory:")).log(
+        Artifact("data").add_dir(make_tree(tmp_path / "data", files)))
+    assert _packs(url)
+    wanted = "d3/f52.txt"
+    # A first reader learns the pack indexes; they are kept in the store's cache folder.
+    assert Registry(open_store(url), "default", StatCache(":memory:")).version("data", 0).read_bytes(
+        "d0/f0.txt") == files["d0/f0.txt"].encode()
+    requests = _SentRequests(monkeypatch)
+
+    def reader():  # a new reader, as a new process would be: the version and its entry first
+        store = open_store(url)
+        v = Registry(store, "default", StatCache(":memory:")).version("data", 0)
+        return store, v, v.get_entry(wanted).entry
+
+    for how in ("read_bytes", "download", "download_file"):
+        store, v, entry = reader()
+        out = tmp_path / f"out-{how}"
+        if how == "read_bytes":
+            data, sent = requests.during(lambda: v.read_bytes(wanted))
+        elif how == "download":
+            root, sent = requests.during(lambda: v.download(out, paths=[wanted]))
+            data = (out / wanted).read_bytes()
+        else:
+            from arty.artifacts.download import download_file
+
+            _, sent = requests.during(lambda: download_file(store, entry, str(out / "f.txt")))
+            data = (out / "f.txt").read_bytes()
+        assert data == files[wanted].encode()
+        # one ranged GET of the pack: only the file's bytes
+        assert [(m, k.endswith(".pack")) for m, k, _ in sent] == [("GET", True)], (how, sent)
+        loc = store.packs.lookup(entry.digest)
+        rng = sent[0][2].decode() if isinstance(sent[0][2], bytes) else sent[0][2]
+        assert rng == f"bytes={loc.offset}-{loc.offset + loc.length - 1}", (how, sent)
