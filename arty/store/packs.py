@@ -124,6 +124,7 @@ class PackIndex:
         self.problems: dict[str, str] = {}  # pack name -> what is wrong
         self.unindexed: set[str] = set()  # packs listed without an index
         self._listed_at: float | None = None
+        self._cache_loaded = False
 
     # -- lookups -------------------------------------------------------------
 
@@ -132,6 +133,37 @@ class PackIndex:
         if self._listed_at is None:
             self.refresh()
         return self._where.get(digest.hex)
+
+    def locate(self, digest: Digest) -> Located | None:
+        """Where to read ``digest`` from. Before the first listing, the indexes kept in the
+        cache folder answer without a request (packs are immutable; a pack removed since is
+        found out by the read, whose caller forgets it and looks again); otherwise,
+        and on a miss, :meth:`lookup`. Not for deciding whether a blob must be written: that
+        is :meth:`lookup`, which lists first."""
+        if self._listed_at is None and self.cache and not self._cache_loaded:
+            self._load_cache()
+        found = self._where.get(digest.hex)
+        return found if found is not None else self.lookup(digest)
+
+    def _load_cache(self) -> None:
+        """Learn the indexes kept in the cache folder (skipping any that do not parse)."""
+        with self._lock:
+            if self._cache_loaded:
+                return
+            self._cache_loaded = True
+            try:
+                names = [f[:-len(INDEX_SUFFIX)] for f in os.listdir(self.cache or "") if f.endswith(INDEX_SUFFIX)]
+            except OSError:
+                return
+            for name in names:
+                raw = self._cached(name)
+                if raw is None or name in self._packs:
+                    continue
+                try:
+                    size, entries = parse_index(raw, name, self.algorithm)
+                except BadPackIndex:
+                    continue  # a bad copy: the listing reads the store's own
+                self.add(name, size, entries)
 
     def lookup_fresh(self, digest: Digest, *, force: bool = True) -> Located | None:
         """:meth:`lookup`, re-listing ``packs/`` once when it is not known (at most every

@@ -159,7 +159,7 @@ class Store:
         """A packed blob's bytes, verified; None when no known pack holds it (``fresh``: after
         one re-listing of ``packs/``). IntegrityError naming the blob (and its pack) if bad."""
         for attempt in range(2):
-            loc = self.packs.lookup_fresh(digest) if fresh or attempt else self.packs.lookup(digest)
+            loc = self.packs.lookup_fresh(digest) if fresh or attempt else self.packs.locate(digest)
             if loc is None:
                 return None
             try:
@@ -405,7 +405,7 @@ class Store:
         located = []
         rest = []
         for d in set(digests):
-            loc = self.packs.lookup(d)
+            loc = self.packs.locate(d)
             (located.append((d, loc)) if loc is not None else rest.append(d))
         for pack, start, end, group in _packs.coalesce(located):
             try:
@@ -430,7 +430,7 @@ class Store:
 
     def pack_order(self, digest: Digest) -> tuple[str, int]:
         """A sort key that puts blobs of one pack together, in pack order (loose ones first)."""
-        loc = self.packs.lookup(digest)
+        loc = self.packs.locate(digest)
         return ("", 0) if loc is None else (loc.pack, loc.offset)
 
     def read_blob_range(self, digest: Digest, start: int, end: int) -> bytes:
@@ -438,7 +438,7 @@ class Store:
         store. **Not verified**: a digest covers the whole blob, so a part cannot be checked on
         its own; callers that end up with every byte check them (:meth:`read_blob` does)."""
         for fresh in (False, True):
-            loc = self.packs.lookup_fresh(digest) if fresh else self.packs.lookup(digest)
+            loc = self.packs.lookup_fresh(digest) if fresh else self.packs.locate(digest)
             if loc is not None:
                 lo = loc.offset + min(max(start, 0), loc.length)
                 hi = loc.offset + min(max(end, start, 0), loc.length)
@@ -462,7 +462,7 @@ class Store:
         ``size`` (when known) lets small blobs be read in one call. On a digest
         mismatch ``dest`` is removed and :class:`IntegrityError` raised.
         """
-        if self.packs.lookup(digest) is not None:
+        if self.packs.locate(digest) is not None:
             try:
                 self._packed_to_file(self.read_blob(digest), dest, progress)
                 return
