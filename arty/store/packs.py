@@ -291,20 +291,36 @@ class PackWriter:
         self._size = 0
         #: Packs written whose index waits for the durability barrier (local stores).
         self._waiting: list[tuple[str, int, dict[str, tuple[int, int]]]] = []
-        self._pending: dict[str, bytes] = {}  # hex -> bytes, buffered or in a pack not yet indexed
+        self._pending: dict[str, bytes] = {}  # hex -> bytes of a buffered blob
+        #: hex -> (pack, offset, length) of a blob in a pack written whose index waits: read
+        #: back from the pack, so a large add holds at most one pack's bytes in memory.
+        self._sealed: dict[str, tuple[str, int, int]] = {}
         self._defer_index = isinstance(backend, LocalBackend)
 
     def holds(self, digest: Digest) -> bool:
         """Whether this writer has ``digest`` (buffered, or in a pack whose index is not yet written)."""
-        return digest.hex in self._pending
+        return digest.hex in self._pending or digest.hex in self._sealed
 
     def pending(self, digest: Digest) -> bytes | None:
-        return self._pending.get(digest.hex)
+        """The bytes of a blob this writer :meth:`holds` (read back from its pack once that is
+        written, and then verified: :class:`IntegrityError` if they do not match), else None."""
+        data = self._pending.get(digest.hex)
+        if data is not None:
+            return data
+        where = self._sealed.get(digest.hex)
+        if where is None:
+            return None
+        name, offset, length = where
+        data = self.backend.read_range(pack_path(name), offset, offset + length)
+        if hash_bytes(data, digest.algorithm) != digest:
+            raise IntegrityError(f"object '{digest}' is corrupt: pack '{name}' does not hold the bytes "
+                                 "just written into it", hint="'art verify' lists every bad object")
+        return data
 
     def add(self, digest: Digest, data: bytes) -> None:
         """Buffer ``data`` (whose digest is ``digest``); writes a pack when the buffer is full."""
         with self._lock:
-            if digest.hex in self._pending:
+            if digest.hex in self._pending or digest.hex in self._sealed:
                 return
             self._entries[digest.hex] = (self._size, len(data))
             self._buf.append(data)
@@ -323,6 +339,9 @@ class PackWriter:
         self.backend.write(pack_path(name), data)
         if self._defer_index:
             self._waiting.append((name, size, entries))
+            for h, (o, n) in entries.items():
+                self._sealed[h] = (name, o, n)
+                self._pending.pop(h, None)
         else:
             self._write_index(name, size, entries)
 
@@ -335,6 +354,7 @@ class PackWriter:
         self.index.add(name, size, entries)
         for h in entries:
             self._pending.pop(h, None)
+            self._sealed.pop(h, None)
 
     def seal(self) -> None:
         """Write the buffered blobs as a pack now (its index may still wait for :meth:`finish`)."""

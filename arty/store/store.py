@@ -141,6 +141,10 @@ class Store:
         """Bytes of a blob this process buffered for a pack not yet indexed, else None."""
         return self._pack_writer.pending(digest) if self._pack_writer is not None else None
 
+    def _holds(self, digest: Digest) -> bool:
+        """Whether this process has packed ``digest`` into a pack not yet indexed (or buffered it)."""
+        return self._pack_writer is not None and self._pack_writer.holds(digest)
+
     def _packs_present(self, names: Iterable[str]) -> set[str]:
         """Which of the packs ``names`` exist now (a pack removed by gc is forgotten)."""
         names = set(names)
@@ -189,7 +193,7 @@ class Store:
     def has_blob(self, digest: Digest) -> bool:
         """Whether the store holds ``digest``, loose or packed (a pack learned at most
         :data:`arty.store.packs.RELIST_EVERY` seconds ago may be missed: a rewrite, no loss)."""
-        if self._held(digest) is not None or self.packs.lookup(digest) is not None:
+        if self._holds(digest) or self.packs.lookup(digest) is not None:
             return True
         if self.backend.exists(layout.blob(digest)):
             return True
@@ -201,7 +205,7 @@ class Store:
         wanted = set(digests)
         if not wanted:
             return set()
-        wanted = {d for d in wanted if self._held(d) is None}
+        wanted = {d for d in wanted if not self._holds(d)}
         wanted = self._not_packed(wanted, fresh=False)
         missing = self._missing_loose(wanted)
         return self._not_packed(missing, fresh=True) if missing else missing
