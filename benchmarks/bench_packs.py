@@ -158,7 +158,9 @@ def small_runs(a: argparse.Namespace, tmp: str, report) -> None:
     dvc_dir = os.path.join(tmp, "dvcrepo")
     os.makedirs(dvc_dir)
     shutil.copytree(small, os.path.join(dvc_dir, "small"))
-    if os.path.exists(dvc) and timed([dvc, "init", "--no-scm", "-q"], cwd=dvc_dir) is not None:
+    if a.no_dvc:
+        have_dvc = False
+    elif os.path.exists(dvc) and timed([dvc, "init", "--no-scm", "-q"], cwd=dvc_dir) is not None:
         t = timed([dvc, "add", "small"], cwd=dvc_dir)
         report(f"dvc add {n} x 4 KiB", f"{t:.2f} s" if t else "failed")
         have_dvc = t is not None
@@ -233,6 +235,7 @@ def main() -> None:
     ap.add_argument("--big-mib", type=int, default=256)
     ap.add_argument("--no-s3", action="store_true")
     ap.add_argument("--no-loose-s3", action="store_true", help="skip the one-request-per-blob S3 runs")
+    ap.add_argument("--no-dvc", action="store_true", help="skip dvc add and dvc push")
     ap.add_argument("--tiny", type=int, action="append", default=[], metavar="N",
                     help="also the N x 1 KiB scenario (repeatable)")
     a = ap.parse_args()
