@@ -265,3 +265,119 @@ def test_gc_repack_keeps_a_blob_a_bucket_writers_lease_names(tmp_path, s3):
         assert [i.path for i in plan.leases] == [writer.path]
         assert plan.blobs == [] and plan.repacks == []  # everything the lease names is live
     assert verify_store(open_store(url)) == []
+
+
+class _SentRequests:
+    """Every HTTP request this process's S3 clients send (method, key, Range header), counted
+    where aiobotocore hands a request to the network (retries count too)."""
+
+    def __init__(self, monkeypatch) -> None:
+        from aiobotocore.httpsession import AIOHTTPSession
+
+        self.sent: list[tuple[str, str, str | None]] = []
+        original = AIOHTTPSession.send
+
+        async def send(session, request):  # type: ignore[no-untyped-def]
+            from urllib.parse import parse_qs, urlsplit
+
+            url = urlsplit(request.url)
+            key = url.path.lstrip("/")
+            prefix = parse_qs(url.query).get("prefix")
+            rng = request.headers.get("Range")
+            self.sent.append((request.method, f"{key}?prefix={prefix[0]}" if prefix else key,
+                              rng.decode() if isinstance(rng, bytes) else rng))
+            return await original(session, request)
+
+        monkeypatch.setattr(AIOHTTPSession, "send", send)
+
+    def during(self, fn):  # type: ignore[no-untyped-def]
+        """``fn()``'s result and the requests it sent."""
+        start = len(self.sent)
+        result = fn()
+        return result, self.sent[start:]
+
+
+def test_one_small_file_of_a_packed_version_on_s3_is_one_request(tmp_path, s3, monkeypatch):
+    url = f"s3://{s3.make_bucket()}/store"
+    init_store(url)
+    files = small_files(300)
+    Registry(open_store(url), "default", StatCache(":memory:")).log(
+        Artifact("data").add_dir(make_tree(tmp_path / "data", files)))
+    assert _packs(url)
+    wanted = "d3/f52.txt"
+    # A first reader learns the pack indexes; they are kept in the store's cache folder.
+    assert Registry(open_store(url), "default", StatCache(":memory:")).version("data", 0).read_bytes(
+        "d0/f0.txt") == files["d0/f0.txt"].encode()
+    requests = _SentRequests(monkeypatch)
+
+    def reader():  # a new reader, as a new process would be: the version and its entry first
+        store = open_store(url)
+        v = Registry(store, "default", StatCache(":memory:")).version("data", 0)
+        return store, v, v.get_entry(wanted).entry
+
+    for how in ("read_bytes", "download", "download_file"):
+        store, v, entry = reader()
+        out = tmp_path / f"out-{how}"
+        if how == "read_bytes":
+            data, sent = requests.during(lambda: v.read_bytes(wanted))
+        elif how == "download":
+            root, sent = requests.during(lambda: v.download(out, paths=[wanted]))
+            data = (out / wanted).read_bytes()
+        else:
+            from arty.artifacts.download import download_file
+
+            _, sent = requests.during(lambda: download_file(store, entry, str(out / "f.txt")))
+            data = (out / "f.txt").read_bytes()
+        assert data == files[wanted].encode()
+        # one ranged GET of the pack: only the file's bytes
+        assert [(m, k.endswith(".pack")) for m, k, _ in sent] == [("GET", True)], (how, sent)
+        loc = store.packs.lookup(entry.digest)
+        assert sent[0][2] == f"bytes={loc.offset}-{loc.offset + loc.length - 1}", (how, sent)
+
+    # The whole command, as a new process runs it: records are read with one GET each (no
+    # HEAD first), the pack indexes come from the cache (no listing of packs/), and the
+    # file's bytes are one ranged GET.
+    from arty.cli import cli
+
+    loc = store.packs.lookup(entry.digest)
+    _, sent = requests.during(lambda: cli.main(["--store", url, "get", f"data:v0/{wanted}", "-o",
+                                                str(tmp_path / "cli.txt")], standalone_mode=False))
+    assert (tmp_path / "cli.txt").read_bytes() == files[wanted].encode()
+    assert [r for r in sent if r[0] == "HEAD" or "?prefix=" in r[1] and "/packs" in r[1]] == [], sent
+    assert [r for r in sent if r[2] == f"bytes={loc.offset}-{loc.offset + loc.length - 1}"] == [
+        ("GET", f"{url[len('s3://'):]}/{pack_path(loc.pack)}", f"bytes={loc.offset}-{loc.offset + loc.length - 1}")]
+
+
+def test_a_reader_whose_cached_pack_index_names_a_repacked_pack_still_reads(tmp_path, s3, monkeypatch):
+    """Readers of a bucket take pack indexes from the cache without listing ``packs/``; after
+    gc repacked a pack, the cached index names a pack that is gone: the read finds out, looks
+    again and reads the blob from the new pack."""
+    url = f"s3://{s3.make_bucket()}/store"
+    init_store(url)
+    reg = Registry(open_store(url), "default", StatCache(":memory:"))
+    files = small_files(40, "m")
+    mixed = reg.log(Artifact("mixed").add_dir(make_tree(tmp_path / "m", files))).version
+    keep = "d0/f0.txt"
+    reg.log(Artifact("kept").add_file(str(tmp_path / "m" / keep), keep))
+    reader_cache = str(tmp_path / "reader-cache")  # the reader's machine
+    monkeypatch.setenv("ARTY_CACHE_DIR", reader_cache)
+    first = Registry(open_store(url), "default", StatCache(":memory:")).resolve("kept:latest")
+    assert first.read_bytes(keep) == files[keep].encode()  # caches every pack index
+    monkeypatch.setenv("ARTY_CACHE_DIR", str(tmp_path / "gc-cache"))  # gc runs elsewhere
+    reg.delete("mixed", mixed.number)
+    store = open_store(url)
+    with Lease.take(store, GC, "test gc") as lease:
+        plan = plan_gc(store, grace=0, lease=lease)
+        assert len(plan.repacks) == 1
+        apply_gc(store, plan)
+    [(gone, _, _)] = plan.repacks
+    monkeypatch.setenv("ARTY_CACHE_DIR", reader_cache)
+    cached = os.path.join(open_store(url).cache_dir(), "packs", gone + ".idx")
+    assert os.path.exists(cached) and not open_store(url).exists(pack_path(gone))
+    for how in ("read_bytes", "download"):
+        v = Registry(open_store(url), "default", StatCache(":memory:")).resolve("kept:latest")
+        if how == "read_bytes":
+            assert v.read_bytes(keep) == files[keep].encode()
+        else:
+            assert tree_of(v.download(tmp_path / "out")) == {keep: files[keep].encode()}
+    assert not os.path.exists(cached)  # the stale copy is dropped once found out

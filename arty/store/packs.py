@@ -124,6 +124,7 @@ class PackIndex:
         self.problems: dict[str, str] = {}  # pack name -> what is wrong
         self.unindexed: set[str] = set()  # packs listed without an index
         self._listed_at: float | None = None
+        self._cache_loaded = False
 
     # -- lookups -------------------------------------------------------------
 
@@ -132,6 +133,37 @@ class PackIndex:
         if self._listed_at is None:
             self.refresh()
         return self._where.get(digest.hex)
+
+    def locate(self, digest: Digest) -> Located | None:
+        """Where to read ``digest`` from. Before the first listing, the indexes kept in the
+        cache folder answer without a request (packs are immutable; a pack removed since is
+        found out by the read, whose caller forgets it and looks again); otherwise,
+        and on a miss, :meth:`lookup`. Not for deciding whether a blob must be written: that
+        is :meth:`lookup`, which lists first."""
+        if self._listed_at is None and self.cache and not self._cache_loaded:
+            self._load_cache()
+        found = self._where.get(digest.hex)
+        return found if found is not None else self.lookup(digest)
+
+    def _load_cache(self) -> None:
+        """Learn the indexes kept in the cache folder (skipping any that do not parse)."""
+        with self._lock:
+            if self._cache_loaded:
+                return
+            self._cache_loaded = True
+            try:
+                names = [f[:-len(INDEX_SUFFIX)] for f in os.listdir(self.cache or "") if f.endswith(INDEX_SUFFIX)]
+            except OSError:
+                return
+            for name in names:
+                raw = self._cached(name)
+                if raw is None or name in self._packs:
+                    continue
+                try:
+                    size, entries = parse_index(raw, name, self.algorithm)
+                except BadPackIndex:
+                    continue  # a bad copy: the listing reads the store's own
+                self.add(name, size, entries)
 
     def lookup_fresh(self, digest: Digest, *, force: bool = True) -> Located | None:
         """:meth:`lookup`, re-listing ``packs/`` once when it is not known (at most every
@@ -259,20 +291,36 @@ class PackWriter:
         self._size = 0
         #: Packs written whose index waits for the durability barrier (local stores).
         self._waiting: list[tuple[str, int, dict[str, tuple[int, int]]]] = []
-        self._pending: dict[str, bytes] = {}  # hex -> bytes, buffered or in a pack not yet indexed
+        self._pending: dict[str, bytes] = {}  # hex -> bytes of a buffered blob
+        #: hex -> (pack, offset, length) of a blob in a pack written whose index waits: read
+        #: back from the pack, so a large add holds at most one pack's bytes in memory.
+        self._sealed: dict[str, tuple[str, int, int]] = {}
         self._defer_index = isinstance(backend, LocalBackend)
 
     def holds(self, digest: Digest) -> bool:
         """Whether this writer has ``digest`` (buffered, or in a pack whose index is not yet written)."""
-        return digest.hex in self._pending
+        return digest.hex in self._pending or digest.hex in self._sealed
 
     def pending(self, digest: Digest) -> bytes | None:
-        return self._pending.get(digest.hex)
+        """The bytes of a blob this writer :meth:`holds` (read back from its pack once that is
+        written, and then verified: :class:`IntegrityError` if they do not match), else None."""
+        data = self._pending.get(digest.hex)
+        if data is not None:
+            return data
+        where = self._sealed.get(digest.hex)
+        if where is None:
+            return None
+        name, offset, length = where
+        data = self.backend.read_range(pack_path(name), offset, offset + length)
+        if hash_bytes(data, digest.algorithm) != digest:
+            raise IntegrityError(f"object '{digest}' is corrupt: pack '{name}' does not hold the bytes "
+                                 "just written into it", hint="'art verify' lists every bad object")
+        return data
 
     def add(self, digest: Digest, data: bytes) -> None:
         """Buffer ``data`` (whose digest is ``digest``); writes a pack when the buffer is full."""
         with self._lock:
-            if digest.hex in self._pending:
+            if digest.hex in self._pending or digest.hex in self._sealed:
                 return
             self._entries[digest.hex] = (self._size, len(data))
             self._buf.append(data)
@@ -291,6 +339,9 @@ class PackWriter:
         self.backend.write(pack_path(name), data)
         if self._defer_index:
             self._waiting.append((name, size, entries))
+            for h, (o, n) in entries.items():
+                self._sealed[h] = (name, o, n)
+                self._pending.pop(h, None)
         else:
             self._write_index(name, size, entries)
 
@@ -303,6 +354,7 @@ class PackWriter:
         self.index.add(name, size, entries)
         for h in entries:
             self._pending.pop(h, None)
+            self._sealed.pop(h, None)
 
     def seal(self) -> None:
         """Write the buffered blobs as a pack now (its index may still wait for :meth:`finish`)."""

@@ -141,6 +141,10 @@ class Store:
         """Bytes of a blob this process buffered for a pack not yet indexed, else None."""
         return self._pack_writer.pending(digest) if self._pack_writer is not None else None
 
+    def _holds(self, digest: Digest) -> bool:
+        """Whether this process has packed ``digest`` into a pack not yet indexed (or buffered it)."""
+        return self._pack_writer is not None and self._pack_writer.holds(digest)
+
     def _packs_present(self, names: Iterable[str]) -> set[str]:
         """Which of the packs ``names`` exist now (a pack removed by gc is forgotten)."""
         names = set(names)
@@ -159,7 +163,7 @@ class Store:
         """A packed blob's bytes, verified; None when no known pack holds it (``fresh``: after
         one re-listing of ``packs/``). IntegrityError naming the blob (and its pack) if bad."""
         for attempt in range(2):
-            loc = self.packs.lookup_fresh(digest) if fresh or attempt else self.packs.lookup(digest)
+            loc = self.packs.lookup_fresh(digest) if fresh or attempt else self.packs.locate(digest)
             if loc is None:
                 return None
             try:
@@ -189,7 +193,7 @@ class Store:
     def has_blob(self, digest: Digest) -> bool:
         """Whether the store holds ``digest``, loose or packed (a pack learned at most
         :data:`arty.store.packs.RELIST_EVERY` seconds ago may be missed: a rewrite, no loss)."""
-        if self._held(digest) is not None or self.packs.lookup(digest) is not None:
+        if self._holds(digest) or self.packs.lookup(digest) is not None:
             return True
         if self.backend.exists(layout.blob(digest)):
             return True
@@ -201,7 +205,7 @@ class Store:
         wanted = set(digests)
         if not wanted:
             return set()
-        wanted = {d for d in wanted if self._held(d) is None}
+        wanted = {d for d in wanted if not self._holds(d)}
         wanted = self._not_packed(wanted, fresh=False)
         missing = self._missing_loose(wanted)
         return self._not_packed(missing, fresh=True) if missing else missing
@@ -405,7 +409,7 @@ class Store:
         located = []
         rest = []
         for d in set(digests):
-            loc = self.packs.lookup(d)
+            loc = self.packs.locate(d)
             (located.append((d, loc)) if loc is not None else rest.append(d))
         for pack, start, end, group in _packs.coalesce(located):
             try:
@@ -430,7 +434,7 @@ class Store:
 
     def pack_order(self, digest: Digest) -> tuple[str, int]:
         """A sort key that puts blobs of one pack together, in pack order (loose ones first)."""
-        loc = self.packs.lookup(digest)
+        loc = self.packs.locate(digest)
         return ("", 0) if loc is None else (loc.pack, loc.offset)
 
     def read_blob_range(self, digest: Digest, start: int, end: int) -> bytes:
@@ -438,7 +442,7 @@ class Store:
         store. **Not verified**: a digest covers the whole blob, so a part cannot be checked on
         its own; callers that end up with every byte check them (:meth:`read_blob` does)."""
         for fresh in (False, True):
-            loc = self.packs.lookup_fresh(digest) if fresh else self.packs.lookup(digest)
+            loc = self.packs.lookup_fresh(digest) if fresh else self.packs.locate(digest)
             if loc is not None:
                 lo = loc.offset + min(max(start, 0), loc.length)
                 hi = loc.offset + min(max(end, start, 0), loc.length)
@@ -462,7 +466,7 @@ class Store:
         ``size`` (when known) lets small blobs be read in one call. On a digest
         mismatch ``dest`` is removed and :class:`IntegrityError` raised.
         """
-        if self.packs.lookup(digest) is not None:
+        if self.packs.locate(digest) is not None:
             try:
                 self._packed_to_file(self.read_blob(digest), dest, progress)
                 return
