@@ -10,13 +10,11 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, StrictStr
 
 from arty.api import ApiRun, flatten_dotted
-from arty.errors import UsageError
 from arty.index import records as _records
-from arty.index.filters import without_add_runs
 from arty.server import access
 from arty.server.errors import ApiError, ArtyJSONResponse
 from arty.server.files import file_response
-from arty.server.state import ServerState, check_file_path, leaf_keys, parse_json_param, state_of
+from arty.server.state import ServerState, check_file_path, leaf_keys, runs_filter, state_of
 from arty.tracking.edits import edit_run
 
 router = APIRouter(tags=["runs"])
@@ -98,11 +96,7 @@ def list_runs(request: Request, project: str,
     access.require(request, project, "read")
     state = state_of(request)
     state.project(project)
-    parsed = parse_json_param(filters, "filters")
-    if parsed is not None and not isinstance(parsed, dict):
-        raise UsageError("filters must be a JSON object", hint='e.g. {"state": "finished"}')
-    if not add_runs:
-        parsed = without_add_runs(parsed)
+    parsed = runs_filter(filters, add_runs)
     index = state.index
     rows = index.runs(project, parsed, order or "-created_at", limit=limit, offset=offset)
     total = len(rows) if len(rows) < limit and not offset else index.count_runs(project, parsed)

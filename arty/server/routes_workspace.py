@@ -8,12 +8,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict
 
-from arty.errors import UsageError
-from arty.index.filters import without_add_runs
 from arty.server import access, importance as _importance, views as _views
 from arty.server.errors import ArtyJSONResponse
 from arty.server.routes_runs import MAX_PAGE, run_fields
-from arty.server.state import leaf_keys, parse_json_param, state_of
+from arty.server.state import leaf_keys, runs_filter, state_of
 
 router = APIRouter(tags=["workspace"])
 
@@ -60,11 +58,7 @@ def importance(request: Request, project: str,
     access.require(request, project, "read")
     state = state_of(request)
     state.project(project)
-    parsed = parse_json_param(filters, "filters")
-    if parsed is not None and not isinstance(parsed, dict):
-        raise UsageError("filters must be a JSON object", hint='e.g. {"state": "finished"}')
-    if not add_runs:
-        parsed = without_add_runs(parsed)
+    parsed = runs_filter(filters, add_runs)
     index = state.index
     chosen = [k for k in dict.fromkeys((keys or "").split(",")) if k]
     if not chosen:

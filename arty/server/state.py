@@ -177,3 +177,14 @@ def parse_json_param(text: str | None, what: str) -> Any:
         return json.loads(text)
     except ValueError as exc:
         raise UsageError(f"{what} is not valid JSON: {exc}", hint='e.g. {"config.lr": {"$gt": 0.001}}') from None
+
+
+def runs_filter(filters: str | None, add_runs: bool) -> dict[str, Any] | None:
+    """The runs filter of a request: ``filters`` (JSON text, an object) without the runs
+    ``art add`` records unless ``add_runs``; :class:`UsageError` for anything but an object."""
+    from arty.index.filters import without_add_runs
+
+    parsed = parse_json_param(filters, "filters")
+    if parsed is not None and not isinstance(parsed, dict):
+        raise UsageError("filters must be a JSON object", hint='e.g. {"state": "finished"}')
+    return parsed if add_runs else without_add_runs(parsed)
