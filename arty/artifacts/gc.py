@@ -375,21 +375,8 @@ def _remove_pack(store: Store, name: str, cutoff: float) -> bool:
     since the plan (renamed aside, mtime checked again, put back if it was)."""
     path = pack_path(name)
     if store.is_local:
-        full = store.backend.local_path(path)
-        try:
-            if os.stat(full).st_mtime >= cutoff:
-                return False
-        except FileNotFoundError:
+        if not _unlink_unless_fresh(store.backend.local_path(path), cutoff):
             return False
-        aside = os.path.join(os.path.dirname(full), f"{TMP_PREFIX}gc-{uuid.uuid4().hex}")
-        try:
-            os.rename(full, aside)
-        except FileNotFoundError:
-            return False
-        if os.stat(aside).st_mtime >= cutoff:
-            os.replace(aside, full)
-            return False
-        os.unlink(aside)
     else:
         try:
             store.backend.delete(path)
@@ -414,7 +401,13 @@ def _remove_blob(store: Store, d: Digest, cutoff: float) -> bool:
     if not store.is_local:
         store.delete_blob(d)
         return True
-    path = store.backend.local_path(layout.blob(d))
+    return _unlink_unless_fresh(store.backend.local_path(layout.blob(d)), cutoff)
+
+
+def _unlink_unless_fresh(path: str, cutoff: float) -> bool:
+    """Remove the local file ``path`` unless a writer freshened it (mtime ≥ ``cutoff``) since
+    the plan; True if removed. It is renamed aside first and its mtime checked again, so a
+    writer freshening it between the two checks gets it put back (same content, same name)."""
     try:
         if os.stat(path).st_mtime >= cutoff:
             return False  # freshened by a writer since the plan
@@ -426,7 +419,7 @@ def _remove_blob(store: Store, d: Digest, cutoff: float) -> bool:
     except FileNotFoundError:
         return False
     if os.stat(aside).st_mtime >= cutoff:
-        os.replace(aside, path)  # freshened between the two checks: put it back (same content, same name)
+        os.replace(aside, path)
         return False
     os.unlink(aside)
     return True
