@@ -490,3 +490,33 @@ def test_lineage_collapses_a_fan_out_and_pans_and_zooms(page, site):
     group.click()
     expect(page.locator("#lineage .node-run")).to_have_count(30)
     expect(page.locator("#lineage .node-group")).to_have_count(0)
+
+
+def test_system_metrics_form_the_last_section_against_relative_time(page, tmp_path):
+    """System samples (no step) join the grid as the "system" section, drawn against relative
+    time while the logged metrics stay on the step."""
+    import arty
+    from arty.store import init_store
+    from arty.tracking.system import SystemSampler
+
+    store = str(tmp_path / "store")
+    init_store(store)
+    run = arty.init(project="sys", name="with-system", store=store, **ui.QUIET)
+    with SystemSampler(gpu=None) as sampler:
+        for step in range(3):
+            run.log({"train/loss": 1.0 / (step + 1)})
+            run._on_system(run._start_wall + step, sampler.sample())  # what the monitor thread does
+    run.finish(quiet=True)
+    server = ui.ServerThread(store).start()
+    try:
+        page.goto(f"{server.url}/p/sys")
+        page.wait_for_function("() => document.querySelector(\"#project-charts .chart[data-key='system/cpu.percent']\")?.dataset.drawn")
+        sections = page.locator("#project-charts details.panel-section").evaluate_all("els => els.map(e => e.dataset.section)")
+        assert sections == ["train", "system"]
+        axis = page.evaluate("""() => [".chart[data-key='system/cpu.percent']", ".chart[data-key='train/loss']"].map(
+            (s) => document.querySelector(s).layout.xaxis.title.text)""")
+        assert axis == ["relative time (s)", "step"]
+        xs = page.evaluate("document.querySelector(\".chart[data-key='system/cpu.percent']\").data.find(t => t.hoverinfo === 'none').x")
+        assert xs == [0, 1, 2]
+    finally:
+        server.stop()

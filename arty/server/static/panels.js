@@ -14,6 +14,14 @@ export const X_CHOICES = [["step", "step"], ["_runtime", "relative time (s)"], [
 export const MAX_PANELS = 60;
 const SAMPLES = 500;
 
+/** The prefix of system metrics in the grid; they form the "system" section. */
+export const SYSTEM = "system/";
+
+/** The x a system-metrics panel is drawn against for the grid's ``x``: relative time for the step. */
+export function systemX(x) {
+  return x === "step" ? "_runtime" : x;
+}
+
 /** The section of a metric key: the part before its first "/", else "charts". */
 export function sectionOf(key) {
   const i = key.indexOf("/");
@@ -59,14 +67,23 @@ export class PanelGrid {
     this.ticket = 0;
   }
 
+  /**
+   * A run's logged history at x ``x`` with its system metrics merged in as ``system/<key>``
+   * (drawn against relative time when ``x`` is the step: system samples have no step).
+   */
   async history(runId, x, force = false) {
     const key = `${runId}|${x}`;
     if (!force && this.histories.has(key)) return this.histories.get(key);
-    const res = await api(`/projects/${seg(this.project, "runs", runId)}/history` + qs({ x, samples: SAMPLES }),
+    const get = (stream, at) => api(`/projects/${seg(this.project, "runs", runId)}/${stream}` + qs({ x: at, samples: SAMPLES }),
       { signal: this.signal }).catch((err) => {
       if (err.name === "AbortError") throw err;
       return { series: {}, keys: [], error: err };
     });
+    const [res, sys] = await Promise.all([get("history", x), get("system", systemX(x))]);
+    for (const [k, s] of Object.entries(sys.series || {})) {
+      const name = k.startsWith(SYSTEM) ? k : SYSTEM + k;
+      if (!(name in (res.series || {}))) (res.series ||= {})[name] = s;
+    }
     this.histories.set(key, res);
     return res;
   }
@@ -95,8 +112,9 @@ export class PanelGrid {
       if (!sections.has(name)) sections.set(name, []);
       sections.get(name).push(k);
     }
-    // sections in name order, "charts" (keys without a prefix) last
-    const names = [...sections.keys()].sort((a, b) => (a === "charts") - (b === "charts") || a.localeCompare(b));
+    // sections in name order, "charts" (keys without a prefix) and then "system" last
+    const rank = (n) => (n === "charts") + 2 * (n === "system");
+    const names = [...sections.keys()].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
     const existing = new Map([...this.box.querySelectorAll(".panel")].map((el) => [el.dataset.key, el]));
     const closed = new Set(this.settings.closed || []);
     const els = names.map((name) => {
@@ -193,11 +211,12 @@ export class PanelGrid {
     panel.classList.toggle("custom", !!this.settings.panels?.[key]);
     const re = compileRe(eff.runs);
     const results = await this.results(eff.x);
+    const axis = key.startsWith(SYSTEM) ? systemX(eff.x) : eff.x;
     const lines = this.sets.map((set, j) => {
       if (re && !re.test(set.name)) return null;
       const series = results[j].map((res) => res.series?.[key]).filter(Boolean);
       if (!series.length) return null;
-      const xv = (xs) => (eff.x === "_timestamp" ? xs.map((t) => (typeof t === "number" ? t * 1000 : t)) : xs);
+      const xv = (xs) => (axis === "_timestamp" ? xs.map((t) => (typeof t === "number" ? t * 1000 : t)) : xs);
       if (set.grouped) {
         const b = band(series);
         return { name: set.name, color: set.color, x: xv(b.x), y: b.mean, band: { x: xv(b.x), min: b.min, max: b.max } };
@@ -206,12 +225,12 @@ export class PanelGrid {
     }).filter(Boolean);
     const range = eff.ymin != null && eff.ymax != null
       ? (eff.logY ? [Math.log10(eff.ymin), Math.log10(eff.ymax)] : [eff.ymin, eff.ymax]) : null;
-    await lineChart(el, { title: "", lines, xTitle: xTitle(eff.x), logY: eff.logY, smoothing: eff.smoothing,
-      xIsTime: eff.x === "_timestamp",
+    await lineChart(el, { title: "", lines, xTitle: xTitle(axis), logY: eff.logY, smoothing: eff.smoothing,
+      xIsTime: axis === "_timestamp",
       layout: { showlegend: false, hovermode: "x", hoverdistance: -1, margin: { t: 8 }, yaxis: range ? { range, autorange: false } : { autorange: true } },
       trace: { hoverinfo: "none" } });
     el.dataset.lines = String(lines.length);
-    attachTip(panel, el, eff.x);
+    attachTip(panel, el, axis);
   }
 }
 
