@@ -39,8 +39,6 @@ RANKS = {
     "arty.integration": 6,
     "arty.keras": 6,
     "arty.sklearn": 6,
-    # run.watch() imports the torch hooks, so they sit with the tracking layer (they import only it and below)
-    "arty.integrations.torch": 4,
     "arty.plot": 4,
     "arty.cli": 7,
     "arty.server": 7,

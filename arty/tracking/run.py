@@ -666,18 +666,18 @@ class Run:
         (``"parameters"``) or both (``"all"``) every ``log_freq`` steps, through hooks.
 
         Watching a model again replaces the earlier watch. See
-        :func:`arty.integrations.torch.watch` for the rules and errors.
+        :mod:`arty.tracking.watch` for the rules and errors.
         """
-        from arty.integrations.torch import watch  # torch is imported only by those who watch
+        from arty.tracking.watch import watch  # torch is imported only by those who watch
 
         return watch(model, log=log, log_freq=log_freq, run=self, num_bins=num_bins, prefix=prefix)
 
     def unwatch(self, model: Any = None) -> int:
         """Remove the hooks of :meth:`watch` from ``model``, or from every model this run
         watches; returns how many models were unwatched."""
-        if "arty.integrations.torch" not in sys.modules:
+        if "arty.tracking.watch" not in sys.modules:
             return 0  # nothing can be watched without it
-        from arty.integrations.torch import unwatch
+        from arty.tracking.watch import unwatch
 
         return unwatch(model, run=self)
 
@@ -699,7 +699,7 @@ class Run:
             self._error = error
         if exit_code is None:
             exit_code = 1 if self._error else 0
-        if "arty.integrations.torch" in sys.modules:  # take run.watch()'s hooks off the models
+        if "arty.tracking.watch" in sys.modules:  # take run.watch()'s hooks off the models
             self.unwatch()
         if self._pending is not None:
             self._commit()
