@@ -637,7 +637,7 @@ class ApiRun:
         record of the run (like an edit in the web UI: who and when are kept; nothing is
         overwritten). Changes to ``config``, ``summary``, ``group`` or ``job_type`` cannot be
         stored after the fact: :class:`UsageError` naming them, and nothing is written."""
-        from arty.tracking.edits import edit_run
+        from arty.runs.edits import edit_run
 
         frozen = [k for k in ("group", "job_type") if k in self._edited]
         for key, value in (("config", self._config), ("summary", self._summary)):
@@ -852,7 +852,7 @@ class ApiRun:
 
     def table(self, value: dict[str, Any]) -> Any:
         """A logged table (its history dict, as :meth:`media` returns it) as an :class:`arty.Table`."""
-        from arty.tracking.media import load_table
+        from arty.artifacts.tables import load_table
 
         return load_table(self._store, value)
 

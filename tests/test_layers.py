@@ -30,6 +30,7 @@ RANKS = {
     "arty.hashing": 1,
     "arty.store": 2,
     "arty.artifacts": 3,
+    "arty.runs": 3,
     "arty.tracking": 4,
     "arty.index": 5,
     "arty.lineage": 5,

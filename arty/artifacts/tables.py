@@ -648,3 +648,25 @@ def table_from_bytes(data: bytes, fmt: str | None = None) -> Table:
         t.allow_mixed_types, t._rules = True, [_Column() for _ in columns]
         t._cols = cols
     return t
+
+
+def _table_blob(store: Any, value: dict[str, Any]) -> bytes:
+    """The bytes of a logged table (its history dict ``{"_type": "table", "digest", ...}``),
+    read from ``store`` and verified against the digest."""
+    from arty.hashing import Digest
+
+    if not isinstance(value, dict) or value.get("_type") != "table" or "digest" not in value:
+        raise UsageError("not a table value", hint="expected a history dict with _type 'table'")
+    return store.read_blob(Digest.parse(value["digest"]))
+
+
+def read_table(store: Any, value: dict[str, Any], offset: int = 0,
+               limit: int | None = None) -> tuple[list[str], list[list[Any]], int]:
+    """``(columns, rows, total)`` of a logged table, from its history dict and the store
+    (the blob is verified against its digest). ``offset``/``limit`` page the rows."""
+    return decode_table(_table_blob(store, value), value.get("format"), offset, limit)
+
+
+def load_table(store: Any, value: dict[str, Any]) -> Table:
+    """A logged table as a :class:`Table` (from its history dict and the store)."""
+    return table_from_bytes(_table_blob(store, value), value.get("format"))

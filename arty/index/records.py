@@ -383,7 +383,7 @@ def _apply_event(row: dict[str, Any], kind: str, ev: dict[str, Any], at: float |
             row["last_step"] = step
 
 
-#: Run fields an ``edits/`` record may set (written by :mod:`arty.tracking.edits`).
+#: Run fields an ``edits/`` record may set (written by :mod:`arty.runs.edits`).
 _EDIT_FIELDS = ("notes", "tags", "name")
 
 

@@ -15,7 +15,7 @@ from arty.server import access
 from arty.server.errors import ApiError, ArtyJSONResponse
 from arty.server.files import file_response
 from arty.server.state import ServerState, check_file_path, leaf_keys, runs_filter, state_of
-from arty.tracking.edits import edit_run
+from arty.runs.edits import edit_run
 
 router = APIRouter(tags=["runs"])
 
@@ -231,7 +231,7 @@ def table(request: Request, project: str, run_id: str,
     run = state.run(project, run_id)
     from arty.hashing import Digest
 
-    from arty.tracking.media import read_table
+    from arty.artifacts.tables import read_table
 
     d = Digest.parse(digest)
     value = _find_table(state, run, str(d))

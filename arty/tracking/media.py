@@ -44,7 +44,7 @@ import threading
 import warnings
 from typing import Any, Callable, Sequence
 
-from arty.artifacts.tables import Table, decode_table
+from arty.artifacts.tables import Table, load_table, read_table  # the readers: re-exported
 from arty.errors import MissingExtra, UsageError
 from arty.hashing import DEFAULT_ALGORITHM, Digest, hash_bytes
 
@@ -640,22 +640,3 @@ class MediaEncoder:
             self._cond.notify_all()
         for t in self._threads:
             t.join(timeout=60)
-
-
-def read_table(store: Any, value: dict[str, Any], offset: int = 0,
-               limit: int | None = None) -> tuple[list[str], list[list[Any]], int]:
-    """``(columns, rows, total)`` of a logged table, from its history dict and the store
-    (the blob is verified against its digest). ``offset``/``limit`` page the rows."""
-    if not isinstance(value, dict) or value.get("_type") != "table" or "digest" not in value:
-        raise UsageError("not a table value", hint="expected a history dict with _type 'table'")
-    data = store.read_blob(Digest.parse(value["digest"]))
-    return decode_table(data, value.get("format"), offset, limit)
-
-
-def load_table(store: Any, value: dict[str, Any]) -> Table:
-    """A logged table as a :class:`Table` (from its history dict and the store)."""
-    from arty.artifacts.tables import table_from_bytes
-
-    if not isinstance(value, dict) or value.get("_type") != "table" or "digest" not in value:
-        raise UsageError("not a table value", hint="expected a history dict with _type 'table'")
-    return table_from_bytes(store.read_blob(Digest.parse(value["digest"])), value.get("format"))
