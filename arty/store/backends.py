@@ -394,6 +394,15 @@ class LocalBackend(Backend):
         except (FileNotFoundError, NotADirectoryError):  # below a file: nothing there either
             return False
 
+    def has_entries(self, path: str) -> bool:
+        """Whether folder ``path`` holds anything (reads one directory block, not the whole
+        listing); False for a missing folder."""
+        try:
+            with os.scandir(self._p(path)) as it:
+                return next(it, None) is not None
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+
     @_guard("list")
     def list(self, path: str) -> list[str]:
         try:

@@ -32,6 +32,8 @@ from arty.store.packs import Located, PackIndex, PackWriter
 MAX_APPEND_ATTEMPTS = 1000
 #: Files up to this size are read whole when ingested.
 SMALL_FILE = 1024 * 1024
+#: How long (seconds) a listing of the loose blobs' prefix folders stays trusted (``Store._may_be_loose``).
+LOOSE_PREFIX_TTL = 30.0
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
@@ -89,6 +91,8 @@ class Store:
         self._pack_index: PackIndex | None = None
         self._pack_writer: PackWriter | None = None
         self._packs_lock = threading.Lock()
+        #: objects/ prefix -> (monotonic time, whether it held anything then): :meth:`_may_be_loose`.
+        self._loose_prefixes: dict[str, tuple[float, bool]] = {}
 
     # -- identity -----------------------------------------------------------
 
@@ -295,6 +299,23 @@ class Store:
         if pairs:
             self.backend.put_many([(local, layout.blob(d)) for local, d in pairs])
 
+    def _may_be_loose(self, digest: Digest) -> bool:
+        """Whether a loose copy of ``digest`` may exist in this *local* store: False when its
+        ``objects/<2 hex>`` folder was empty when last looked at, at most
+        :data:`LOOSE_PREFIX_TTL` seconds ago (one directory read per prefix, so a first add
+        into a new store stats no file per blob). A blob another writer stored since then
+        reads as absent: the caller then writes a second copy, which is harmless (blobs are
+        named by their content; a blob packed twice only costs space until ``art gc``)."""
+        now = time.monotonic()
+        prefix = digest.hex[:2]
+        seen = self._loose_prefixes.get(prefix)
+        if seen is None or now - seen[0] > LOOSE_PREFIX_TTL:
+            backend = self.backend
+            assert isinstance(backend, LocalBackend)
+            seen = (now, backend.has_entries(f"{layout.OBJECTS}/{prefix}"))
+            self._loose_prefixes[prefix] = seen
+        return seen[1]
+
     def ingest_local_file(self, path: str, size: int) -> Digest:
         """Hash a local file and copy it into a *local* store in one read.
 
@@ -311,9 +332,9 @@ class Store:
             if self.packing and len(data) <= _packs.PACK_BLOB_MAX:
                 writer = self._writer()
                 if not (writer.holds(digest) or self.packs.lookup(digest) is not None
-                        or backend.exists(layout.blob(digest))):
+                        or (self._may_be_loose(digest) and backend.exists(layout.blob(digest)))):
                     writer.add(digest, data)
-            elif not backend.exists(layout.blob(digest)):
+            elif not (self._may_be_loose(digest) and backend.exists(layout.blob(digest))):
                 backend.write(layout.blob(digest), data)
             return digest
         return backend.ingest_stream(path, self.algorithm, lambda d: layout.blob(d))
