@@ -40,12 +40,22 @@ class Action:
 
 
 def safe_target(root: str, path: str) -> str:
-    """``root/path``, refusing any path that would land outside ``root``."""
+    """``root/path``, refusing any path that would land outside ``root``: :func:`check_path`
+    refuses absolute paths and ``.``, ``..`` and empty parts, so the join stays under ``root``."""
     check_path(path)
-    target = os.path.normpath(os.path.join(root, *path.split("/")))
-    if os.path.commonpath([os.path.abspath(root), os.path.abspath(target)]) != os.path.abspath(root):
-        raise InvalidPath(f"path '{path}' in artifact escapes the target folder '{root}'")
-    return target
+    return os.path.join(os.path.normpath(root), *path.split("/"))
+
+
+def is_empty_folder(root: str) -> bool:
+    """Whether ``root`` is missing or an empty folder (a download there fetches everything
+    and meets no existing file)."""
+    try:
+        with os.scandir(root) as it:
+            return next(it, None) is None
+    except FileNotFoundError:
+        return True
+    except NotADirectoryError:
+        return False
 
 
 def plan(entries: list[Entry], root: str, stat_cache: StatCache | None = None,
@@ -53,6 +63,9 @@ def plan(entries: list[Entry], root: str, stat_cache: StatCache | None = None,
     """Decide what to fetch. Pure apart from reading the target folder."""
     if os.path.exists(root) and not os.path.isdir(root):
         raise InvalidPath(f"cannot download into '{root}': it is a file", hint="choose a folder with -o DIR")
+    base = os.path.normpath(root)
+    if is_empty_folder(root):  # nothing there to keep or to stand in the way: no stat per file
+        return [Action("fetch", e, os.path.join(base, *check_path(e.path).split("/"))) for e in entries]
     actions = []
     good_parents: set[str] = set()
     for e in entries:
@@ -170,6 +183,7 @@ def download(store: Store, entries: list[Entry], root: str, progress: Callable[[
     also have the size its entry records.
     """
     check_local_refs(entries, allow_local_refs)
+    fresh = is_empty_folder(root)  # nothing in the way of any file: no lexists per file below
     actions = plan(entries, root, stat_cache) if planned is None else planned
     fetches = [a for a in actions if a.op == "fetch"]
     if progress:
@@ -188,10 +202,9 @@ def download(store: Store, entries: list[Entry], root: str, progress: Callable[[
         # written in place (one file creation, like cp); the rest go through the staging folder
         # and are renamed into place only once everything is good.
         direct = {id(a) for a in fetches if not a.entry.is_ref and a.entry.size <= SMALL_FILE
-                  and not os.path.lexists(a.target)}
-        for a in fetches:
-            if id(a) in direct:
-                _make_dirs(os.path.dirname(a.target), made_dirs)
+                  and (fresh or not os.path.lexists(a.target))}
+        for folder in dict.fromkeys(os.path.dirname(a.target) for a in fetches if id(a) in direct):
+            _make_dirs(folder, made_dirs)
         corrupt: list[IntegrityError] = []
 
         def fetch(item: tuple[int, Action]) -> None:
