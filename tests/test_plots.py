@@ -17,7 +17,7 @@ import yaml
 
 import arty
 from arty.api import Api
-from arty.errors import UsageError
+from arty.errors import NotFound, UsageError
 from arty.pipeline import load_pipeline
 from arty.pipeline.plots import PlotError, parse_plot_option, read_plot
 from conftest import run_art
@@ -93,6 +93,7 @@ def check_recorded(run) -> None:
     assert run.media("emb")[0]["value"]["chart"]["kind"] == "scatter"
 
 
+@pytest.mark.slow
 def test_repro_records_plots_files_as_history_and_tables(tmp_path, store_env):
     write_step(tmp_path)
     out = run_art("repro", cwd=tmp_path, env=store_env)
@@ -115,6 +116,7 @@ def test_art_run_plot_option_records_the_same(tmp_path, store_env):
     check_recorded(only_run(store_env["ARTY_STORE"]))
 
 
+@pytest.mark.slow
 def test_a_bad_or_missing_plots_file_fails_the_step_by_name_and_the_rest_is_recorded(tmp_path, store_env):
     script = WRITER + 'open("plots/bad.csv", "w").write("step,loss\\n0,0.5\\n1,abc\\n")\n'
     write_step(tmp_path, plots=PLOTS + ["plots/bad.csv", "plots/never.json"], script=script,
@@ -172,3 +174,95 @@ def test_read_plot_formats_and_errors(tmp_path):
     cols, rows, spec = cm.table
     assert cols[-1] == "fraction" and spec["value"] == "fraction" and spec["classes"] == ["0", "1"]
     assert rows == [["0", "0", 1, 1.0], ["0", "1", 0, 0.0], ["1", "0", 1, 0.5], ["1", "1", 1, 0.5]]
+
+
+# -- art plots diff ------------------------------------------------------------------------------
+
+def step_run(tmp_path, env, lr: str) -> str:
+    (tmp_path / "write.py").write_text(WRITER)
+    args = [a for p in PLOTS for a in ("--plot", p)]
+    out = run_art("run", "--name", "train", *args, "--", PY, "write.py", lr, cwd=tmp_path, env=env)
+    assert out.returncode == 0, out.stderr
+    return out.stderr.split("art run: run default/")[1].split()[0]
+
+
+#: Per figure of the page: its key and the number of traces plotly drew (as the DOM shows them).
+DRAWN_JS = """() => [...document.querySelectorAll('.fig')].map(el => [el.dataset.key,
+    el.querySelectorAll('.scatterlayer .trace, .heatmaplayer .hm, .barlayer .trace').length,
+    (el.data || []).length])"""
+
+
+def open_offline(browser, path) -> tuple[list, list[str], list[str]]:
+    """Open the file in Chromium with the network off; returns (figures drawn, errors, requests)."""
+    ctx = browser.new_context(offline=True)
+    page = ctx.new_page()
+    errors: list[str] = []
+    requests: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("request", lambda r: requests.append(r.url))
+    try:
+        page.goto(f"file://{path}")
+        page.wait_for_function("() => [...document.querySelectorAll('.fig')].every(el => el.classList.contains('js-plotly-plot'))",
+                               timeout=15_000)
+        return page.evaluate(DRAWN_JS), errors, requests
+    finally:
+        ctx.close()
+
+
+@pytest.mark.slow
+def test_plots_diff_of_two_runs_is_an_offline_page_with_a_trace_per_side(tmp_path, store_env, request):
+    import ui_helpers as ui
+
+    a = step_run(tmp_path, store_env, "0.1")
+    b = step_run(tmp_path, store_env, "0.2")
+    out = run_art("plots", "diff", a, b, "-o", str(tmp_path / "report.html"), "--json", cwd=tmp_path, env=store_env)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    plots = {p["key"]: p for p in report["plots"]}
+    assert sorted(plots) == ["acc/acc", "cm", "emb", "pr", "train/loss", "train/val_loss"]
+    assert all(len(p["sides"]) == 2 for p in plots.values())
+    assert plots["train/loss"]["traces"] == 2 and plots["cm"]["traces"] == 2
+    page = (tmp_path / "report.html").read_text()
+    assert "<script src=" not in page  # plotly.js is inlined
+    assert f"train ({a})" in page and f"train ({b})" in page
+    if not ui.have_chromium():
+        pytest.skip("no Chromium to open the page in")
+    drawn, errors, requests = open_offline(request.getfixturevalue("browser"), tmp_path / "report.html")
+    assert not errors, errors
+    assert all(u.startswith("file://") for u in requests), requests
+    traces = {k: n for k, _, n in drawn}
+    assert traces == {"acc/acc": 2, "cm": 2, "emb": 2, "pr": 2, "train/loss": 2, "train/val_loss": 2}
+    assert all(dom >= 1 for _, dom, _ in drawn)  # drawn in the page, not only held as data
+    # --key narrows the page; an unknown side is an error naming it.
+    from arty.plotsdiff import plots_diff
+
+    with Api(store_env["ARTY_STORE"]) as api:
+        assert [f.key for f in plots_diff(api, a, b, ["train/*"])[3]] == ["train/loss", "train/val_loss"]
+        with pytest.raises(NotFound, match="no run or experiment 'nosuch' in project 'default'"):
+            plots_diff(api, a, "nosuch")
+
+
+@pytest.mark.slow
+def test_plots_diff_of_two_experiments_matches_plots_by_step(tmp_path, store_env, request):
+    import runrecords as rr
+    import ui_helpers as ui
+    from arty.store import open_store
+
+    store = open_store(store_env["ARTY_STORE"])
+    for exp, scale in (("exp-a", 1.0), ("exp-b", 2.0)):
+        for step, key in (("train", "loss"), ("evaluate", "acc")):
+            rid = rr.write_run(store, "default", name=step, extra={"experiment": exp})
+            rr.add_history(store, "default", rid, [{key: scale * i} for i in range(4)])
+            rr.finish(store, "default", rid, steps=4)
+    rr.finished_run(store, "default", name="other")  # in no experiment
+    out = run_art("plots", "diff", "exp-a", "exp-b", "-o", str(tmp_path / "e.html"), "--json", cwd=tmp_path,
+                  env=store_env)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert len(report["a"]["runs"]) == 2 and len(report["b"]["runs"]) == 2
+    assert {p["key"]: p["traces"] for p in report["plots"]} == {"evaluate/acc": 2, "train/loss": 2}
+    if not ui.have_chromium():
+        pytest.skip("no Chromium to open the page in")
+    drawn, errors, _ = open_offline(request.getfixturevalue("browser"), tmp_path / "e.html")
+    assert not errors and {k: n for k, _, n in drawn} == {"evaluate/acc": 2, "train/loss": 2}
