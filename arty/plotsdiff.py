@@ -196,9 +196,21 @@ def plotly_js() -> str:
     return get_plotlyjs()
 
 
+def _finite(obj: Any) -> Any:
+    """``obj`` with NaN and infinite floats as None (JSON has no token for them)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
 def _script_json(obj: Any) -> str:
-    """JSON safe inside a <script> element."""
-    return json.dumps(obj, separators=(",", ":"), default=str).replace("</", "<\\/").replace("<!--", "<\\!--")
+    """JSON that ``JSON.parse`` reads and that is safe inside a <script> element."""
+    text = json.dumps(_finite(obj), separators=(",", ":"), default=str, allow_nan=False)
+    return text.replace("<", "\\u003c")  # no "</script>" or "<!--" can end or change the element
 
 
 def render(a: Side, b: Side, figures: list[Figure], project: str) -> str:

@@ -266,3 +266,11 @@ def test_plots_diff_of_two_experiments_matches_plots_by_step(tmp_path, store_env
         pytest.skip("no Chromium to open the page in")
     drawn, errors, _ = open_offline(request.getfixturevalue("browser"), tmp_path / "e.html")
     assert not errors and {k: n for k, _, n in drawn} == {"evaluate/acc": 2, "train/loss": 2}
+
+
+def test_the_pages_data_is_json_a_browser_parses_inside_a_script_element():
+    from arty.plotsdiff import _script_json
+
+    text = _script_json({"y": [float("nan"), 1.5, float("inf")], "name": "</script><!--"})
+    assert "</script" not in text and "<!--" not in text
+    assert json.loads(text) == {"y": [None, 1.5, None], "name": "</script><!--"}
