@@ -126,6 +126,11 @@ def test_compare_from_the_runs_table_highlights_exactly_the_differences(page, si
     assert keys(page, "compare-config", "same") == ["batch", "opt"]
     assert keys(page, "compare-summary", "differs") == DIFF_SUMMARY
     assert keys(page, "compare-summary", "same") == ["epochs_done"]
+    # highlighted: the differing rows are drawn on another background than the others
+    bg = page.evaluate("""() => [...document.querySelectorAll('#compare-config tbody tr')].map(tr =>
+        [tr.dataset.key, getComputedStyle(tr.querySelector('td[data-run]')).backgroundColor])""")
+    colours = {k: c for k, c in bg}
+    assert colours["lr"] == colours["warmup"] != colours["batch"] == colours["opt"]
     # the run that lacks 'warmup' shows a dash there
     warm = page.locator("#compare-config tr[data-key=warmup] td[data-run]").all_inner_texts()
     assert warm == ["—" if n != "c" else "5" for n in [next(k for k, v in ids.items() if v == r) for r in chosen]]
