@@ -68,11 +68,12 @@ def site(tmp_path_factory):
         "import json\n"
         "open('loss.csv', 'w').write('epoch,loss\\n0,0.9\\n1,0.5\\n2,0.2\\n')\n"
         "json.dump([{'actual': a, 'predicted': p} for a, p in [(0, 0), (0, 1), (1, 1), (1, 1)]], open('cm.json', 'w'))\n")
-    out = run_art("--project", "steps", "run", "--name", "train", "--plot", "loss.csv: {x: epoch}",
-                  "--plot", "cm.json: {template: confusion}", "--", sys.executable, "w.py",
-                  cwd=step_dir, env={"ARTY_STORE": store})
-    assert out.returncode == 0, out.stderr
-    ids["step"] = out.stderr.split("art run: run steps/")[1].split()[0]
+    for key in ("step", "step2"):
+        out = run_art("--project", "steps", "run", "--name", "train", "--plot", "loss.csv: {x: epoch}",
+                      "--plot", "cm.json: {template: confusion}", "--", sys.executable, "w.py",
+                      cwd=step_dir, env={"ARTY_STORE": store})
+        assert out.returncode == 0, out.stderr
+        ids[key] = out.stderr.split("art run: run steps/")[1].split()[0]
     server = ui.ServerThread(store).start()
     yield server.url, ids
     server.stop()
@@ -189,3 +190,14 @@ def test_a_steps_plots_are_drawn_on_its_run_page(page, site):
     cm = page.locator("section.media[data-key=cm] .chart[data-kind=confusion_matrix]")
     expect(cm).to_have_attribute("data-drawn", "1")
     assert page.evaluate("() => document.querySelector('section[data-key=cm] .chart').data[0].z") == [[1, 1], [0, 2]]
+
+
+def test_compare_draws_the_chart_of_a_plots_table_for_each_run(page, site):
+    url, ids = site
+    open_page(page, f"{url}/p/steps/compare?runs={ids['step']},{ids['step2']}&media=cm", "compare")
+    charts = page.locator("#media-compare figure.media-run .chart[data-kind=confusion_matrix]")
+    expect(charts).to_have_count(2)
+    for i in range(2):
+        expect(charts.nth(i)).to_have_attribute("data-drawn", "1")
+    assert page.evaluate("""() => [...document.querySelectorAll('#media-compare .chart[data-kind=confusion_matrix]')]
+        .map(el => el.data[0].z)""") == [[[1, 1], [0, 2]]] * 2
