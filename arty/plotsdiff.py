@@ -137,7 +137,8 @@ def _chart_traces(spec: dict[str, Any], columns: list[str], rows: list[list[Any]
             if i is not None and j is not None:
                 z[i][j] += float(r[col[spec["value"]]] or 0)
         suffix = "" if pos == 0 else str(pos + 1)
-        return [{"type": "heatmap", "name": side, "x": classes, "y": classes, "z": z, "colorscale": "Blues", "reversescale": True,
+        return [{"type": "heatmap", "name": side, "x": classes, "y": classes, "z": z, "colorscale": "Blues",
+                 "reversescale": True,
                  "texttemplate": "%{z}", "showscale": False, "xaxis": "x" + suffix, "yaxis": "y" + suffix,
                  "hovertemplate": f"{html.escape(side)}<br>actual %{{y}}<br>predicted %{{x}}<br>%{{z}}<extra></extra>"}]
     return []

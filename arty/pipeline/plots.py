@@ -202,7 +202,8 @@ def _rows(plot: Plot) -> tuple[list[str], list[dict[str, Any]]]:
         with open(plot.path, encoding="utf-8", newline="") as f:
             text = f.read()
     except FileNotFoundError:
-        raise PlotError(f"plot '{plot.path}' was not written", hint="the command must write every declared plots file") from None
+        raise PlotError(f"plot '{plot.path}' was not written",
+                        hint="the command must write every declared plots file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise PlotError(f"plot '{plot.path}' cannot be read: {exc}") from None
     if fmt in ("csv", "tsv"):
@@ -291,6 +292,12 @@ def read_plot(plot: Plot) -> PlotData:
     return out
 
 
+def _class_order(c: str) -> tuple[bool, int, str]:
+    """Whole-number classes first, in numeric order, then the others by name."""
+    whole = c.lstrip("-").isdigit()
+    return (not whole, int(c) if whole else 0, c)
+
+
 def _confusion(plot: Plot, columns: list[str], rows: list[dict[str, Any]], title: str) -> PlotData:
     """Samples (x: actual, y: predicted) counted per pair of classes."""
     actual = plot.x or ("actual" if "actual" in columns else None)
@@ -299,7 +306,7 @@ def _confusion(plot: Plot, columns: list[str], rows: list[dict[str, Any]], title
         raise PlotError(f"plot '{plot.path}': a confusion matrix needs 'x' (actual) and 'y' (predicted)",
                         hint="its fields: " + ", ".join(columns))
     pairs = [(str(r.get(actual)), str(r.get(predicted))) for r in rows]
-    classes = sorted({c for p in pairs for c in p}, key=lambda c: (not c.lstrip("-").isdigit(), int(c) if c.lstrip("-").isdigit() else 0, c))
+    classes = sorted({c for p in pairs for c in p}, key=_class_order)
     counts: dict[tuple[str, str], int] = {}
     for p in pairs:
         counts[p] = counts.get(p, 0) + 1

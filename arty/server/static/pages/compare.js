@@ -48,10 +48,12 @@ function sideTable(id, title, runs, objects) {
       h("thead", null, h("tr", null, h("th", null, "key"),
         runs.map((r) => h("th", { dataset: { run: r.id } }, swatch(r.color, r.name), " ", r.name,
           h("span", { class: "muted mono small run-id" }, r.id))))),
-      h("tbody", null, rows.length ? rows.map((r) => h("tr", { class: r.differs ? "differs" : "same", dataset: { key: r.key } },
-        h("td", { class: "mono key" }, r.key),
-        r.values.map((v, i) => h("td", { class: [typeof v === "number" ? "num" : null, v === undefined ? "missing" : null],
-          dataset: { run: runs[i].id } }, v === undefined ? "—" : fmtValue(v)))))
+      h("tbody", null, rows.length ? rows.map((r) => h("tr", { class: r.differs ? "differs" : "same",
+        dataset: { key: r.key } },
+      h("td", { class: "mono key" }, r.key),
+      r.values.map((v, i) => h("td", {
+        class: [typeof v === "number" ? "num" : null, v === undefined ? "missing" : null],
+        dataset: { run: runs[i].id } }, v === undefined ? "—" : fmtValue(v)))))
         : h("tr", null, h("td", { colspan: String(runs.length + 1), class: "empty" }, "none"))))));
 }
 
@@ -69,7 +71,8 @@ export async function render(ctx) {
     return;
   }
   const chosen = ids.slice(0, MAX_COMPARED);
-  const records = await Promise.all(chosen.map((id) => api(`/projects/${seg(project, "runs", id)}`, { signal: ctx.signal })));
+  const records = await Promise.all(chosen.map((id) =>
+    api(`/projects/${seg(project, "runs", id)}`, { signal: ctx.signal })));
   const runs = records.map((r) => ({ id: r.id, name: r.name || r.id, color: colorOf(r.id), state: r.state }));
 
   const toggle = h("input", { type: "checkbox", id: "only-diff", checked: onlyDiff });
@@ -97,15 +100,17 @@ export async function render(ctx) {
     h("div", { class: "page-head" }, h("h1", null, `Compare ${runs.length} runs`), back),
     ids.length > chosen.length
       ? h("p", { class: "muted" }, `The first ${chosen.length} of ${ids.length} runs are compared.`) : null,
-    h("p", { class: "compare-runs", id: "compare-runs" }, runs.map((r) => h("span", { class: "compare-run", dataset: { run: r.id } },
-      swatch(r.color, r.name), " ", h("a", { href: runUrl(project, r.id) }, r.name), " ", stateBadge(r.state)))),
+    h("p", { class: "compare-runs", id: "compare-runs" }, runs.map((r) =>
+      h("span", { class: "compare-run", dataset: { run: r.id } },
+        swatch(r.color, r.name), " ", h("a", { href: runUrl(project, r.id) }, r.name), " ", stateBadge(r.state)))),
     h("div", { class: "toolbar small" }, h("label", null, toggle, " only differences")),
     tables,
     h("section", { class: "compare-part" }, h("h2", null, "Charts"), chartsBox),
     mediaBox);
   setQuery();
 
-  const sets = runs.map((r) => ({ id: r.id, name: r.name, color: r.color, grouped: false, runs: [{ id: r.id, name: r.name }] }));
+  const sets = runs.map((r) => ({ id: r.id, name: r.name, color: r.color, grouped: false,
+    runs: [{ id: r.id, name: r.name }] }));
   const later = mediaCompare.update({ runs, key: ctx.query.get("media") || undefined })
     .catch((err) => { if (err.name !== "AbortError" && ctx.alive()) mediaBox.append(errorBox(err)); });
   await panelGrid.draw(sets);
