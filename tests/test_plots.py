@@ -160,6 +160,8 @@ def test_read_plot_formats_and_errors(tmp_path):
     (tmp_path / "n.csv").write_text("0,1.5\n1,2.5\n")
     data = read_plot(parse_plot_option("n.csv: {header: false, x: '0', y: '1'}", str(tmp_path)))
     assert data.series == {0: {"n/1": 1.5}, 1: {"n/1": 2.5}}
+    (tmp_path / "s.csv").write_text("step,loss\n10,0.5\n20,0.25\n")  # its own 'step' column is x
+    assert read_plot(parse_plot_option("s.csv", str(tmp_path))).series == {10: {"s/loss": 0.5}, 20: {"s/loss": 0.25}}
     (tmp_path / "d.json").write_text('[{"step": 0, "loss": 1}]')
     with pytest.raises(PlotError, match=r"has no field 'acc'.*\n.*its fields: step, loss"):
         read_plot(parse_plot_option("d.json: {y: acc}", str(tmp_path)))

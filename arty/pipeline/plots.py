@@ -19,7 +19,8 @@ series value that is not a number raises :class:`PlotError` naming the file; not
 for it. What a readable file becomes (:class:`PlotData`):
 
 * templates ``linear``, ``simple``, ``smooth`` (the default is ``linear``) whose x values are
-  integers that never decrease (or no ``x``: the row index, DVC's ``step``): **history** rows at
+  integers that never decrease (no ``x``: the file's ``step`` column if it has one, else the
+  row index, DVC's generated ``step``): **history** rows at
   step x, one key ``NAME/FIELD`` per y field (``NAME``: the file name without its extension;
   without ``y``, every numeric column but x);
 * the same templates over another x (a PR curve over recall), ``scatter``, ``scatter_jitter``,
@@ -251,7 +252,7 @@ def read_plot(plot: Plot) -> PlotData:
     title = plot.title or plot.name
     if plot.template.startswith("confusion"):
         return _confusion(plot, columns, rows, title)
-    x = plot.x
+    x = plot.x or (INDEX if INDEX in columns else None)  # a file's own 'step' column is its x
     xs = [r.get(x) for r in rows] if x else list(range(len(rows)))
     if plot.y:
         ys = list(plot.y)
