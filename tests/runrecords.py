@@ -51,15 +51,15 @@ def write_run(store: Store, project: str = "default", run_id: str | None = None,
               config: dict | None = None, tags: Iterable[str] = (), notes: str | None = None,
               group: str | None = None, job_type: str | None = None, started_at: float | str | None = None,
               host: str = "worker-7", pid: int = 4242, git: dict | None = None, command: list | None = None,
-              mode: str = "online", journal: bool = True) -> str:
-    """Create ``run.json`` for a new run; returns its id."""
+              mode: str = "online", journal: bool = True, extra: dict | None = None) -> str:
+    """Create ``run.json`` for a new run (with the fields of ``extra`` too); returns its id."""
     run_id = run_id or new_id()
     rec = {
         "id": run_id, "project": project, "name": name or run_id, "notes": notes, "tags": list(tags),
         "group": group, "job_type": job_type, "config": config or {}, "started_at": iso(started_at),
         "host": host, "pid": pid, "python": sys.version.split()[0],
         "command": command if command is not None else ["train.py", "--epochs", "3"],
-        "git": git, "mode": mode,
+        "git": git, "mode": mode, **(extra or {}),
     }
     assert store.create_record(f"{run_dir(project, run_id)}/run.json", rec)
     if journal:

@@ -36,6 +36,7 @@ RANKS = {
     "arty.lineage": 5,
     "arty.pipeline": 5,
     "arty.api": 6,
+    "arty.plotsdiff": 6,
     "arty.integrations": 6,
     "arty.integration": 6,
     "arty.keras": 6,

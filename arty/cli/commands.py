@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str | None]] = {
     'login': ('login', 'Save an API key for the art server at URL (checked against it first).'),
     'logout': ('login', 'Forget the API key saved for URL (every saved key without URL).'),
     'ls': ('artifacts', 'List artifacts, or the versions of NAME with aliases, size, files and date.'),
+    'plots': ('plots', 'Compare the plots of runs and experiments (history series and chart tables).'),
     'pull': ('transfer', 'Copy NAME (every version) or NAME:VERSION from the store at URL into the current store.'),
     'push': ('transfer', 'Copy NAME (every version) or NAME:VERSION from the current store to the store at URL.'),
     'repro': ('pipeline', "Run the pipeline's STEPS (default: all) and the steps they depend on, skipping unchanged ones."),

@@ -69,11 +69,15 @@ class RunGroup(click.Group):
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
               help="Parameter: recorded as config, given as {params.KEY} and ARTY_PARAM_KEY. Repeatable.")
 @click.option("--metrics", metavar="PATH", help="JSON or YAML file the command writes; copied into the run's summary.")
+@click.option("--plot", "plots", multiple=True, metavar="PATH",
+              help="Plots file the command writes (CSV, TSV, JSON, YAML), recorded in the run's history or as a "
+                   "chart; 'PATH: {x: F, y: F, template: T}' as in arty.yaml. Repeatable.")
 @click.option("--job-type", default="step", show_default=True, help="The run's job type.")
 @pass_ctx
 @click.pass_context
 def run_group(click_ctx: click.Context, ctx: Context, name: str | None, uses: tuple[str, ...],
-              outputs: tuple[str, ...], params: tuple[str, ...], metrics: str | None, job_type: str) -> None:
+              outputs: tuple[str, ...], params: tuple[str, ...], metrics: str | None, plots: tuple[str, ...],
+              job_type: str) -> None:
     """Run a command as a tracked run (art run [OPTIONS] -- CMD ARGS...), or show runs (art run show|logs).
 
     \b
@@ -82,7 +86,7 @@ def run_group(click_ctx: click.Context, ctx: Context, name: str | None, uses: tu
     """
     argv = click_ctx.meta.get("arty.command")
     if click_ctx.invoked_subcommand is not None:
-        if any((name, uses, outputs, params, metrics)):
+        if any((name, uses, outputs, params, metrics, plots)):
             raise UsageError("options of 'art run' go with a command after '--', not with "
                              f"'art run {click_ctx.invoked_subcommand}'")
         return
@@ -92,6 +96,7 @@ def run_group(click_ctx: click.Context, ctx: Context, name: str | None, uses: tu
     if not argv:
         raise UsageError("no command after '--'", hint="art run [OPTIONS] -- CMD ARGS...")
     from arty.pipeline.execute import download_input, run_step
+    from arty.pipeline.plots import check_plot_names, parse_plot_option
     from arty.pipeline.spec import Step, parse_output, parse_param, parse_use
 
     wdir = os.getcwd()
@@ -102,7 +107,8 @@ def run_group(click_ctx: click.Context, ctx: Context, name: str | None, uses: tu
         out_list.append(type(o)(o.name, os.path.abspath(o.path), o.type))
     param_map = dict(parse_param(p) for p in params)
     step = Step(name=name or default_name(argv), cmd=list(argv), wdir=wdir, uses=use_list, outputs=out_list,
-                params=param_map, metrics=os.path.abspath(metrics) if metrics else None)
+                params=param_map, metrics=os.path.abspath(metrics) if metrics else None,
+                plots=check_plot_names([parse_plot_option(p, wdir) for p in plots], "--plot"))
     step.check_placeholders()
     registry = ctx.writable_registry
     # Every input resolves before the command starts.

@@ -83,6 +83,8 @@ def fingerprint(step: Step, inputs: dict[str, tuple[str, str]], deps: dict[str, 
         "outputs": {o.name: [rel(step, o.path), o.type] for o in step.outputs},
         "metrics": rel(step, step.metrics) if step.metrics else None,
     }
+    if step.plots:  # absent without plots: older keys hold
+        data["plots"] = [p.to_json(step.wdir) for p in step.plots]
     projects = {u.name: u.project for u in step.uses if u.project}
     if projects:  # inputs of other projects: keyed by their project too (absent otherwise: older keys hold)
         data["input_projects"] = dict(sorted(projects.items()))
@@ -148,6 +150,7 @@ def explain(previous: dict[str, Any] | None, fp: Fingerprint) -> str:
     oi, ni, labels = old.get("inputs", {}), new["inputs"], previous.get("inputs", {})
     why += _changes("input", oi, ni, (lambda k: labels.get(k, oi[k][:19]), lambda k: fp.labels.get(k, ni[k][:19])))
     why += _changes("dependency", old.get("deps", {}), new["deps"])
-    if old.get("outputs") != new["outputs"] or old.get("metrics") != new["metrics"]:
+    if old.get("outputs") != new["outputs"] or old.get("metrics") != new["metrics"] \
+            or old.get("plots") != new.get("plots"):
         why.append("outputs changed")
     return "; ".join(why) or "no earlier run with these inputs"

@@ -13,8 +13,10 @@ Contract of :func:`run_step`:
 * The run records the command line, params as config, console (the command's too), system
   metrics, the inputs as used versions and the exit code. When the command exits 0, each
   output path must exist and is logged as a version produced by the run; a ``metrics`` file
-  (flat or nested JSON/YAML) goes into the run's summary. A missing output fails the step
-  (exit code 1), and nothing is logged for a failed command.
+  (flat or nested JSON/YAML) goes into the run's summary; ``plots`` files go into its history or
+  as chart tables (:mod:`arty.pipeline.plots`). A missing output, metrics or plots file, or a
+  plots file that cannot be read, fails the step (exit code 1, the error names the file); the
+  plots that could be read are still recorded, and no output is logged for a failed step.
 * The result carries the command's exit code (``128 + N`` when killed by signal N, 127 when
   the program is not found). Ctrl-C is passed on to the command; once it has exited the run
   is recorded as failed with exit code 130 and :class:`KeyboardInterrupt` is raised again.
@@ -36,6 +38,7 @@ import yaml
 
 from arty.artifacts import Artifact, ArtifactVersion, Registry
 from arty.errors import UsageError
+from arty.pipeline.plots import log_plots
 from arty.pipeline.spec import PIPELINE_FILE, PLACEHOLDER, Step
 from arty.store.backends import LocalBackend
 
@@ -197,6 +200,11 @@ def run_step(registry: Registry, step: Step, inputs: dict[str, tuple[ArtifactVer
                     result.error = f"metrics file '{step.metrics}' was not written"
                 else:
                     run.summary.update(read_metrics(step.metrics))
+            if step.plots:  # every readable plot is recorded, even when another one is bad
+                bad = log_plots(run, step.plots)
+                if bad and result.exit_code == 0:
+                    result.exit_code = 1
+                    result.error = "; ".join(e.message for e in bad)
         if result.exit_code == 0:
             for o in step.outputs:
                 draft = Artifact(o.name, type=o.type)

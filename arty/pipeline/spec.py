@@ -17,6 +17,9 @@ A pipeline file::
         outputs: {model: build/model.json:model}
         params: {lr: 0.01}
         metrics: build/train-metrics.json     # flat JSON/YAML, copied into the run's summary
+        plots:                                # series and tables recorded in the run (see plots.py)
+          - build/loss.csv
+          - build/cm.json: {template: confusion, x: actual, y: predicted}
 
 Contract of :func:`load_pipeline`: every problem (unknown keys, a missing ``cmd``, an output
 produced by two steps, an unknown step in ``needs``, a cycle) is a :class:`UsageError` naming
@@ -37,11 +40,12 @@ import yaml
 
 from arty.artifacts.names import ArtifactRef, check_name
 from arty.errors import NotFound, UsageError
+from arty.pipeline.plots import Plot, parse_plots
 
 PIPELINE_FILE = "arty.yaml"
 #: ``{inputs.NAME}``, ``{outputs.NAME}``, ``{params.KEY}`` in a command's arguments.
 PLACEHOLDER = re.compile(r"\{(inputs|outputs|params)\.([A-Za-z0-9_.\-/]+)\}")
-STEP_KEYS = {"cmd", "uses", "outputs", "params", "deps", "needs", "metrics", "desc"}
+STEP_KEYS = {"cmd", "uses", "outputs", "params", "deps", "needs", "metrics", "plots", "desc"}
 DEFAULT_TYPE = "dataset"
 
 
@@ -84,6 +88,7 @@ class Step:
     deps: list[str] = field(default_factory=list)
     needs: list[str] = field(default_factory=list)
     metrics: str | None = None
+    plots: list[Plot] = field(default_factory=list)
 
     def check_placeholders(self) -> None:
         """Every ``{inputs.X}``, ``{outputs.X}``, ``{params.X}`` names something the step has."""
@@ -301,6 +306,7 @@ def step_from_mapping(name: str, raw: Any, base: str, where: str) -> Step:
         params={str(k): v for k, v in params.items()},
         deps=[os.path.normpath(os.path.join(base, str(d))) for d in deps], needs=[str(n) for n in needs],
         metrics=os.path.normpath(os.path.join(base, str(metrics))) if metrics else None,
+        plots=parse_plots(raw.get("plots"), at, base),
     )
     step.check_placeholders()
     return step

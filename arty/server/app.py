@@ -35,7 +35,7 @@ from arty.store import Store
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 #: The UI's pages: each returns index.html, which routes on the client.
-UI_ROUTES = ("/", "/p/{project}", "/p/{project}/runs/{run_id}", "/p/{project}/artifacts",
+UI_ROUTES = ("/", "/p/{project}", "/p/{project}/runs/{run_id}", "/p/{project}/compare", "/p/{project}/artifacts",
              "/p/{project}/artifacts/{name}", "/p/{project}/artifacts/{name}/{version}")
 
 

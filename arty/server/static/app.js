@@ -7,12 +7,14 @@ import { errorBox, fill, h, seg } from "./dom.js";
 import * as projects from "./pages/projects.js";
 import * as project from "./pages/project.js";
 import * as run from "./pages/run.js";
+import * as compare from "./pages/compare.js";
 import * as artifacts from "./pages/artifacts.js";
 
 const ROUTES = [
   ["projects", /^\/$/, [], projects.render],
   ["project", /^\/p\/([^/]+)\/?$/, ["project"], project.render],
   ["run", /^\/p\/([^/]+)\/runs\/([^/]+)\/?$/, ["project", "run"], run.render],
+  ["compare", /^\/p\/([^/]+)\/compare\/?$/, ["project"], compare.render],
   ["artifacts", /^\/p\/([^/]+)\/artifacts\/?$/, ["project"], artifacts.renderList],
   ["artifact", /^\/p\/([^/]+)\/artifacts\/([^/]+)\/?$/, ["project", "name"], artifacts.renderArtifact],
   ["version", /^\/p\/([^/]+)\/artifacts\/([^/]+)\/([^/]+)\/?$/, ["project", "name", "version"],
@@ -38,6 +40,7 @@ function crumbs(params) {
   const out = [];
   if (params.project) out.push(h("a", { href: "/p/" + seg(params.project) }, params.project));
   if (params.run) out.push(h("span", null, "runs"), h("a", { href: location.pathname }, params.run));
+  if (/^\/p\/[^/]+\/compare/.test(location.pathname)) out.push(h("span", null, "compare"));
   if (params.name !== undefined || /\/artifacts/.test(location.pathname)) {
     out.push(h("a", { href: "/p/" + seg(params.project, "artifacts") }, "artifacts"));
   }

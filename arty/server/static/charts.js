@@ -273,6 +273,13 @@ export function specTraces(spec, table) {
   const lines = { line: "lines", roc_curve: "lines", pr_curve: "lines", scatter: "markers" };
   if (spec.kind in lines) {
     const x = col(spec.x);
+    if (Array.isArray(spec.ys) && spec.ys.length > 1 && spec.stroke == null) {
+      // several y columns over one x (a plots file of a pipeline step): one trace per column
+      return spec.ys.map((name, i) => ({
+        type: "scatter", mode: lines[spec.kind], name, x: table.rows.map((r) => r[x]),
+        y: table.rows.map((r) => num(r[col(name)])),
+        line: { color: COLORS[i % COLORS.length], width: 1.6 }, marker: { color: COLORS[i % COLORS.length], size: 6 } }));
+    }
     const y = col(spec.y);
     return [...groupRows(table, spec.stroke).entries()].map(([name, rows], i) => ({
       type: "scatter", mode: lines[spec.kind], name: name || spec.y,

@@ -5,6 +5,7 @@
 import { api, qs } from "./api.js";
 import { swatch } from "./colors.js";
 import { errorBox, fill, filePath, fmtValue, h, s, seg } from "./dom.js";
+import { specChart } from "./charts.js";
 import { blobUrl, mediaCandidates, mediaItem } from "./media.js";
 
 /** Runs compared at most, side by side. */
@@ -12,6 +13,8 @@ export const MAX_RUNS = 12;
 /** Images at most this many pixels wide are "tiny": scaled up, pixelated. */
 const TINY = 64;
 const TABLE_ROWS = 10;
+/** A chart is drawn from at most this many rows (the server's page limit, as on the run page). */
+const CHART_ROWS = 10000;
 
 /** The entry of ``entries`` (sorted by step) logged last at or before ``step``; null if none. */
 export function entryAt(entries, step) {
@@ -172,13 +175,20 @@ export class MediaCompare {
 
   tableEl(run, t) {
     const box = h("div", { class: "media-table" }, h("p", { class: "muted" }, "loading…"));
-    api(`/projects/${seg(this.project, "runs", run.id)}/table` + qs({ digest: t.digest, offset: 0, limit: TABLE_ROWS }), { signal: this.signal })
-      .then((res) => fill(box, h("table", { class: "grid small" },
+    const chart = t.chart && typeof t.chart === "object";  // a chart spec (arty.plot, a step's plots file): drawn above
+    api(`/projects/${seg(this.project, "runs", run.id)}/table` + qs({ digest: t.digest, offset: 0, limit: chart ? CHART_ROWS : TABLE_ROWS }), { signal: this.signal })
+      .then((res) => fill(box, chart ? this.chartEl(t.chart, res) : null, h("table", { class: "grid small" },
         h("thead", null, h("tr", null, res.columns.map((c) => h("th", null, String(c))))),
-        h("tbody", null, res.rows.map((row) => h("tr", null, row.map((v) => h("td", { class: typeof v === "number" ? "num" : null },
+        h("tbody", null, res.rows.slice(0, TABLE_ROWS).map((row) => h("tr", null, row.map((v) => h("td", { class: typeof v === "number" ? "num" : null },
           v && typeof v === "object" && v._type === "image" ? imageEl(v) : fmtValue(v))))))),
       res.total > TABLE_ROWS ? h("p", { class: "muted small" }, `first ${TABLE_ROWS} of ${res.total} rows`) : null))
       .catch((err) => { if (err.name !== "AbortError") fill(box, errorBox(err)); });
     return box;
+  }
+
+  chartEl(spec, table) {
+    const el = h("div", { class: "chart compare-chart", dataset: { kind: String(spec.kind) } });
+    specChart(el, spec, table).catch((err) => fill(el, errorBox(err)));
+    return el;
   }
 }

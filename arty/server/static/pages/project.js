@@ -9,6 +9,7 @@ import {
   tagChips, timeEl,
 } from "../dom.js";
 import { MediaCompare } from "../mediacompare.js";
+import { MAX_COMPARED, compareUrl } from "./compare.js";
 import { PanelGrid, X_CHOICES } from "../panels.js";
 import { SweepPanels } from "../sweep.js";
 import { viewControls } from "../views.js";
@@ -155,6 +156,20 @@ export async function render(ctx) {
   const table = h("table", { class: "grid runs", id: "runs-table" });
   const pager = h("div", { class: "pager" });
   const count = h("span", { class: "muted", id: "run-count" });
+  const compareButton = h("button", { type: "button", id: "compare-selected", disabled: true,
+    title: "config, summary, charts and media of the selected runs side by side" }, "Compare");
+  compareButton.addEventListener("click", () => {
+    const ids = [...selection.keys()];
+    if (ids.length < 2) return;
+    history.pushState(null, "", compareUrl(project, ids));
+    window.dispatchEvent(new PopStateEvent("popstate"));
+  });
+  /** The Compare button: enabled for 2 or more selected runs. */
+  const drawCompare = () => {
+    const n = selection ? selection.size : 0;
+    compareButton.disabled = n < 2;
+    compareButton.textContent = n >= 2 ? `Compare ${Math.min(n, MAX_COMPARED)}` : "Compare";
+  };
 
   const xSelect = h("select", { id: "chart-x", "aria-label": "x axis" }, X_CHOICES.map(([v, t]) => h("option", { value: v }, t)));
   xSelect.value = state.panels.x;
@@ -191,7 +206,7 @@ export async function render(ctx) {
       h("label", null, addRunsInput, " art add runs"), columnsMenu),
     chips, message,
     h("div", { class: "split workspace" },
-      h("section", { class: "runs-pane" }, h("div", { class: "table-wrap" }, table), h("div", { class: "pane-foot" }, count, pager)),
+      h("section", { class: "runs-pane" }, h("div", { class: "table-wrap" }, table), h("div", { class: "pane-foot" }, count, compareButton, pager)),
       h("section", { class: "charts-pane" },
         h("div", { class: "toolbar small" }, h("label", null, "x ", xSelect),
           h("label", null, "smoothing ", smoothInput, smoothLabel),
@@ -419,6 +434,7 @@ export async function render(ctx) {
   let drawing = 0;
   async function drawCharts(force = false) {
     const ticket = ++drawing;
+    drawCompare();
     let sets = lineSets({ runs: data.runs, selection, by: state.group, by2: state.group2 || null,
       hidden: state.hidden, perGroup: RUNS_PER_GROUP });
     const hiddenCount = state.group ? groups().flatMap((g) => g.children || [g]).filter((g) => groupHidden(state.hidden, g.key)).length
