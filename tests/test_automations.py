@@ -396,3 +396,81 @@ def test_events_before_the_automation_are_not_delivered(local_store, tmp_path, r
     finish(local_store, "default", new, state="failed")
     Deliverer(local_store, state_dir=str(tmp_path / "d")).run_once()
     assert [json.loads(r["body"])["run"] for r in receiver.requests] == [new]
+
+
+# -- at least once, through SIGKILL -----------------------------------------------------------------
+
+@pytest.mark.slow
+def test_a_server_killed_between_the_event_and_the_delivery_delivers_it_after_restart(tmp_path):
+    from art_servers import ArtServer
+
+    first_answered = threading.Event()
+
+    def hold_the_first(handler):
+        if len(r.requests) == 1:
+            first_answered.wait(30)  # the server is killed while it waits for this answer
+            return
+        handler.send_response(204)
+        handler.end_headers()
+
+    r = Receiver(hold_the_first)
+    backing = str(tmp_path / "backing")
+    store, _ = init_store(backing)
+    reg = _model(store, tmp_path)
+    _model(store, tmp_path, content="v1")
+    automation, secret = records.add(store, "default", "alias:prod", webhook=r.url)
+    server = ArtServer(backing, env={"ARTY_AUTOMATION_INTERVAL": "0.1", "ARTY_WEBHOOK_TIMEOUT": "60"}).start()
+    try:
+        reg.set_alias("model", 0, "prod")
+        assert r.got.wait(30), server.log()
+        # claimed, posted, no answer yet: now the server dies without any clean-up
+        [pending] = _deliveries(store, automation)
+        assert pending["state"] == "pending" and pending["attempts"] == []
+        server.kill()
+        first_answered.set()
+        reg.set_alias("model", 1, "prod")  # an event while no server runs
+        server.start()
+        _until(lambda: [d["state"] for d in _deliveries(open_store(backing), automation)] == ["delivered"] * 2, 30)
+    finally:
+        first_answered.set()
+        server.stop()
+        r.close()
+    ids = r.ids()
+    bodies = [json.loads(q["body"]) for q in r.requests]
+    assert [b["version"] for b in bodies] == [0, 0, 1]
+    assert ids[0] == ids[1] != ids[2]  # the duplicate carries the same event id
+    assert all(webhook.verify(secret, q["body"], q["headers"]["X-Arty-Signature"]) for q in r.requests)
+
+
+# -- art watch ------------------------------------------------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["local", "http", "s3"])
+def test_art_watch_runs_the_command_when_the_alias_moves(kind, tmp_path, request, env_for):
+    from conftest import _fresh_store_url, backing_url
+    from servers import _readline_within
+
+    url = _fresh_store_url(kind, request, tmp_path)
+    env = {**env_for(url), "ARTY_STORE": url}
+    if kind != "http":
+        init_store(url)
+    _model(open_store(backing_url(url)), tmp_path)
+    out = tmp_path / "event.json"
+    script = f"import os; open({str(out)!r}, 'w').write(os.environ['ARTY_EVENT'])"
+    watch = subprocess.Popen(
+        [sys.executable, "-m", "arty", "watch", "--on", "alias:prod", "--once", "--interval", "0.1", "--",
+         sys.executable, "-c", script],
+        env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    watch.stdout = watch.stderr  # _readline_within reads .stdout
+    try:
+        assert "watching store" in _readline_within(watch, 60)
+        run_art("alias", "model:v0", "staging", env=env, check=True)  # another event: not this one
+        run_art("alias", "model:v0", "prod", env=env, check=True)
+        assert watch.wait(timeout=60) == 0
+    finally:
+        if watch.poll() is None:
+            watch.kill()
+            watch.wait()
+    event = json.loads(out.read_text())
+    assert (event["type"], event["artifact"], event["alias"], event["version"]) == ("alias.moved", "model", "prod", 0)
+    assert event["id"].startswith("ev_")
