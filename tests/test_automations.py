@@ -474,3 +474,30 @@ def test_art_watch_runs_the_command_when_the_alias_moves(kind, tmp_path, request
     event = json.loads(out.read_text())
     assert (event["type"], event["artifact"], event["alias"], event["version"]) == ("alias.moved", "model", "prod", 0)
     assert event["id"].startswith("ev_")
+
+
+def test_the_promotion_flow_ends_in_a_webhook(local_store, tmp_path, receiver, monkeypatch):
+    """docs/automations.md, "A promotion flow": train, register, staging, prod (protected), webhook."""
+    from arty.artifacts.links import registry_record
+    from arty.server.accounts import Accounts
+
+    store = local_store
+    monkeypatch.setenv("ARTY_STORE", store.url)
+    automation, secret = records.add(store, "registry", "alias:pedestrian-detector:prod", webhook=receiver.url)
+    weights = make_tree(tmp_path / "out", {"model.pt": "trained weights"})
+    with arty.init(project="vision", name="train") as run:
+        run.log_artifact(arty.Artifact("model", type="model").add_dir(weights))
+    # the registry is a project marked by its record; 'art link' adds links, here the same content is logged
+    store.create_record(registry_record("registry"), {"kind": "registry", "by": "ana", "at": "2026-12-03T00:00:00.000Z"})
+    reg = Registry(store, "registry", StatCache(":memory:"))
+    reg.log(Artifact("pedestrian-detector", type="model").add_dir(weights))
+    Accounts(store, ttl=0).protect("registry", "pedestrian-detector", "prod")
+    reg.set_alias("pedestrian-detector", 0, "staging")
+    reg.set_alias("pedestrian-detector", 0, "prod")
+    Deliverer(store, state_dir=str(tmp_path / "d")).run_once()
+    [req] = receiver.requests
+    assert webhook.verify(secret, req["body"], req["headers"]["X-Arty-Signature"])
+    event = json.loads(req["body"])
+    assert (event["type"], event["ref"], event["alias"], event["protected"]) == \
+        ("alias.moved", "registry/pedestrian-detector:v0", "prod", True)
+    assert [d["state"] for d in _deliveries(store, automation)] == ["delivered"]

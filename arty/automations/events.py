@@ -31,7 +31,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from arty.errors import UsageError
+from arty.errors import ArtyError, UsageError
 from arty.index.records import iso
 from arty.store import Store, layout
 from arty.store.records import ALIAS, VERSION
@@ -122,7 +122,7 @@ def is_protected(store: Store, project: str, artifact: str, alias: str) -> bool:
     False where ``auth/`` cannot be read (a store reached through a server)."""
     try:
         got = store.log_latest(f"{PROTECTED}/{project}/{artifact}/{alias}")
-    except Exception:  # noqa: BLE001 - a server store does not serve auth/: unknown reads as not protected
+    except ArtyError:  # a server store does not serve auth/: unknown reads as not protected
         return False
     return got is not None and got[1].get("protected") is True
 
