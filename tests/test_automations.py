@@ -501,3 +501,48 @@ def test_the_promotion_flow_ends_in_a_webhook(local_store, tmp_path, receiver, m
     assert (event["type"], event["ref"], event["alias"], event["protected"]) == \
         ("alias.moved", "registry/pedestrian-detector:v0", "prod", True)
     assert [d["state"] for d in _deliveries(store, automation)] == ["delivered"]
+
+
+# -- the web UI -------------------------------------------------------------------------------------------
+
+def test_the_ui_lists_automations_and_their_delivery_log_without_secrets(tmp_path, receiver, browser):
+    ui = pytest.importorskip("ui_helpers")
+    if not ui.have_chromium():
+        pytest.skip("the UI tests need Chromium")
+    store, _ = init_store(str(tmp_path / "store"))
+    down = Receiver()
+    down_url = down.url
+    down.close()
+    given_up, secret1 = records.add(store, "default", "version", webhook=down_url, retry_after=0.05, give_up_after=0.3)
+    delivered, secret2 = records.add(store, "default", "version", webhook=receiver.url)
+    _model(store, tmp_path)
+    deliverer = Deliverer(store, state_dir=str(tmp_path / "d"))
+    _until(lambda: deliverer.run_once() is not None and
+           _deliveries(store, given_up)[0]["state"] == "given_up", timeout=10)
+    server = ui.ServerThread(store).start()
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
+    try:
+        page.goto(f"{server.url}/p/default/automations")
+        page.wait_for_selector("body[data-page=automations]", timeout=15_000, state="attached")
+        up = page.locator(f"section[data-automation={given_up['id']}] tr[data-state=given_up]")
+        assert "given up" in up.inner_text() and "cannot reach the receiver" in up.inner_text()
+        ok = page.locator(f"section[data-automation={delivered['id']}] tr[data-state=delivered]")
+        assert "200" in ok.inner_text()
+        page.fill("#automation-on", "alias:prod")
+        page.fill("#automation-url", receiver.url)
+        page.click("#automation-form button[type=submit]")
+        shown = page.locator("#automation-secret code").inner_text(timeout=15_000)
+        assert shown.startswith("whsec_")
+        page.reload()
+        page.wait_for_selector("body[data-page=automations]", timeout=15_000, state="attached")
+        assert page.locator("section.automation").count() == 3
+        html = page.content()
+    finally:
+        page.close()
+        server.stop()
+    for secret in (secret1, secret2, shown):
+        assert secret not in html
+    assert not errors, errors
