@@ -546,3 +546,63 @@ def test_the_ui_lists_automations_and_their_delivery_log_without_secrets(tmp_pat
     for secret in (secret1, secret2, shown):
         assert secret not in html
     assert not errors, errors
+
+
+# -- the CLI over a server, and command actions ------------------------------------------------------------
+
+def test_automation_commands_go_through_the_server_api(tmp_path):
+    ui = pytest.importorskip("ui_helpers")
+    from arty.server.accounts import Accounts
+
+    store, _ = init_store(str(tmp_path / "store"))
+    accounts = Accounts(store, ttl=0)
+    _, admin_key = accounts.add_user("ana", admin=True)
+    _, reader_key = accounts.add_user("bob")
+    accounts.grant("bob", "default", "write")
+    server = ui.ServerThread(store).start()
+    try:
+        from click.testing import CliRunner
+
+        from arty.cli import cli
+
+        def art_as(key, *args):
+            return CliRunner().invoke(cli, ["--store", server.url, *args], env={"ARTY_API_KEY": key},
+                                      catch_exceptions=False)
+
+        refused = art_as(reader_key, "automation", "add", "--on", "alias:prod", "--webhook", "https://ci.example.com/h")
+        assert refused.exit_code != 0 and "admin" in refused.stderr
+        added = art_as(admin_key, "automation", "add", "--on", "alias:prod", "--webhook", "https://ci.example.com/h",
+                       "--json")
+        assert added.exit_code == 0, added.output
+        out = json.loads(added.stdout)
+        assert out["secret"].startswith("whsec_") and out["automation"]["by"] == "ana"
+        listed = art_as(admin_key, "automation", "ls", "--json")
+        assert [a["id"] for a in json.loads(listed.stdout)] == [out["automation"]["id"]]
+        assert out["secret"] not in listed.stdout
+        bad = art_as(admin_key, "automation", "add", "--on", "alias:prod", "--webhook", "ftp://example.com/h")
+        assert bad.exit_code == 2 and "not http(s)" in bad.stderr
+        deliver = art_as(admin_key, "automation", "deliver")
+        assert deliver.exit_code == 2 and "the server delivers" in deliver.stderr
+        assert art_as(admin_key, "automation", "rm", out["automation"]["id"]).exit_code == 0
+        assert json.loads(art_as(admin_key, "automation", "ls", "--json").stdout) == []
+    finally:
+        server.stop()
+    assert records.list_automations(store) == []
+    assert records.secret_of(store, "default", out["automation"]["id"]) == out["secret"]
+
+
+def test_art_automation_deliver_runs_a_command_with_the_event(local_store, tmp_path):
+    out = tmp_path / "event.json"
+    script = f"import os; open({str(out)!r}, 'w').write(os.environ['ARTY_EVENT'])"
+    proc = art("--store", local_store.url, "automation", "add", "--on", "run.failed",
+               "--command", f"{sys.executable} -c \"{script}\"")
+    assert proc.exit_code == 0, proc.output
+    assert "secret" not in proc.stdout
+    run_id = write_run(local_store, name="nightly")
+    finish(local_store, "default", run_id, state="failed", exit_code=3, error="boom")
+    counts = art("--store", local_store.url, "automation", "deliver", "--json")
+    assert json.loads(counts.stdout)["delivered"] == 1
+    event = json.loads(out.read_text())
+    assert (event["type"], event["run"], event["exit_code"], event["error"]) == ("run.failed", run_id, 3, "boom")
+    again = art("--store", local_store.url, "automation", "deliver", "--json")  # delivered: not run again
+    assert json.loads(again.stdout)["delivered"] == 0
