@@ -155,9 +155,12 @@ class Deliverer:
         autos = self.automations()
         if not autos:
             return counts
-        if not self.follower.cursor:  # a first pass: from the oldest automation on, not the whole journal
+        if not self.follower.cursor:
+            # a deliverer without a cursor (a new machine): from the oldest automation on, but no
+            # further back than the longest retry window (older events would be given up at once)
             oldest = min(parse_time(a.get("created_at")) or 0.0 for a in autos)
-            self.follower.cursor = cursor_at(max(0.0, oldest - SKEW))
+            window = max(float(a.get("give_up_after") or records.GIVE_UP_AFTER) for a in autos)
+            self.follower.cursor = cursor_at(max(0.0, oldest - SKEW, time.time() - window))
         triggers = {a["id"]: parse_on(a["on"]) for a in autos}
         wanted = {t for tr in triggers.values() for t in tr.types}
         entries = self.follower.poll()
