@@ -31,6 +31,7 @@ import socket
 import subprocess
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 from arty.automations import records, webhook
@@ -46,6 +47,8 @@ INTERVAL = 2.0
 TAKEOVER = 60.0
 #: Seconds between two full listings of the pending deliveries (claims of deliverers that died).
 RESCAN = 60.0
+#: Deliveries attempted at once in a pass.
+PARALLEL = 8
 #: Clocks of writers may lag the automation's creator by this much (seconds).
 SKEW = 5.0
 
@@ -207,6 +210,7 @@ class Deliverer:
         live = {a["id"]: a for a in autos}
         if not self._scanned or time.monotonic() - self._scanned > RESCAN:
             self._rescan(autos)
+        due = []
         for base, a in sorted(self._pending.items()):
             if a["id"] not in live:  # removed since
                 self._pending.pop(base, None)
@@ -215,9 +219,14 @@ class Deliverer:
             if d is None or d["state"] != "pending":
                 self._pending.pop(base, None)
                 continue
-            if not self._due(a, d):
-                continue
-            state = self._attempt(a, base, d)
+            if self._due(a, d):
+                due.append((a, base, d))
+        if not due:
+            return
+        # at once, so that a slow or silent receiver does not hold up the others
+        with ThreadPoolExecutor(max_workers=min(PARALLEL, len(due)), thread_name_prefix="arty-delivery") as pool:
+            states = list(pool.map(lambda job: self._attempt(*job), due))
+        for (_, base, _), state in zip(due, states):
             counts["delivered" if state == "delivered" else "failed"] += 1
             if state == "given_up":
                 counts["given_up"] += 1
