@@ -606,3 +606,26 @@ def test_art_automation_deliver_runs_a_command_with_the_event(local_store, tmp_p
     assert (event["type"], event["run"], event["exit_code"], event["error"]) == ("run.failed", run_id, 3, "boom")
     again = art("--store", local_store.url, "automation", "deliver", "--json")  # delivered: not run again
     assert json.loads(again.stdout)["delivered"] == 0
+
+
+def test_art_watch_without_once_goes_on_and_prints_each_event(local_store, tmp_path):
+    from servers import _readline_within
+
+    _model(local_store, tmp_path)
+    env = {"ARTY_STORE": local_store.url}
+    watch = subprocess.Popen([sys.executable, "-m", "arty", "watch", "--on", "alias", "--interval", "0.1"],
+                             env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        err = watch.stdout
+        watch.stdout = watch.stderr
+        assert "watching store" in _readline_within(watch, 60)
+        watch.stdout = err
+        run_art("alias", "model:v0", "staging", env=env, check=True)
+        first = json.loads(_readline_within(watch, 30))
+        run_art("alias", "model:v0", "prod", env=env, check=True)
+        second = json.loads(_readline_within(watch, 30))
+        assert watch.poll() is None  # still watching
+    finally:
+        watch.terminate()
+        watch.wait(timeout=30)
+    assert [first["alias"], second["alias"]] == ["staging", "prod"]
