@@ -28,7 +28,7 @@ from arty.hashing import StatCache
 from arty.index.records import parse_time
 from arty.store import init_store, open_store
 from conftest import make_tree, run_art
-from runrecords import add_event, finish, this_host, write_run
+from runrecords import finish, this_host, write_run
 
 def art(*args: str):
     """The ``art`` CLI in this process."""

@@ -29,7 +29,7 @@ from arty.automations.events import parse_on
 from arty.automations.webhook import check_url
 from arty.errors import NotFound, UsageError
 from arty.index.records import parse_time
-from arty.store import Store, layout
+from arty.store import Store
 from arty.store.store import journal_id, now_iso
 
 ROOT = "automations"
@@ -147,14 +147,6 @@ def get(store: Store, project: str, automation_id: str) -> dict[str, Any]:
         raise NotFound(f"automation '{automation_id}' not found in project '{project}'",
                        hint="'art automation ls' lists them")
     return got
-
-
-def find(store: Store, automation_id: str) -> dict[str, Any]:
-    """An automation by id, in whichever project has it; :class:`NotFound` otherwise."""
-    for p in store.list(ROOT):
-        if _ID.match(automation_id) and store.exists(f"{folder(p, automation_id)}/{layout.seq_name(0)}"):
-            return get(store, p, automation_id)
-    raise NotFound(f"automation '{automation_id}' not found", hint="'art automation ls' lists them")
 
 
 def remove(store: Store, project: str, automation_id: str, by: str | None = None) -> dict[str, Any]:
