@@ -4,7 +4,7 @@
 
     cli/  server/                         thin: parse, call, render
     api                                   the query API (Api, ApiRun) over the index
-    lineage · index                       derived views
+    lineage · index · automations         derived views, events
     tracking/                             runs
     artifacts/                            manifests, versions, aliases, ...
     store                                 blobs + records + logs over fsspec
@@ -35,6 +35,8 @@ RANKS = {
     "arty.index": 5,
     "arty.lineage": 5,
     "arty.pipeline": 5,
+    # events, automation records and webhooks: read the store, the artifacts' rules and the index
+    "arty.automations": 5,
     "arty.api": 6,
     "arty.plotsdiff": 6,
     "arty.integrations": 6,
@@ -216,3 +218,10 @@ def test_only_the_backends_module_touches_fsspec():
                     continue
                 users.add(name)
     assert users <= {"arty.store.backends"}, sorted(users)
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if in_package(m, "arty.automations")))
+def test_automations_import_only_store_artifacts_and_index(module):
+    allowed = ("arty.errors", "arty.hashing", "arty.store", "arty.artifacts", "arty.index", "arty.automations")
+    bad = {i for i in GRAPH[module] if not any(in_package(i, a) for a in allowed)}
+    assert not bad, f"{module} imports {sorted(bad)}"

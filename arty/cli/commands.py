@@ -10,6 +10,7 @@ from __future__ import annotations
 COMMANDS: dict[str, tuple[str, str | None]] = {
     'add': ('artifacts', 'Log PATHs as a new version of an artifact (or find the version that has them).'),
     'alias': ('artifacts', 'Point ALIAS at NAME:VERSION; --delete NAME ALIAS removes it.'),
+    'automation': ('automations', 'Automations: a webhook or a command on an event (version, alias, run, alert).'),
     'cat': ('artifacts', 'Write the bytes of one file of a version (NAME:VERSION/PATH) to stdout, verified first: nothing is written unless the whole file matches its digest.'),
     'checkout': ('workspace', 'Make folders hold exactly a version: fetch missing and modified files, remove the others.'),
     'diff': ('artifacts', 'Files added, removed and changed from version A to version B, or to a folder.'),
@@ -33,4 +34,5 @@ COMMANDS: dict[str, tuple[str, str | None]] = {
     'status': ('workspace', 'Which folders recorded in arty.lock differ from their version: files added, removed, modified.'),
     'sync': ('tracking', 'Upload local run records that are not in the store yet (offline runs, outages).'),
     'verify': ('artifacts', 'Re-hash objects and check records: of REF (NAME or NAME:VERSION), else of the whole store.'),
+    'watch': ('automations', 'Run COMMAND (after --) each time EVENT happens in the project, with the event as JSON in ARTY_EVENT; without a command, print each event as a JSON line.'),
 }

@@ -69,9 +69,13 @@ def _accounts(ctx: Context, store_url: str | None) -> Any:
               help="Let anyone read this project without a key (repeatable).")
 @click.option("--trust-proxy", is_flag=True,
               help="Believe X-Forwarded-Proto/-For from a TLS proxy in front (session cookies marked Secure).")
+@click.option("--no-automations", "no_automations", is_flag=True,
+              help="Do not deliver the automations' webhooks from this server (another server or "
+                   "'art automation deliver' does).")
 @click.pass_context
 def server_cmd(click_ctx: click.Context, store_url: str | None, host: str, port: int, token: str | None,
-               allowed_hosts: tuple[str, ...], public_read: tuple[str, ...], trust_proxy: bool) -> None:
+               allowed_hosts: tuple[str, ...], public_read: tuple[str, ...], trust_proxy: bool,
+               no_automations: bool) -> None:
     """Serve the web UI and its JSON API (/api, spec at /openapi.json, docs at /docs).
 
     The subcommands manage users, keys and roles in the store (run them on the server machine).
@@ -97,7 +101,7 @@ def server_cmd(click_ctx: click.Context, store_url: str | None, host: str, port:
     policy = HostPolicy.for_address(host, names)  # a bad name is refused before the store is opened
     public = [check_name(p, "project") for p in public_read]
     app = create_app(ctx.store, token=token or None, host=host, allowed_hosts=names, public_read=public,
-                     trust_proxy=trust_proxy)
+                     trust_proxy=trust_proxy, automations=not no_automations)
     users = app.state.arty.accounts.has_users()
     if users:
         access = "keys required" + (f"; public reads: {', '.join(public)}" if public else "")

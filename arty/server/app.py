@@ -24,8 +24,8 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
 from arty.errors import ArtyError
-from arty.server import (errors, routes_artifacts, routes_auth, routes_protocol, routes_runs, routes_store,
-                         routes_workspace)
+from arty.server import (errors, routes_artifacts, routes_auth, routes_automations, routes_protocol, routes_runs,
+                         routes_store, routes_workspace)
 from arty.server.accounts import DEFAULT_TTL
 from arty.server.guard import Guard, HostPolicy
 from arty.server.state import ServerState
@@ -36,12 +36,12 @@ from arty.store import Store
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 #: The UI's pages: each returns index.html, which routes on the client.
 UI_ROUTES = ("/", "/p/{project}", "/p/{project}/runs/{run_id}", "/p/{project}/compare", "/p/{project}/artifacts",
-             "/p/{project}/artifacts/{name}", "/p/{project}/artifacts/{name}/{version}")
+             "/p/{project}/artifacts/{name}", "/p/{project}/artifacts/{name}/{version}", "/p/{project}/automations")
 
 
 def create_app(store: str | Store, *, token: str | None = None, index_path: str | None = None,
                host: str = "127.0.0.1", allowed_hosts: Iterable[str] = (), public_read: Iterable[str] = (),
-               trust_proxy: bool = False, auth_ttl: float = DEFAULT_TTL) -> FastAPI:
+               trust_proxy: bool = False, auth_ttl: float = DEFAULT_TTL, automations: bool = False) -> FastAPI:
     """The ASGI app serving ``store`` (a :class:`arty.Store` or a URL of an existing store).
 
     Who may do what (:mod:`arty.server.access`): a store without users (``auth/`` in the
@@ -53,6 +53,8 @@ def create_app(store: str | Store, *, token: str | None = None, index_path: str 
     ``auth_ttl``: seconds a lookup of keys, users and grants is cached (how long a revocation
     may take to reach this server).
     ``index_path`` puts the SQLite index elsewhere (default: the store's cache folder).
+    ``automations``: run the deliverer of webhooks (:mod:`arty.automations.deliver`) in a thread
+    while the app is up (``art server`` does).
 
     ``host`` is the address the app is served on and ``allowed_hosts`` the other names it
     may be reached by: requests whose ``Host`` header names anything else are refused
@@ -78,7 +80,15 @@ def create_app(store: str | Store, *, token: str | None = None, index_path: str 
             state.index.catch_up()
         except ArtyError:
             pass
+        deliverer = None
+        if automations:
+            from arty.automations.deliver import Deliverer
+
+            deliverer = Deliverer(opened, actions=("webhook",), index=state.index, log=_log)
+            deliverer.start()
         yield
+        if deliverer is not None:
+            deliverer.stop()
         state.close()
 
     app = FastAPI(title="Arty", version=_version(), lifespan=lifespan,
@@ -89,7 +99,8 @@ def create_app(store: str | Store, *, token: str | None = None, index_path: str 
     app.add_middleware(Guard, policy=policy)  # outermost: nothing runs for a refused host
 
     api = APIRouter(prefix="/api")
-    for module in (routes_store, routes_runs, routes_artifacts, routes_auth, routes_protocol, routes_workspace):
+    for module in (routes_store, routes_runs, routes_artifacts, routes_auth, routes_protocol, routes_workspace,
+                   routes_automations):
         api.include_router(module.router)
     app.include_router(api)
 
@@ -123,6 +134,12 @@ def create_app(store: str | Store, *, token: str | None = None, index_path: str 
         app.add_api_route(route, page, methods=["GET"], include_in_schema=False, response_class=Response)
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
     return app
+
+
+def _log(message: str) -> None:
+    import sys
+
+    print(f"arty: {message}", file=sys.stderr, flush=True)
 
 
 def _version() -> str:

@@ -527,8 +527,8 @@ class Run:
 
         ``level``: ``arty.AlertLevel.INFO`` (default), ``WARN`` or ``ERROR`` (or those names).
         ``wait_duration`` (seconds, or a ``timedelta``): another alert with the same title
-        within that time is dropped, as W&B does. Nothing is sent anywhere: Arty has no
-        notification channel (no e-mail or Slack).
+        within that time is dropped, as W&B does. No e-mail or Slack: an automation
+        ``--on alert`` delivers it to a webhook or a command (docs/automations.md).
         """
         from arty.tracking.surface import AlertLevel
 

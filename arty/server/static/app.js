@@ -9,6 +9,7 @@ import * as project from "./pages/project.js";
 import * as run from "./pages/run.js";
 import * as compare from "./pages/compare.js";
 import * as artifacts from "./pages/artifacts.js";
+import * as automations from "./pages/automations.js";
 
 const ROUTES = [
   ["projects", /^\/$/, [], projects.render],
@@ -19,6 +20,7 @@ const ROUTES = [
   ["artifact", /^\/p\/([^/]+)\/artifacts\/([^/]+)\/?$/, ["project", "name"], artifacts.renderArtifact],
   ["version", /^\/p\/([^/]+)\/artifacts\/([^/]+)\/([^/]+)\/?$/, ["project", "name", "version"],
     artifacts.renderVersion],
+  ["automations", /^\/p\/([^/]+)\/automations\/?$/, ["project"], automations.render],
 ];
 
 let current = null;  // {controller, timers}
