@@ -45,8 +45,10 @@ def flatten_dotted(obj: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _metrics(summary: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in flatten_dotted(summary).items() if not k.split(".")[-1].startswith("_")}
+def metric_values(summary: dict[str, Any]) -> dict[str, Any]:
+    """A summary flattened, without bookkeeping keys (``_runtime``...) and empty groups."""
+    return {k: v for k, v in flatten_dotted(summary).items()
+            if not k.split(".")[-1].startswith("_") and v != {}}
 
 
 @dataclass
@@ -78,7 +80,7 @@ def run_side(index: "Index", row: dict[str, Any]) -> Side:
     summary = load_json_column(row.get("summary"), row.get("summary_raw"), {})
     git = json.loads(row["git"]) if row.get("git") else None
     return Side("run", row["id"], f"{row['name']} ({row['id']})" if row.get("name") != row["id"] else row["id"],
-                flatten_dotted(config), _metrics(summary), _inputs(index, row["project"], row["id"]),
+                flatten_dotted(config), metric_values(summary), _inputs(index, row["project"], row["id"]),
                 git.get("commit") if isinstance(git, dict) else None)
 
 
@@ -86,7 +88,7 @@ def experiment_side(index: "Index", project: str, exp: dict[str, Any]) -> Side:
     metrics: dict[str, Any] = {}
     inputs: dict[str, str] = {}
     for step in sorted(exp["runs"]):
-        metrics.update(_metrics({step: exp["metrics"].get(step) or {}}))
+        metrics.update(metric_values({step: exp["metrics"].get(step) or {}}))
         inputs.update(_inputs(index, project, exp["runs"][step], f"{step}."))
     return Side("experiment", exp["id"], exp["name"], flatten_dotted(exp["params"]), metrics, inputs,
                 exp.get("commit"))
