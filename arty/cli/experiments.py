@@ -129,9 +129,14 @@ def exp_show_cmd(ctx: Context, filters: tuple[str, ...], sort: str, limit: int, 
 
 def resolve_sides(ctx: Context, a: str, b: str) -> "tuple[Side, Side]":
     from arty.index.compare import resolve
+    from arty.tracking.code import rev_parse
 
     index, project = _index(ctx)
-    return resolve(index, project, a, os.getcwd()), resolve(index, project, b, os.getcwd())
+
+    def commit(ref: str) -> str | None:
+        return rev_parse(ref, os.getcwd())
+
+    return resolve(index, project, a, commit), resolve(index, project, b, commit)
 
 
 def diff_table(section: str, changes: dict[str, dict[str, Any]], a: "Side", b: "Side", key_header: str,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from arty.errors import NotFound, UsageError
 from arty.index import experiments as exp_index
@@ -94,15 +94,11 @@ def experiment_side(index: "Index", project: str, exp: dict[str, Any]) -> Side:
                 exp.get("commit"))
 
 
-def _git_commit(ref: str, cwd: str | None) -> str | None:
-    from arty.tracking.code import rev_parse
-
-    return rev_parse(ref, cwd or ".")
-
-
-def resolve(index: "Index", project: str, ref: str, cwd: str | None = None) -> Side:
+def resolve(index: "Index", project: str, ref: str,
+            git_commit: Callable[[str], str | None] | None = None) -> Side:
     """The run or experiment ``ref`` names (see the module docstring); :class:`NotFound` or, when
-    ``ref`` names several, :class:`UsageError`."""
+    ``ref`` names several, :class:`UsageError`. ``git_commit`` turns a git revision into a full
+    commit hash (``git rev-parse`` in the working folder), or None."""
     exps = exp_index.find(index, project, ref)
     if len(exps) > 1:
         raise UsageError(f"'{ref}' names {len(exps)} experiments",
@@ -119,7 +115,7 @@ def resolve(index: "Index", project: str, ref: str, cwd: str | None = None) -> S
         row = named[0] if named else None
     if row is not None:
         return run_side(index, row)
-    commit = _git_commit(ref, cwd) or ref
+    commit = (git_commit(ref) if git_commit else None) or ref
     at = exp_index.at_commit(index, project, commit)
     if at:
         side = experiment_side(index, project, at[0])
