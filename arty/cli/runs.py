@@ -130,12 +130,16 @@ def summary_columns(runs: "list[ApiRun]", sort: str | None) -> list[str]:
 # -- art runs ------------------------------------------------------------------------------------
 
 class RunsGroup(click.Group):
-    """``art runs [PROJECT]`` lists runs; ``art runs diff A B`` is a subcommand (its first word)."""
+    """``art runs [PROJECT] [OPTIONS]`` lists runs (options before or after PROJECT); ``art runs
+    diff A B`` is a subcommand (its first word)."""
+
+    allow_interspersed_args = True
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if args and args[0] in self.commands:  # a subcommand: no PROJECT
+        if args and args[0] in self.commands:  # a subcommand: no PROJECT, and its options are its own
             params = self.params
             self.params = [p for p in params if not isinstance(p, click.Argument)]
+            ctx.allow_interspersed_args = False
             try:
                 return super().parse_args(ctx, args)
             finally:
