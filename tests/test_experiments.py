@@ -130,6 +130,7 @@ def test_parse_set_reads_values_as_yaml_scalars():
         parse_set("lr")
 
 
+@pytest.mark.slow
 def test_set_runs_with_changed_params_without_touching_the_file_and_the_run_cache_applies(inline, store_env):
     before = (inline / "arty.yaml").read_bytes()
     proc, first = repro(inline, store_env)
@@ -186,6 +187,7 @@ def test_set_accepts_an_int_for_a_float_and_a_value_for_a_null(tmp_path):
 
 # -- params files --------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_params_file_keys_a_step_lists_decide_its_cache_and_fill_placeholders(shared, store_env):
     proc, first = repro(shared, store_env)
     assert proc.returncode == 0, proc.stderr
@@ -233,6 +235,7 @@ def test_a_step_can_read_keys_from_another_params_file(tmp_path):
 
 # -- experiments -----------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_one_repro_is_one_experiment_whose_runs_share_its_id_and_name(inline, store_env):
     proc, out = repro(inline, store_env, "--name", "baseline")
     assert proc.returncode == 0, proc.stderr
@@ -256,6 +259,7 @@ def test_one_repro_is_one_experiment_whose_runs_share_its_id_and_name(inline, st
     assert actions(second) == {"prepare": "skip", "train": "skip", "evaluate": "skip"}
 
 
+@pytest.mark.slow
 def test_exp_show_joins_params_with_every_steps_metrics_sorted_filtered_json_csv(inline, store_env):
     for name, sets in (("slow", ["epochs=2"]), ("base", []), ("fast", ["train.lr=0.01", "epochs=5"])):
         args = ["--name", name] + [a for s in sets for a in ("--set", s)]
@@ -301,6 +305,7 @@ def test_exp_show_bad_filter_is_a_clear_error(inline, store_env):
 
 # -- diffs ------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_params_and_metrics_diff_between_experiments_and_runs(inline, store_env):
     _, a = repro(inline, store_env, "--name", "a")
     _, b = repro(inline, store_env, "--name", "b", "--set", "train.lr=0.01", "--set", "epochs=5")
@@ -345,6 +350,7 @@ def _git(folder, *args: str) -> str:
                           text=True).stdout.strip()
 
 
+@pytest.mark.slow
 def test_diffs_between_the_experiments_of_two_git_commits(shared, store_env):
     (shared / ".gitignore").write_text("build/\n")
     _git(shared, "init", "-q")
@@ -363,3 +369,35 @@ def test_diffs_between_the_experiments_of_two_git_commits(shared, store_env):
     short = run_art("metrics", "diff", first[:7], "HEAD", "--json", cwd=shared, env=store_env)
     acc = json.loads(short.stdout)["metrics"]["evaluate.accuracy"]
     assert (acc["old"], acc["new"]) == (0.1, 0.4)
+
+
+def test_a_failed_step_makes_a_failed_experiment_whose_later_steps_are_not_run(tmp_path, store_env):
+    folder = make(tmp_path / "fail", {"steps": {
+        "train": {"cmd": f"{PY} -c 'import sys; sys.exit(3)'", "params": {"lr": 0.1},
+                  "outputs": {"model": "build/model.txt"}},
+        "evaluate": {"cmd": f"{PY} step.py evaluate {{inputs.model}} {{outputs.report}}", "uses": ["model"],
+                     "outputs": {"report": "build/report"}}}})
+    proc, out = repro(folder, store_env, "--name", "broken")
+    assert proc.returncode == 3
+    [row] = exp_show(folder, store_env)
+    assert (row["name"], row["state"], row["exit_code"]) == ("broken", "failed", 3)
+    assert row["actions"] == {"train": "run", "evaluate": "not run"}
+    assert set(row["runs"]) == {"train"}  # a step that did not run has no run
+    assert exp_show(folder, store_env, "--filter", "state=finished") == []
+
+
+def test_a_run_started_inside_a_step_records_the_steps_experiment(tmp_path, monkeypatch):
+    store = str(tmp_path / "store")
+    arty.init_store(store)
+    monkeypatch.setenv("ARTY_EXPERIMENT_ID", "abcdefabcdef")
+    monkeypatch.setenv("ARTY_EXPERIMENT_NAME", "brisk-otter")
+    run = arty.init(project="p", store=store, system_metrics=False, console=False, code=False)
+    run.finish()
+    rec = json.load(open(os.path.join(store, "projects", "p", "runs", run.id, "run.json")))
+    assert rec["experiment"] == {"id": "abcdefabcdef", "name": "brisk-otter"}
+    api = Api(store, "p")
+    assert [r.id for r in api.runs("p", filters={"experiment": "abcdefabcdef"})] == [run.id]
+    monkeypatch.delenv("ARTY_EXPERIMENT_ID")
+    other = arty.init(project="p", store=store, system_metrics=False, console=False, code=False)
+    other.finish()
+    assert "experiment" not in json.load(open(os.path.join(store, "projects", "p", "runs", other.id, "run.json")))
