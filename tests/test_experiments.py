@@ -401,3 +401,25 @@ def test_a_run_started_inside_a_step_records_the_steps_experiment(tmp_path, monk
     other = arty.init(project="p", store=store, system_metrics=False, console=False, code=False)
     other.finish()
     assert "experiment" not in json.load(open(os.path.join(store, "projects", "p", "runs", other.id, "run.json")))
+
+
+def test_a_bad_experiment_record_is_left_out_with_a_warning_naming_it(tmp_path):
+    from arty.index import experiments
+    from arty.store import layout, open_store
+
+    url = str(tmp_path / "store")
+    arty.init_store(url)
+    store = open_store(url)
+    good = {"id": "aaaaaaaaaaaa", "name": "good", "started_at": "2026-12-01T00:00:00.000Z", "exit_code": 0,
+            "params": {"lr": 0.1}, "steps": {"train": {"action": "run", "run": "r1"}}, "state": "finished"}
+    store.create_record(layout.experiment("p", "aaaaaaaaaaaa"), good)
+    store.backend.write(layout.experiment("p", "bbbbbbbbbbbb"), b"{not json")
+    # A record of the wrong shape in places reads as empty there, not as an error.
+    store.create_record(layout.experiment("p", "cccccccccccc"), {"name": "odd", "steps": [1, 2], "params": "x"})
+    api = Api(url, "p")
+    with pytest.warns(RuntimeWarning, match="bbbbbbbbbbbb.json"):
+        api.rebuild_index()
+    rows = {r["name"]: r for r in experiments.query(api.index, "p")}
+    assert set(rows) == {"good", "odd"}
+    assert rows["good"]["params"] == {"lr": 0.1} and rows["good"]["metrics"] == {"train": {}}
+    assert rows["odd"]["params"] == {} and rows["odd"]["runs"] == {}
