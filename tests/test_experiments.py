@@ -371,6 +371,7 @@ def test_diffs_between_the_experiments_of_two_git_commits(shared, store_env):
     assert (acc["old"], acc["new"]) == (0.1, 0.4)
 
 
+@pytest.mark.slow
 def test_a_failed_step_makes_a_failed_experiment_whose_later_steps_are_not_run(tmp_path, store_env):
     folder = make(tmp_path / "fail", {"steps": {
         "train": {"cmd": f"{PY} -c 'import sys; sys.exit(3)'", "params": {"lr": 0.1},

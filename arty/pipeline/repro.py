@@ -18,6 +18,9 @@ Contract of :class:`Repro`:
 
 * A failed step stops every step downstream of it; the others go on. :attr:`ReproResult.exit_code`
   is 0 when every step succeeded or was skipped, else the exit code of the first failed step.
+* With an ``experiment`` (``{"id", "name"}``), every step run records it, and once the steps
+  are decided (also after a failure or Ctrl-C) the experiment's record is written
+  (:func:`arty.pipeline.experiment.finish`).
 * ``dry_run`` prints the plan and writes nothing (local inputs are hashed, not logged); a step
   downstream of one that would run is shown as running too, because its inputs are not known yet.
 """

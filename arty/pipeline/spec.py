@@ -18,9 +18,12 @@ A pipeline file::
         params: {lr: 0.01}
         metrics: build/train-metrics.json     # flat JSON/YAML, copied into the run's summary
 
+A step's ``params`` may instead list keys of the shared params (``params.yaml`` beside the file,
+and a top-level ``params:`` mapping), like DVC's ``dvc.yaml``; see :mod:`arty.pipeline.params`.
+
 Contract of :func:`load_pipeline`: every problem (unknown keys, a missing ``cmd``, an output
 produced by two steps, an unknown step in ``needs``, a cycle) is a :class:`UsageError` naming
-the step, raised before anything runs. Paths are relative to the file's folder, which is also
+the step, raised before anything runs; so is a bad params file or ``--set``. Paths are relative to the file's folder, which is also
 where commands run.
 """
 
