@@ -32,7 +32,6 @@ from typing import Any
 import yaml
 
 from arty.errors import UsageError
-from arty.index.compare import flatten_dotted as flatten
 
 PARAMS_FILE = "params.yaml"
 _MISSING = object()
@@ -149,6 +148,19 @@ def step_params(step: str, raw: Any, shared: dict[str, Any], base: str, at: str)
         else:
             raise UsageError(f"{at}: each entry of 'params' is a key or a mapping 'FILE: [KEYS]'")
     return out, False
+
+
+def flatten(doc: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mappings to dotted keys (``{"a": {"b": 1}}`` -> ``{"a.b": 1}``). (The index has the
+    same for runs, :func:`arty.index.compare.flatten_dotted`; importing the index here would load
+    SQLite's wrapper, and with it pandas, on every ``art repro``.)"""
+    out: dict[str, Any] = {}
+    for k, v in doc.items():
+        if isinstance(v, dict) and v:
+            out.update(flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
 def parse_set(text: str) -> tuple[str, Any]:
