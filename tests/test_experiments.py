@@ -424,3 +424,16 @@ def test_a_bad_experiment_record_is_left_out_with_a_warning_naming_it(tmp_path):
     assert set(rows) == {"good", "odd"}
     assert rows["good"]["params"] == {"lr": 0.1} and rows["good"]["metrics"] == {"train": {}}
     assert rows["odd"]["params"] == {} and rows["odd"]["runs"] == {}
+
+
+def test_art_repro_does_not_load_the_index(inline, store_env):
+    # The index imports SQLite's wrapper (and with it pandas when installed): seconds on a busy
+    # machine that a no-op 'art repro' must not pay for params or experiments.
+    probe = ("import sys, json\nsys.argv = ['art', 'repro', '--set', 'epochs=5']\nfrom arty.cli import main\n"
+             "try:\n    main()\nexcept SystemExit:\n    pass\n"
+             "sys.stderr.write('\\nMODULES=' + json.dumps(sorted(sys.modules)))\n")
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=inline, env=dict(os.environ, **store_env),
+                          capture_output=True, text=True, timeout=120)
+    loaded = set(json.loads(proc.stderr.rsplit("MODULES=", 1)[1]))
+    assert "train" in proc.stderr and os.path.exists(inline / "build" / "model.txt")
+    assert not {m for m in loaded if m.startswith(("arty.index", "sqlite_utils"))}
