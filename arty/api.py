@@ -35,6 +35,7 @@ from arty.artifacts.names import ArtifactRef, check_name
 from arty.errors import ConflictError, InvalidPath, NotFound, UsageError, missing_attribute
 from arty.hashing import Digest
 from arty.index import Index
+from arty.index.compare import flatten_dotted
 from arty.index import records as _records
 from arty.index import segments as _segments
 from arty.lineage import DIRECTIONS, Lineage, artifact_node, build_graph, run_node
@@ -490,19 +491,6 @@ class ApiArtifact:
         v = self.version_object
         self._api.index.sync()
         return self._runs(self._api.index.consumers(v.project, v.base_name, v.number), "run")
-
-
-def flatten_dotted(obj: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """A run's nested config or summary as one level with dotted keys (``model.arch``), for
-    display and tables. Media values (dicts with ``_type``), empty dicts and lists stay whole."""
-    out: dict[str, Any] = {}
-    for k, v in obj.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict) and v and "_type" not in v:
-            out.update(flatten_dotted(v, key + "."))
-        else:
-            out[key] = v
-    return out
 
 
 def _json(text: str | None, default: Any) -> Any:

@@ -51,8 +51,10 @@ def write_run(store: Store, project: str = "default", run_id: str | None = None,
               config: dict | None = None, tags: Iterable[str] = (), notes: str | None = None,
               group: str | None = None, job_type: str | None = None, started_at: float | str | None = None,
               host: str = "worker-7", pid: int = 4242, git: dict | None = None, command: list | None = None,
-              mode: str = "online", journal: bool = True, extra: dict | None = None) -> str:
-    """Create ``run.json`` for a new run (with the fields of ``extra`` too); returns its id."""
+              mode: str = "online", journal: bool = True, extra: dict | None = None,
+              experiment: dict | None = None) -> str:
+    """Create ``run.json`` for a new run (with the fields of ``extra`` too; of ``experiment``
+    ``{"id", "name"}`` when given); returns its id."""
     run_id = run_id or new_id()
     rec = {
         "id": run_id, "project": project, "name": name or run_id, "notes": notes, "tags": list(tags),
@@ -61,6 +63,8 @@ def write_run(store: Store, project: str = "default", run_id: str | None = None,
         "command": command if command is not None else ["train.py", "--epochs", "3"],
         "git": git, "mode": mode, **(extra or {}),
     }
+    if experiment is not None:
+        rec["experiment"] = experiment
     assert store.create_record(f"{run_dir(project, run_id)}/run.json", rec)
     if journal:
         store.journal("run_started", project=project, run=run_id, path="run.json")

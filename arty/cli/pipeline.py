@@ -131,18 +131,32 @@ def run_group(click_ctx: click.Context, ctx: Context, name: str | None, uses: tu
 @click.option("-f", "--file", "path", metavar="PATH", help="Pipeline file (default: ./arty.yaml).")
 @click.option("--force", is_flag=True, help="Run every chosen step, even when an earlier run matches.")
 @click.option("--dry-run", is_flag=True, help="Print the plan (run or skip, and why) and change nothing.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Run with this param changed (the files are not touched): a key of params.yaml or of the "
+                   "'params:' section (train.lr), STEP.KEY, or a KEY of steps' own params. Repeatable.")
+@click.option("--name", metavar="NAME", help="Name of the experiment (default: a generated one, e.g. 'brisk-otter').")
 @json_option
 @pass_ctx
 def repro_cmd(ctx: Context, steps: tuple[str, ...], path: str | None, force: bool, dry_run: bool,
-              as_json: bool) -> None:
+              sets: tuple[str, ...], name: str | None, as_json: bool) -> None:
     """Run the pipeline's STEPS (default: all) and the steps they depend on, skipping unchanged ones.
 
     A step is skipped when an earlier successful run had the same command, params and input
-    versions: its outputs are reused. The exit code is that of the first failed step.
+    versions: its outputs are reused. The exit code is that of the first failed step. Each
+    repro is an experiment ('art exp show'): its runs share an experiment id and name.
     """
     from arty.pipeline import Repro, load_pipeline
+    from arty.pipeline.params import parse_set
 
-    pipeline = load_pipeline(path)
+    overrides: dict[str, Any] = {}
+    for text in sets:
+        key, value = parse_set(text)
+        overrides[key] = value
+    pipeline = load_pipeline(path, overrides)
+    if name is not None:
+        from arty.pipeline.experiment import check_name
+
+        check_name(name)
     if dry_run:
         try:
             registry = ctx.registry
@@ -155,9 +169,17 @@ def repro_cmd(ctx: Context, steps: tuple[str, ...], path: str | None, force: boo
     else:
         registry = ctx.writable_registry
     echo = None if (as_json or dry_run) else (lambda line: click.echo(f"art repro: {line}", err=True))
-    result = Repro(registry, pipeline, force=force, echo=echo, quiet_stdout=as_json).run(list(steps) or None, dry_run=dry_run)
+    repro = Repro(registry, pipeline, force=force, echo=echo, quiet_stdout=as_json)
+    if not dry_run:
+        from arty.pipeline.experiment import start
+
+        repro.precheck(pipeline.order(list(steps) or None))  # bad input: an error before a name is taken
+        repro.experiment = start(registry, name)
+        if echo:
+            echo(f"experiment {repro.experiment['name']} ({repro.experiment['id']})")
+    result = repro.run(list(steps) or None, dry_run=dry_run)
     if as_json:
-        echo_json({"dry_run": dry_run, "exit_code": result.exit_code,
+        echo_json({"dry_run": dry_run, "exit_code": result.exit_code, "experiment": result.experiment,
                    "steps": [d.to_json() for d in result.decisions]})
     elif dry_run:
         table([(d.step, d.action, d.reason) for d in result.decisions], ["STEP", "ACTION", "WHY"])

@@ -129,7 +129,28 @@ def summary_columns(runs: "list[ApiRun]", sort: str | None) -> list[str]:
 
 # -- art runs ------------------------------------------------------------------------------------
 
-@click.command("runs")
+class RunsGroup(click.Group):
+    """``art runs [PROJECT] [OPTIONS]`` lists runs (options before or after PROJECT); ``art runs
+    diff A B`` is a subcommand (its first word)."""
+
+    allow_interspersed_args = True
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] in self.commands:  # a subcommand: no PROJECT, and its options are its own
+            params = self.params
+            self.params = [p for p in params if not isinstance(p, click.Argument)]
+            ctx.allow_interspersed_args = False
+            try:
+                return super().parse_args(ctx, args)
+            finally:
+                self.params = params
+        return super().parse_args(ctx, args)
+
+    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
+        return ["[OPTIONS] [PROJECT]", "|", "|".join(sorted(self.commands)), "..."]
+
+
+@click.group("runs", cls=RunsGroup, invoke_without_command=True)
 @click.argument("project", required=False)
 @click.option("--filter", "filters", multiple=True, metavar="EXPR",
               help="KEY=VALUE, KEY!=VALUE, KEY>VALUE, KEY>=VALUE, KEY<VALUE, KEY<=VALUE, KEY~REGEX, or a JSON "
@@ -139,17 +160,33 @@ def summary_columns(runs: "list[ApiRun]", sort: str | None) -> list[str]:
 @click.option("--limit", type=int, default=50, show_default=True, metavar="N", help="Runs to show (0: all).")
 @click.option("--all", "show_all", is_flag=True,
               help="Also list the runs 'art add' records as the producers of versions (job type art-add).")
+@click.option("--experiments", "experiments", is_flag=True,
+              help="List experiments instead, one row each, as 'art exp show' does.")
 @json_option
 @pass_ctx
-def runs_cmd(ctx: Context, project: str | None, filters: tuple[str, ...], sort: str, limit: int, show_all: bool,
-             as_json: bool) -> None:
-    """List the runs of PROJECT (default: the current project), filtered and sorted.
+@click.pass_context
+def runs_cmd(click_ctx: click.Context, ctx: Context, filters: tuple[str, ...], sort: str, limit: int,
+             show_all: bool, as_json: bool, experiments: bool = False, project: str | None = None) -> None:
+    """List the runs of PROJECT (default: the current project), filtered and sorted; 'art runs diff A B' compares two.
 
     Keys: id, name, state, tags, created_at, finished_at, runtime, notes, group,
-    job_type, host, exit_code, config.KEY, summary.KEY (nested keys with dots).
+    job_type, host, exit_code, experiment, commit, config.KEY, summary.KEY (nested keys with dots).
     The runs 'art add' records are left out unless --all is given.
     """
     from arty.index.filters import without_add_runs
+
+    if click_ctx.invoked_subcommand is not None:
+        if filters or show_all or as_json or experiments or sort != "-created_at" or limit != 50:
+            raise UsageError(f"options of 'art runs' do not go with 'art runs "
+                             f"{click_ctx.invoked_subcommand}'", hint="put them after the subcommand's name")
+        return
+    if experiments:
+        from arty.cli.experiments import show_experiments
+
+        if project is not None:
+            ctx.project_name = project
+        show_experiments(ctx, filters, sort, limit, as_json, False)
+        return
 
     if limit < 0:
         raise UsageError(f"invalid --limit {limit}", hint="a number of runs, or 0 for all")
@@ -301,6 +338,35 @@ def index_rebuild_cmd(ctx: Context, as_json: bool) -> None:
     click.echo(f"rebuilt the index of {api.store.url}: {plural(counts['runs'], 'run')}, "
                f"{plural(counts['versions'], 'artifact version')} in {plural(counts['projects'], 'project')} "
                f"({seconds:.2f} s, {api.index.path})")
+
+
+@runs_cmd.command("diff")
+@click.argument("a", metavar="A")
+@click.argument("b", metavar="B")
+@click.option("--all", "show_all", is_flag=True, help="Also list what is the same.")
+@json_option
+@pass_ctx
+def runs_diff_cmd(ctx: Context, a: str, b: str, show_all: bool, as_json: bool) -> None:
+    """Config, summary and inputs that differ from A to B: runs, or experiments (name or id)."""
+    from arty.cli.experiments import diff_table, resolve_sides
+    from arty.index.compare import compare
+
+    side_a, side_b = resolve_sides(ctx, a, b)
+    changes = compare(side_a, side_b, show_all)
+    named = {"config": changes["params"], "summary": changes["metrics"], "inputs": changes["inputs"]}
+    if as_json:
+        echo_json({"a": side_a.to_json(), "b": side_b.to_json(), **named})
+        return
+    if not any(named.values()):
+        click.echo(f"no config, summary or inputs differ between {side_a.label} and {side_b.label}")
+        return
+    first = True
+    for title, section in (("config", "params"), ("summary", "metrics"), ("inputs", "inputs")):
+        if named[title]:
+            if not first:
+                click.echo()
+            first = False
+            diff_table(section, named[title], side_a, side_b, title.capitalize())
 
 
 COMMANDS = [runs_cmd, run_group, index_group]

@@ -57,13 +57,15 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "group": ("run_group", "text"), "job_type": ("job_type", "text"), "jobType": ("job_type", "text"),
     "host": ("host", "text"), "user": ("user", "text"), "exit_code": ("exit_code", "number"),
     "steps": ("steps", "number"), "error": ("error", "text"),
+    "experiment": ("experiment", "text"), "commit": ("git_commit", "text"),
 }
-#: Prefixes of keys looked up inside a JSON column.
-JSON_PREFIXES = {"config": "config", "summary": "summary", "summary_metrics": "summary"}
+#: Prefixes of keys looked up inside a JSON column (``params``/``metrics``: what DVC users call them).
+JSON_PREFIXES = {"config": "config", "summary": "summary", "summary_metrics": "summary",
+                 "params": "config", "metrics": "summary"}
 #: Columns that always have a value (a run has them from run.json), sorted without a NULL guard.
 _NEVER_NULL = {"id", "name", "project", "state", "created_at"}
 FIELDS_HELP = ("id, name, state, tags, created_at, finished_at, runtime, notes, group, job_type, host, user, "
-               "exit_code, steps, error, config.KEY, summary.KEY")
+               "exit_code, steps, error, experiment, commit, config.KEY (params.KEY), summary.KEY (metrics.KEY)")
 
 
 @dataclass(frozen=True)

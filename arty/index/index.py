@@ -33,6 +33,7 @@ from typing import Any, Iterator
 import sqlite_utils
 
 from arty.errors import ArtyError, IntegrityError
+from arty.index import experiments as exp_records
 from arty.index import records, schema
 from arty.index.filters import compile_filter, compile_order, regexp
 from arty.store import Store, layout
@@ -283,13 +284,17 @@ class Index:
 
         runs = self._map(load, run_keys)
         arts = self._map(load_art, art_keys)
+        exp_rows = [row for p in projects
+                    for row in exp_records.load_experiments(reader, p, exp_records.list_experiments(reader, p))]
         run_rows = [r for r, _ in runs if r is not None]
         edge_rows = {kind: [e for _, edges in runs for e in edges[kind]] for kind in records.EDGES}
         version_rows = [v for vs, _ in arts for v in vs]
         alias_rows = [a for _, als in arts for a in als]
         with self._write() as conn:
-            for table in ("projects", "runs", "artifact_versions", "aliases", *records.EDGES, "journal_seen"):
+            for table in ("projects", "runs", "artifact_versions", "aliases", *records.EDGES, "journal_seen",
+                          "experiments"):
                 conn.execute(f"DELETE FROM {table}")
+            _insert(conn, "experiments", schema.EXPERIMENT_COLUMNS, exp_rows)
             conn.executemany("INSERT INTO projects VALUES (?)", [(p,) for p in projects])
             _insert(conn, "runs", schema.RUN_COLUMNS, run_rows)
             for kind in records.EDGES:
@@ -360,6 +365,7 @@ class Index:
         entries = reader.records([f"{layout.JOURNAL}/{n}" for n in new], quiet=True)
         runs: set[tuple[str, str]] = set()
         arts: set[tuple[str, str]] = set()
+        exps: set[tuple[str, str]] = set()
         edited: dict[tuple[str, str], set[int]] = {}
         for e in entries:
             if not e:
@@ -369,20 +375,24 @@ class Index:
                 continue
             if isinstance(e.get("run"), str) and e["run"] and "/" not in e["run"]:
                 runs.add((project, e["run"]))
+            if isinstance(e.get("experiment"), str) and e["experiment"] and "/" not in e["experiment"]:
+                exps.add((project, e["experiment"]))
             if isinstance(e.get("artifact"), str) and e["artifact"] and "/" not in e["artifact"]:
                 arts.add((project, e["artifact"]))
                 if e.get("kind") == "version_edited" and isinstance(e.get("version"), int):
                     edited.setdefault((project, e["artifact"]), set()).add(e["version"])
-        self._refresh(sorted(runs), sorted(arts), names, new, edited)
+        self._refresh(sorted(runs), sorted(arts), names, new, edited, sorted(exps))
         self._journal_listing = listing
         return {"entries": len(new), "runs": len(runs), "artifacts": len(arts)}
 
     def _refresh(self, runs: list[tuple[str, str]], arts: list[tuple[str, str]],
                  journal: list[str] | None = None, applied: list[str] | None = None,
-                 edited: dict[tuple[str, str], set[int]] | None = None) -> list[dict[str, Any]]:
-        """Re-read runs and artifacts from their records and store them; returns the run rows.
-        Versions already indexed are not read again, except those in ``edited``."""
+                 edited: dict[tuple[str, str], set[int]] | None = None,
+                 exps: list[tuple[str, str]] = ()) -> list[dict[str, Any]]:  # type: ignore[assignment]
+        """Re-read runs, artifacts and experiments from their records and store them; returns the
+        run rows. Versions already indexed are not read again, except those in ``edited``."""
         reader = self._reader()
+        exp_rows = [row for p, e in exps for row in exp_records.load_experiments(reader, p, [e])]
         prev = {(r["project"], r["id"]): r for r in self._rows_for(runs)}
         known: dict[tuple[str, str], set[int]] = {}
         for p, a in arts:
@@ -408,6 +418,8 @@ class Index:
         with self._write() as conn:
             projects = {k[0] for k, row, _ in loaded if row is not None}
             projects |= {k[0] for k, versions, _ in loaded_arts if versions}
+            projects |= {r["project"] for r in exp_rows}
+            _insert(conn, "experiments", schema.EXPERIMENT_COLUMNS, exp_rows)
             conn.executemany("INSERT OR IGNORE INTO projects VALUES (?)", [(p,) for p in projects])
             for (p, r), row, edges in loaded:
                 for kind in records.EDGES:

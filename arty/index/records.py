@@ -266,6 +266,8 @@ def _row_from_run_json(project: str, run_id: str, rec: dict[str, Any]) -> dict[s
         "python": _text_or_none(rec.get("python")), "steps": None, "last_step": None, "final": 0,
         "last_activity": started, "events_seq": EMPTY_SEQ, "history_seq": EMPTY_SEQ, "system_seq": EMPTY_SEQ,
         "console_seq": EMPTY_SEQ, "refreshed_at": None,
+        "experiment": _text_or_none(exp.get("id")) if isinstance(exp := rec.get("experiment"), dict) else None,
+        "git_commit": _text_or_none(rec["git"].get("commit")) if isinstance(rec.get("git"), dict) else None,
     }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite_utils
 
 #: Bump on any change to the tables below; older index files are then rebuilt.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 RUN_COLUMNS: dict[str, type] = {
     "project": str, "id": str, "name": str, "state": str,
@@ -25,6 +25,16 @@ RUN_COLUMNS: dict[str, type] = {
     "last_activity": float,  # unix time of the newest record seen (crash detection)
     "events_seq": int, "history_seq": int, "system_seq": int, "console_seq": int,  # highest seq read
     "refreshed_at": float,
+    "experiment": str,  # the id of the experiment (art repro) the run belongs to
+    "git_commit": str,  # the git commit of its code, from run.json's "git"
+}
+
+#: One row per experiment (``experiments/<id>.json``); ``steps`` maps each step to the run whose
+#: outputs and summary it has (the run that ran, or the earlier one a skipped step reused).
+EXPERIMENT_COLUMNS: dict[str, type] = {
+    "project": str, "id": str, "name": str, "state": str, "created_at": str, "finished_at": str,
+    "exit_code": int, "pipeline": str, "params": str, "sets": str, "steps": str, "actions": str,
+    "git_commit": str, "git": str,
 }
 
 VERSION_COLUMNS: dict[str, type] = {
@@ -46,7 +56,8 @@ API_COLUMNS = ("project", "id", "name", "state", "created_at", "finished_at", "r
                "job_type", "host", "user", "tags", "config", "config_raw", "summary", "summary_raw", "exit_code",
                "error", "mode", "git", "command", "python", "steps", "last_step")
 
-TABLES = ("meta", "projects", "runs", "artifact_versions", "aliases", "inputs", "outputs", "journal_seen")
+TABLES = ("meta", "projects", "runs", "artifact_versions", "aliases", "inputs", "outputs", "journal_seen",
+          "experiments")
 
 
 def create(db: sqlite_utils.Database) -> None:
@@ -65,3 +76,7 @@ def create(db: sqlite_utils.Database) -> None:
     db["outputs"].create(INPUT_COLUMNS, pk=("project", "run", "artifact_project", "artifact", "version"))
     db["outputs"].create_index(["artifact_project", "artifact", "version"])
     db["journal_seen"].create({"name": str}, pk="name")
+    db["runs"].create_index(["project", "experiment"])
+    db["experiments"].create(EXPERIMENT_COLUMNS, pk=("project", "id"))
+    db["experiments"].create_index(["project", "created_at"])
+    db["experiments"].create_index(["project", "name"])

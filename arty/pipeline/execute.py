@@ -136,11 +136,14 @@ def exit_code_of(returncode: int) -> int:
 
 def run_step(registry: Registry, step: Step, inputs: dict[str, tuple[ArtifactVersion, str]], *,
              job_type: str = "step", pipeline_file: str | None = None,
-             on_start: Callable[[str], None] | None = None, stdout_to_stderr: bool = False) -> StepResult:
+             on_start: Callable[[str], None] | None = None, stdout_to_stderr: bool = False,
+             experiment: dict[str, str] | None = None) -> StepResult:
     """Run ``step`` with ``inputs`` (name -> (version used, path the command reads)). See module doc.
 
     ``stdout_to_stderr`` sends the command's standard output to standard error (for callers whose
-    own standard output must stay machine-readable, like ``art repro --json``)."""
+    own standard output must stay machine-readable, like ``art repro --json``). ``experiment``
+    (``{"id", "name"}``) is recorded on the run and given to the command as ``ARTY_EXPERIMENT_ID``
+    and ``ARTY_EXPERIMENT_NAME``."""
     from arty.tracking import run as tracking
 
     step.check_placeholders()
@@ -155,7 +158,7 @@ def run_step(registry: Registry, step: Step, inputs: dict[str, tuple[ArtifactVer
         remove_path(o.path)
         os.makedirs(os.path.dirname(o.path) or ".", exist_ok=True)
     run = tracking.init(project=registry.project, name=step.name, config=step.params, job_type=job_type,
-                        store=registry.store.url, command=argv, reinit=True)
+                        store=registry.store.url, command=argv, reinit=True, experiment=experiment)
     if on_start is not None:
         on_start(run.id)
     env = dict(os.environ)
@@ -164,6 +167,8 @@ def run_step(registry: Registry, step: Step, inputs: dict[str, tuple[ArtifactVer
     env.update({env_name("ARTY_PARAM_", k): v for k, v in values["params"].items()})
     env.update({"ARTY_PARAMS": json.dumps(step.params, default=str), "ARTY_STORE": registry.store.url,
                 "ARTY_PROJECT": registry.project, "ARTY_STEP_RUN_ID": run.id})
+    if experiment:
+        env.update({"ARTY_EXPERIMENT_ID": experiment["id"], "ARTY_EXPERIMENT_NAME": experiment["name"]})
     result = StepResult(step.name, 1, run.id)
     interrupted = False
     try:

@@ -18,6 +18,9 @@ Contract of :class:`Repro`:
 
 * A failed step stops every step downstream of it; the others go on. :attr:`ReproResult.exit_code`
   is 0 when every step succeeded or was skipped, else the exit code of the first failed step.
+* With an ``experiment`` (``{"id", "name"}``), every step run records it, and once the steps
+  are decided (also after a failure or Ctrl-C) the experiment's record is written
+  (:func:`arty.pipeline.experiment.finish`).
 * ``dry_run`` prints the plan and writes nothing (local inputs are hashed, not logged); a step
   downstream of one that would run is shown as running too, because its inputs are not known yet.
 """
@@ -58,6 +61,7 @@ class Decision:
 @dataclass
 class ReproResult:
     decisions: list[Decision]
+    experiment: dict[str, str] | None = None  # {"id", "name"} (None on a dry run)
 
     @property
     def failed(self) -> list[Decision]:
@@ -73,8 +77,12 @@ class Repro:
     """One ``art repro`` over ``pipeline`` in the project of ``registry``."""
 
     def __init__(self, registry: Registry, pipeline: Pipeline, *, force: bool = False,
-                 echo: Echo | None = None, quiet_stdout: bool = False) -> None:
+                 echo: Echo | None = None, quiet_stdout: bool = False,
+                 experiment: dict[str, str] | None = None) -> None:
         self.registry = registry
+        #: ``{"id", "name"}`` of the experiment this repro is (see :mod:`arty.pipeline.experiment`);
+        #: its record is written when the steps are done (not on a dry run)
+        self.experiment = experiment
         self.pipeline = pipeline
         self.force = force
         self.echo = echo or (lambda _line: None)
@@ -187,6 +195,27 @@ class Repro:
         order = self.pipeline.order(targets)
         self.precheck(order)
         decisions: list[Decision] = []
+        if dry_run or self.experiment is None:
+            return self._run(order, decisions, dry_run)
+        from arty.pipeline import experiment as exp_mod
+        from arty.store.store import now_iso
+
+        started = now_iso()
+        git = exp_mod.git_state(os.path.dirname(self.pipeline.path))
+        exit_code = 130
+        try:
+            result = self._run(order, decisions, dry_run)
+            result.experiment = self.experiment
+            exit_code = result.exit_code
+            return result
+        finally:
+            steps = {d.step: {"action": d.action, "run": d.run, "exit_code": d.exit_code, "outputs": d.outputs}
+                     for d in decisions}
+            exp_mod.finish(self.registry, self.experiment, started_at=started, pipeline_file=self.pipeline.path,
+                           params=self.pipeline.params, sets=self.pipeline.sets, steps=steps,
+                           exit_code=exit_code, git=git)
+
+    def _run(self, order: list[str], decisions: list[Decision], dry_run: bool) -> ReproResult:
         blocked: dict[str, str] = {}   # step -> the failed upstream step
         pending: set[str] = set()      # dry-run: steps that would run
         for name in order:
@@ -228,7 +257,7 @@ class Repro:
             self._download_inputs(step, resolved)
             started = time.monotonic()
             result: StepResult = run_step(self.registry, step, resolved, pipeline_file=self.pipeline.path,
-                                          stdout_to_stderr=self.quiet_stdout)
+                                          stdout_to_stderr=self.quiet_stdout, experiment=self.experiment)
             d = Decision(name, "run", reason, run=result.run_id, exit_code=result.exit_code,
                          seconds=round(time.monotonic() - started, 3),
                          outputs={n: f"{v.base_name}:{v.version}" for n, v in result.outputs.items()})

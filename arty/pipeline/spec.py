@@ -21,9 +21,12 @@ A pipeline file::
           - build/loss.csv
           - build/cm.json: {template: confusion, x: actual, y: predicted}
 
+A step's ``params`` may instead list keys of the shared params (``params.yaml`` beside the file,
+and a top-level ``params:`` mapping), like DVC's ``dvc.yaml``; see :mod:`arty.pipeline.params`.
+
 Contract of :func:`load_pipeline`: every problem (unknown keys, a missing ``cmd``, an output
 produced by two steps, an unknown step in ``needs``, a cycle) is a :class:`UsageError` naming
-the step, raised before anything runs. Paths are relative to the file's folder, which is also
+the step, raised before anything runs; so is a bad params file or ``--set``. Paths are relative to the file's folder, which is also
 where commands run.
 """
 
@@ -40,6 +43,7 @@ import yaml
 
 from arty.artifacts.names import ArtifactRef, check_name
 from arty.errors import NotFound, UsageError
+from arty.pipeline import params as params_mod
 from arty.pipeline.plots import Plot, parse_plots
 
 PIPELINE_FILE = "arty.yaml"
@@ -114,6 +118,10 @@ class Pipeline:
     steps: dict[str, Step]
     upstream_of: dict[str, list[str]]  # step -> the steps it depends on directly
     producers: dict[str, str]  # output artifact name -> step name
+    #: every param once: shared ones by dotted path, a step's own ones as ``STEP.KEY`` (nested)
+    params: dict[str, Any] = field(default_factory=dict)
+    #: the ``--set`` values applied (key -> value)
+    sets: dict[str, Any] = field(default_factory=dict)
 
     def order(self, targets: list[str] | None = None) -> list[str]:
         """Steps to run for ``targets`` (all when empty), each after its upstream steps, ties in file order."""
@@ -276,8 +284,9 @@ def _outputs(raw: Any, where: str, base: str) -> list[Output]:
     return out
 
 
-def step_from_mapping(name: str, raw: Any, base: str, where: str) -> Step:
-    """One step of a pipeline file (``base``: the file's folder)."""
+def step_from_mapping(name: str, raw: Any, base: str, where: str, params: dict[str, Any] | None = None) -> Step:
+    """One step of a pipeline file (``base``: the file's folder); ``params``, when given, are its
+    params as resolved from the pipeline's params files (see :mod:`arty.pipeline.params`)."""
     check_name(name, "step")
     at = f"{where}: step '{name}'"
     if not isinstance(raw, dict):
@@ -288,9 +297,10 @@ def step_from_mapping(name: str, raw: Any, base: str, where: str) -> Step:
                          hint="a step has: " + ", ".join(sorted(STEP_KEYS)))
     if "cmd" not in raw:
         raise UsageError(f"{at} has no 'cmd'")
-    params = raw.get("params") or {}
-    if not isinstance(params, dict):
-        raise UsageError(f"{at}: 'params' must be a mapping")
+    if params is None:
+        params = raw.get("params") or {}
+        if not isinstance(params, dict):
+            raise UsageError(f"{at}: 'params' must be a mapping")
     deps = raw.get("deps") or []
     needs = raw.get("needs") or []
     if isinstance(deps, str):
@@ -312,8 +322,9 @@ def step_from_mapping(name: str, raw: Any, base: str, where: str) -> Step:
     return step
 
 
-def load_pipeline(path: str | None = None) -> Pipeline:
-    """Read and check a pipeline file (default: ``./arty.yaml``)."""
+def load_pipeline(path: str | None = None, sets: dict[str, Any] | None = None) -> Pipeline:
+    """Read and check a pipeline file (default: ``./arty.yaml``), its params files, and the
+    ``--set`` values ``sets`` (dotted key -> value, see :func:`arty.pipeline.params.apply_sets`)."""
     path = os.path.abspath(path or PIPELINE_FILE)
     try:
         with open(path, encoding="utf-8") as f:
@@ -327,14 +338,35 @@ def load_pipeline(path: str | None = None) -> Pipeline:
         raise UsageError(f"pipeline file '{path}' is not valid YAML: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("steps"), dict) or not data["steps"]:
         raise UsageError(f"pipeline file '{path}' has no steps", hint="it needs a mapping 'steps: {NAME: {cmd: ...}}'")
-    extra = set(data) - {"steps"}
+    extra = set(data) - {"steps", "params"}
     if extra:
         raise UsageError(f"pipeline file '{path}' has unknown key(s): {', '.join(sorted(extra))}",
-                         hint="only 'steps' is read")
+                         hint="it has 'steps' and, optionally, 'params'")
     base = os.path.dirname(path)
     where = os.path.basename(path)
-    steps = {str(n): step_from_mapping(str(n), raw, base, where) for n, raw in data["steps"].items()}
-    return build_pipeline(path, steps)
+    shared = params_mod.shared_params(base, data.get("params"), where)
+    own: dict[str, dict[str, Any]] = {}
+    for n, raw in data["steps"].items():
+        got = raw.get("params") if isinstance(raw, dict) else None
+        if got is None or isinstance(got, dict):
+            own[str(n)] = {str(k): v for k, v in (got or {}).items()}
+            if own[str(n)] and str(n) in shared:
+                raise UsageError(f"{where}: step '{n}' has params of its own and the shared params have a "
+                                 f"key '{n}' too", hint=f"list the step's params in {params_mod.PARAMS_FILE} "
+                                                        "and name their keys in the step's 'params:'")
+    params_mod.apply_sets(shared, own, dict(sets or {}), where)
+    steps = {}
+    for n, raw in data["steps"].items():
+        name = str(n)
+        if name in own:
+            resolved = own[name]
+        else:
+            resolved, _ = params_mod.step_params(name, raw.get("params"), shared, base, f"{where}: step '{name}'")
+        steps[name] = step_from_mapping(name, raw, base, where, resolved)
+    pipeline = build_pipeline(path, steps)
+    pipeline.params = params_mod.namespace(shared, own)
+    pipeline.sets = dict(sets or {})
+    return pipeline
 
 
 def build_pipeline(path: str, steps: dict[str, Step]) -> Pipeline:

@@ -121,6 +121,21 @@ def step_log(project: str, step: str) -> str:
     return f"{PROJECTS}/{project}/steps/log/{step}"
 
 
+def experiments(project: str) -> str:
+    """``experiments/``: one record per ``art repro`` (an experiment), and ``names/``."""
+    return f"{PROJECTS}/{project}/experiments"
+
+
+def experiment(project: str, experiment_id: str) -> str:
+    """``experiments/<id>.json``: what one ``art repro`` ran, with which params (create-if-absent)."""
+    return f"{experiments(project)}/{experiment_id}.json"
+
+
+def experiment_name(project: str, name: str) -> str:
+    """``experiments/names/<name>.json``: create-if-absent, so two experiments never share a name."""
+    return f"{experiments(project)}/names/{name}.json"
+
+
 def views(project: str) -> str:
     """``views/``: the web UI's saved workspace views of a project."""
     return f"{PROJECTS}/{project}/views"

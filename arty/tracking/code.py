@@ -18,7 +18,7 @@ from importlib import metadata
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["git_info", "git_diff", "environment", "requirements", "entry_script",
+__all__ = ["git_info", "rev_parse", "git_diff", "environment", "requirements", "entry_script",
            "entry_script_source", "strip_credentials", "MAX_UNTRACKED"]
 
 #: Seconds one quick git call (rev-parse, status, config) may take.
@@ -86,6 +86,15 @@ def _remote(path: str) -> tuple[str | None, str | None]:
             return name, strip_credentials(url)
     name, url = remotes[0]
     return name, strip_credentials(url)
+
+
+def rev_parse(ref: str, path: str | os.PathLike = ".") -> str | None:
+    """The full hash of the commit ``ref`` names (``HEAD~1``, a branch, a tag, a short hash) in
+    the repository holding ``path``, or None (no such commit, no repository, no git)."""
+    if not ref or ref.startswith("-"):
+        return None
+    out = _git(["rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"], os.fspath(path))
+    return out.strip() or None if out else None
 
 
 def git_info(path: str | os.PathLike = ".") -> dict[str, Any] | None:

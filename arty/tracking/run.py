@@ -945,7 +945,7 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
          config_include_keys: Iterable[str] | None = None, allow_val_change: bool | None = None,
          anonymous: str | None = None, force: bool | None = None, sync_tensorboard: bool | None = None,
          tensorboard: bool | None = None, monitor_gym: bool | None = None, fork_from: str | None = None,
-         resume_from: str | None = None) -> Run:
+         resume_from: str | None = None, experiment: dict[str, str] | None = None) -> Run:
     """Start (or resume) a run and make it the current one.
 
     ``resume``: ``"allow"`` (resume ``id`` if it exists, finished or not, else start
@@ -975,6 +975,9 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
     active run first; False or ``"return_previous"`` return it; ``"create_new"`` is a
     :class:`UsageError` (one run at a time per process). ``sync_tensorboard``/``tensorboard``, ``monitor_gym``, ``fork_from`` and
     ``resume_from`` are not supported: a :class:`UsageError` names the Arty way.
+
+    ``experiment`` (``{"id", "name"}``, set by ``art repro``; else from ``ARTY_EXPERIMENT_ID`` and
+    ``ARTY_EXPERIMENT_NAME``, which a pipeline step's command sees) is recorded in ``run.json``.
     """
     global _current
     _refuse_unsupported(sync_tensorboard or tensorboard, monitor_gym, fork_from, resume_from)
@@ -1108,7 +1111,8 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
         record = run_record(run_id, project, name=name or run_id, notes=notes, tags=tag_list, group=group,
                             job_type=job_type, config=config_dict, mode=mode,
                             git=bool(capture["code"] and capture["git"]),
-                            program=code_mod.environment().get("entry_script"), command=command)
+                            program=code_mod.environment().get("entry_script"), command=command,
+                            experiment=experiment or _experiment_from_env())
         run = Run(store=store_obj if store_obj_reachable else None, store_url=store_url, project=project,
                   run_id=run_id, name=name, config=config_dict, notes=notes, tags=tag_list, group=group,
                   job_type=job_type, mode=mode, folder=folder, resume_state=None,
@@ -1199,6 +1203,14 @@ def exit_status(code: Any) -> int:
     return 1
 
 
+def _experiment_from_env() -> dict[str, str] | None:
+    """``ARTY_EXPERIMENT_ID`` / ``ARTY_EXPERIMENT_NAME``: the experiment of the step this process runs in."""
+    exp_id = (os.environ.get("ARTY_EXPERIMENT_ID") or "").strip()
+    if not exp_id:
+        return None
+    return {"id": exp_id, "name": (os.environ.get("ARTY_EXPERIMENT_NAME") or "").strip() or exp_id}
+
+
 def require_run() -> Run:
     run = _current
     if run is None:
@@ -1209,11 +1221,15 @@ def require_run() -> Run:
 def run_record(run_id: str, project: str, *, name: str, notes: str | None = None, tags: Iterable[str] = (),
                group: str | None = None, job_type: str | None = None, config: dict[str, Any] | None = None,
                mode: str = "online", git: bool = True, program: str | None = None,
-               started_at: str | None = None, command: Iterable[str] | None = None) -> dict[str, Any]:
-    """The ``run.json`` record of a run starting in this process (``command`` defaults to ``sys.argv``)."""
+               started_at: str | None = None, command: Iterable[str] | None = None,
+               experiment: dict[str, str] | None = None) -> dict[str, Any]:
+    """The ``run.json`` record of a run starting in this process (``command`` defaults to ``sys.argv``);
+    ``experiment`` (``{"id", "name"}``) only when the run belongs to one."""
     from arty.tracking import code as code_mod
 
-    return {
+    extra = {"experiment": {"id": str(experiment["id"]), "name": str(experiment.get("name") or experiment["id"])}} \
+        if experiment and experiment.get("id") else {}
+    return extra | {
         "id": run_id, "project": project, "name": name, "notes": notes, "tags": list(tags), "group": group,
         "job_type": job_type, "config": Config(config or {}).as_dict(), "started_at": started_at or now_iso(),
         "host": socket.gethostname(), "pid": os.getpid(), "user": _user(), "python": sys.version.split()[0],
