@@ -55,7 +55,7 @@ _LAZY = {
     **dict.fromkeys(("Histogram", "Image", "Table"), "arty.tracking.media"),
     **dict.fromkeys(("Audio", "Html", "Molecule", "Object3D", "Plotly", "Video"), "arty.tracking.media_files"),
     **dict.fromkeys(("AlertLevel", "Settings", "termerror", "termlog", "termwarn"), "arty.tracking.surface"),
-    "Api": "arty.api",  # the index (sqlite-utils) is not needed to track a run
+    "Api": "arty.api",  # the index (SQLite) is not needed to track a run
 }
 
 __version__ = "0.1.0"

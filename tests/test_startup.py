@@ -163,3 +163,12 @@ def test_a_mistyped_command_is_matched_against_every_command(tmp_path):
                           cwd=tmp_path)
     assert proc.returncode == 2
     assert "No such command 'lss'. Did you mean 'ls'?" in proc.stderr
+
+
+def test_the_index_loads_neither_pandas_nor_numpy():
+    """Commands that read the index (``art runs``, ``art exp show``, ``Api().runs()``) must not pay
+    for pandas and numpy, which are installed here as in most users' environments."""
+    pytest.importorskip("pandas")
+    loaded = modules_after("from arty.index import Index")
+    assert "arty.index.index" in loaded
+    assert not top_level(loaded) & {"pandas", "numpy", "sqlite_utils"}

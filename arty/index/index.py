@@ -30,11 +30,11 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterator
 
-import sqlite_utils
 
 from arty.errors import ArtyError, IntegrityError
 from arty.index import experiments as exp_records
 from arty.index import records, schema
+from arty.index.db import Database
 from arty.index.filters import compile_filter, compile_order, regexp
 from arty.store import Store, layout
 from arty.store.store import journal_id
@@ -85,18 +85,18 @@ class Index:
         #: (window start, entries, newest name) of the journal's listing when this process last caught up
         #: fully: entries are never removed, so an equal listing means nothing new.
         self._journal_listing: tuple[str, int, str] | None = None
-        self.db: sqlite_utils.Database = self._open()
+        self.db: Database = self._open()
 
     # -- opening, and recovering from a bad file --------------------------------------------------
 
-    def _connect(self, path: str) -> sqlite_utils.Database:
+    def _connect(self, path: str) -> Database:
         conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-        db = sqlite_utils.Database(conn)
+        db = Database(conn)
         db.register_function(regexp, deterministic=True)
         conn.execute("PRAGMA synchronous = NORMAL")
         return db
 
-    def _open(self) -> sqlite_utils.Database:
+    def _open(self) -> Database:
         """Open the file, creating or recreating it when absent, unreadable or of another version."""
         if self.path != ":memory:":
             try:
@@ -117,13 +117,13 @@ class Index:
                 break
         return self._memory()
 
-    def _memory(self) -> sqlite_utils.Database:
+    def _memory(self) -> Database:
         self.path = ":memory:"
         db = self._connect(":memory:")
         self._usable(db)
         return db
 
-    def _usable(self, db: sqlite_utils.Database) -> bool:
+    def _usable(self, db: Database) -> bool:
         """Whether ``db`` has this schema (an empty file gets it now)."""
         tables = set(db.table_names())
         if not tables:

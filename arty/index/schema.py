@@ -7,7 +7,10 @@ built again from the records.
 
 from __future__ import annotations
 
-import sqlite_utils
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from arty.index.db import Database
 
 #: Bump on any change to the tables below; older index files are then rebuilt.
 SCHEMA_VERSION = 2
@@ -60,23 +63,40 @@ TABLES = ("meta", "projects", "runs", "artifact_versions", "aliases", "inputs", 
           "experiments")
 
 
-def create(db: sqlite_utils.Database) -> None:
+#: SQLite column types of the Python types the column tables above use.
+_SQL_TYPES = {str: "TEXT", int: "INTEGER", float: "FLOAT"}
+
+
+def _table(db: "Database", name: str, columns: dict[str, type], pk: str | tuple[str, ...]) -> None:
+    """``CREATE TABLE name`` with ``columns`` and primary key ``pk``."""
+    cols = [f"[{c}] {_SQL_TYPES[t]}" + (" PRIMARY KEY" if pk == c else "") for c, t in columns.items()]
+    if isinstance(pk, tuple):
+        cols.append("PRIMARY KEY (" + ", ".join(f"[{c}]" for c in pk) + ")")
+    db.execute(f"CREATE TABLE [{name}] (" + ", ".join(cols) + ")")
+
+
+def _index(db: "Database", table: str, columns: list[str]) -> None:
+    """``CREATE INDEX idx_<table>_<columns>`` on ``columns``."""
+    db.execute(f"CREATE INDEX [idx_{table}_{'_'.join(columns)}] ON [{table}] (" + ", ".join(f"[{c}]" for c in columns) + ")")
+
+
+def create(db: "Database") -> None:
     """Create every table and index (in an empty database)."""
-    db["meta"].create({"key": str, "value": str}, pk="key")
-    db["projects"].create({"name": str}, pk="name")
-    db["runs"].create(RUN_COLUMNS, pk=("project", "id"))
-    db["runs"].create_index(["project", "created_at", "id"])
-    db["runs"].create_index(["id"])
+    _table(db, "meta", {"key": str, "value": str}, "key")
+    _table(db, "projects", {"name": str}, "name")
+    _table(db, "runs", RUN_COLUMNS, ("project", "id"))
+    _index(db, "runs", ["project", "created_at", "id"])
+    _index(db, "runs", ["id"])
     db.execute("CREATE INDEX runs_unfinished ON runs(project) WHERE final = 0")
-    db["artifact_versions"].create(VERSION_COLUMNS, pk=("project", "name", "version"))
-    db["artifact_versions"].create_index(["created_by"])
-    db["aliases"].create(ALIAS_COLUMNS, pk=("project", "name", "alias"))
-    db["inputs"].create(INPUT_COLUMNS, pk=("project", "run", "artifact_project", "artifact", "version"))
-    db["inputs"].create_index(["artifact_project", "artifact", "version"])
-    db["outputs"].create(INPUT_COLUMNS, pk=("project", "run", "artifact_project", "artifact", "version"))
-    db["outputs"].create_index(["artifact_project", "artifact", "version"])
-    db["journal_seen"].create({"name": str}, pk="name")
-    db["runs"].create_index(["project", "experiment"])
-    db["experiments"].create(EXPERIMENT_COLUMNS, pk=("project", "id"))
-    db["experiments"].create_index(["project", "created_at"])
-    db["experiments"].create_index(["project", "name"])
+    _table(db, "artifact_versions", VERSION_COLUMNS, ("project", "name", "version"))
+    _index(db, "artifact_versions", ["created_by"])
+    _table(db, "aliases", ALIAS_COLUMNS, ("project", "name", "alias"))
+    _table(db, "inputs", INPUT_COLUMNS, ("project", "run", "artifact_project", "artifact", "version"))
+    _index(db, "inputs", ["artifact_project", "artifact", "version"])
+    _table(db, "outputs", INPUT_COLUMNS, ("project", "run", "artifact_project", "artifact", "version"))
+    _index(db, "outputs", ["artifact_project", "artifact", "version"])
+    _table(db, "journal_seen", {"name": str}, "name")
+    _index(db, "runs", ["project", "experiment"])
+    _table(db, "experiments", EXPERIMENT_COLUMNS, ("project", "id"))
+    _index(db, "experiments", ["project", "created_at"])
+    _index(db, "experiments", ["project", "name"])
