@@ -1,0 +1,165 @@
+"""The search, by Optuna: its samplers choose the params of a new trial, its pruner stops a bad one.
+
+Optuna's study lives in memory only, rebuilt from the trial records each time an agent asks
+(:func:`build_study`): a finished trial becomes a complete trial with its metric and its
+metric history (intermediate values), a pruned one a pruned trial, a failed or crashed one
+(or one without the metric) a failed trial. So the store stays the only state. ``grid``
+does not need Optuna: trial N runs grid point N (:meth:`SweepSpec.grid`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import TYPE_CHECKING, Any
+
+from arty.errors import MissingExtra
+from arty.sweeps.records import CRASHED, FAILED, FINISHED, PRUNED, Trial
+from arty.sweeps.spec import Param, SweepSpec
+
+if TYPE_CHECKING:
+    import optuna
+
+
+def _optuna() -> Any:
+    try:
+        import optuna
+    except ImportError:
+        raise MissingExtra("sweeps with method 'random' or 'bayes' need optuna",
+                           hint="pip install 'arty[sweeps]'") from None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna
+
+
+def _encode(value: Any) -> Any:
+    """A categorical value as Optuna holds it (None, bool, int, float or str): lists and
+    mappings as their JSON text."""
+    return value if value is None or isinstance(value, (bool, int, float, str)) else json.dumps(value, sort_keys=True)
+
+
+def distributions(spec: SweepSpec) -> dict[str, Any]:
+    """Optuna's distribution of each searched parameter (fixed values are not searched)."""
+    optuna = _optuna()
+    d = optuna.distributions
+    out: dict[str, Any] = {}
+    for p in spec.params:
+        if p.fixed:
+            continue
+        if p.distribution == "categorical":
+            out[p.name] = d.CategoricalDistribution([_encode(v) for v in p.values])
+        elif p.distribution == "int_uniform":
+            out[p.name] = d.IntDistribution(int(p.min), int(p.max))
+        elif p.distribution in ("uniform", "q_uniform"):
+            out[p.name] = d.FloatDistribution(p.min, p.max)
+        elif p.distribution in ("log_uniform", "q_log_uniform"):  # bounds are logarithms
+            out[p.name] = d.FloatDistribution(math.exp(p.min), math.exp(p.max), log=True)
+        elif p.distribution in ("log_uniform_values", "q_log_uniform_values", "inv_log_uniform_values"):
+            out[p.name] = d.FloatDistribution(p.min, p.max, log=True)
+        elif p.distribution == "inv_log_uniform":  # X = exp(-U), U uniform in [min, max]
+            out[p.name] = d.FloatDistribution(math.exp(-p.max), math.exp(-p.min), log=True)
+    return out
+
+
+def value_of(p: Param, sampled: Any) -> Any:
+    """The value a trial gets for ``p`` from Optuna's sample (quantized for the q_ distributions)."""
+    if p.fixed:
+        return p.values[0]
+    if p.distribution == "categorical":
+        for v in p.values:
+            if _encode(v) == sampled:
+                return v
+        return sampled
+    if p.q is not None:
+        q = p.q
+        v = round(sampled / q) * q
+        return int(v) if float(q).is_integer() and float(v).is_integer() else v
+    return sampled
+
+
+def params_of(spec: SweepSpec, sampled: dict[str, Any]) -> dict[str, Any]:
+    """Every parameter's value for a trial: the searched ones from ``sampled``, the fixed ones as given."""
+    return {p.name: value_of(p, sampled.get(p.name)) for p in spec.params}
+
+
+def _sampler(spec: SweepSpec) -> Any:
+    optuna = _optuna()
+    if spec.method == "bayes":
+        return optuna.samplers.TPESampler()
+    return optuna.samplers.RandomSampler()
+
+
+def pruner(spec: SweepSpec) -> Any:
+    """Optuna's HyperbandPruner for ``early_terminate: {type: hyperband}`` (min_iter, max_iter,
+    eta as min_resource, max_resource, reduction_factor), else None."""
+    et = spec.early_terminate
+    if not et:
+        return None
+    optuna = _optuna()
+    return optuna.pruners.HyperbandPruner(min_resource=int(et["min_iter"]),
+                                          max_resource=et["max_iter"] if et["max_iter"] else "auto",
+                                          reduction_factor=int(et["eta"]))
+
+
+def _history(record: dict[str, Any] | None) -> dict[int, float]:
+    out: dict[int, float] = {}
+    for row in (record or {}).get("history") or ():
+        try:
+            step, value = int(row[0]), float(row[1])
+        except (TypeError, ValueError, IndexError):
+            continue
+        if math.isfinite(value):
+            out[step] = value
+    return out
+
+
+def build_study(spec: SweepSpec, sweep_id: str, trials: dict[int, Trial], now: float, grace: float,
+                running: dict[int, dict[int, float]] | None = None) -> "optuna.Study":
+    """Optuna's in-memory study of the sweep's trials, in trial order. ``running`` gives the
+    metric history of unfinished trials (they are added as running trials with it)."""
+    optuna = _optuna()
+    TS = optuna.trial.TrialState
+    dists = distributions(spec)
+    study = optuna.create_study(study_name=sweep_id, direction=spec.goal, sampler=_sampler(spec),
+                                pruner=pruner(spec))
+    for n in sorted(trials):
+        t = trials[n]
+        sampled = t.attempts[0].claim.get("sampled") or {}
+        if set(sampled) != set(dists):
+            continue  # made by another configuration: not comparable
+        end = t.last.end
+        state = t.state(now, grace)
+        values = _history(end) if end else (running or {}).get(n, {})
+        value = end.get("value") if end else None
+        if state == FINISHED and isinstance(value, (int, float)) and math.isfinite(value):
+            kind, v = TS.COMPLETE, float(value)
+        elif state == PRUNED:
+            kind, v = TS.PRUNED, None
+        elif state in (FAILED, CRASHED, FINISHED):
+            kind, v = TS.FAIL, None
+        else:
+            kind, v = TS.RUNNING, None
+        try:
+            study.add_trial(optuna.trial.create_trial(params=sampled, distributions=dists, value=v, state=kind,
+                                                      intermediate_values=values, user_attrs={"trial": n}))
+        except ValueError:
+            continue  # a sample outside today's bounds
+    return study
+
+
+def suggest(spec: SweepSpec, sweep_id: str, trials: dict[int, Trial], now: float, grace: float) -> dict[str, Any]:
+    """Optuna's sample for a new trial (``{param: value as Optuna holds it}``)."""
+    study = build_study(spec, sweep_id, trials, now, grace)
+    return dict(study.ask(distributions(spec)).params)
+
+
+def should_prune(spec: SweepSpec, sweep_id: str, trials: dict[int, Trial], number: int,
+                 history: dict[int, float], now: float, grace: float) -> bool:
+    """Whether the pruner stops running trial ``number`` given its metric ``history`` (step -> value)."""
+    p = pruner(spec)
+    if p is None or not history:
+        return False
+    study = build_study(spec, sweep_id, trials, now, grace, running={number: history})
+    for ft in study.trials:
+        if ft.user_attrs.get("trial") == number:
+            return bool(p.prune(study, ft))
+    return False
