@@ -26,7 +26,7 @@ def _cell(value: Any) -> str:
 
 
 def _show(ctx: Context, sweep_id: str, project: str | None, as_json: bool) -> None:
-    from arty.sweeps.agent import Sweep
+    from arty.sweeps.runner import Sweep
     from arty.sweeps.status import status
 
     st = status(Sweep(ctx.store, _project(ctx, project), sweep_id))
@@ -130,7 +130,7 @@ def agent_cmd(ctx: Context, sweep_id: str, count: int | None, project: str | Non
     is marked crashed and retried. Exits 0 when the sweep is done (or N trials ran), even if
     trials failed: 'art sweep show' tells.
     """
-    from arty.sweeps.agent import Agent, Sweep, command_line, program_runner
+    from arty.sweeps.runner import Agent, Sweep, command_line, program_runner
 
     sweep = Sweep(ctx.store, _project(ctx, project), sweep_id)
     command_line(sweep.spec, {})  # a sweep with nothing to run fails here, before any claim

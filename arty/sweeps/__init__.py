@@ -13,7 +13,7 @@ import os
 from typing import Any, Callable
 
 from arty.errors import UsageError
-from arty.sweeps.agent import Agent, Sweep, create, function_runner, should_prune
+from arty.sweeps.runner import Agent, Sweep, create, function_runner, should_prune
 from arty.sweeps.records import DEFAULT_GRACE, DEFAULT_RETRIES, DEFAULT_TTL
 
 __all__ = ["Agent", "Sweep", "agent", "load_config", "should_prune", "sweep"]
@@ -69,7 +69,7 @@ def agent(sweep_id: str, function: Callable[[], Any] | None = None, entity: str 
     in which ``arty.init()`` gets the trial's params in ``run.config``. Without ``function`` the
     sweep's program runs as a subprocess, as ``art agent`` does. Stops after ``count`` trials
     or when the sweep is done; returns the number of trials run."""
-    from arty.sweeps.agent import program_runner
+    from arty.sweeps.runner import program_runner
 
     st, proj = _store_and_project(store, project)
     a = Agent(Sweep(st, proj, sweep_id))

@@ -8,7 +8,7 @@ from typing import Any
 
 from arty.store.store import Store
 from arty.sweeps import records as rec
-from arty.sweeps.agent import Sweep
+from arty.sweeps.runner import Sweep
 from arty.sweeps.records import FINISHED
 
 
