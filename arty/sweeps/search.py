@@ -115,12 +115,16 @@ def _history(record: dict[str, Any] | None) -> dict[int, float]:
 def build_study(spec: SweepSpec, sweep_id: str, trials: dict[int, Trial], now: float, grace: float,
                 running: dict[int, dict[int, float]] | None = None) -> "optuna.Study":
     """Optuna's in-memory study of the sweep's trials, in trial order. ``running`` gives the
-    metric history of unfinished trials (they are added as running trials with it)."""
+    metric history of unfinished trials (they are added as running trials with it).
+
+    With a pruner, each trial's history is replayed through it at the steps where a rung can
+    be completed, as if the trial reported them live: the pruner keeps its rungs in the trials
+    (system attributes) and would otherwise see no competitor."""
     optuna = _optuna()
     TS = optuna.trial.TrialState
     dists = distributions(spec)
-    study = optuna.create_study(study_name=sweep_id, direction=spec.goal, sampler=_sampler(spec),
-                                pruner=pruner(spec))
+    p = pruner(spec)
+    study = optuna.create_study(study_name=sweep_id, direction=spec.goal, sampler=_sampler(spec), pruner=p)
     for n in sorted(trials):
         t = trials[n]
         sampled = t.attempts[0].claim.get("sampled") or {}
@@ -139,11 +143,39 @@ def build_study(spec: SweepSpec, sweep_id: str, trials: dict[int, Trial], now: f
         else:
             kind, v = TS.RUNNING, None
         try:
-            study.add_trial(optuna.trial.create_trial(params=sampled, distributions=dists, value=v, state=kind,
-                                                      intermediate_values=values, user_attrs={"trial": n}))
+            if p is None or not values:
+                study.add_trial(optuna.trial.create_trial(params=sampled, distributions=dists, value=v, state=kind,
+                                                          intermediate_values=values, user_attrs={"trial": n}))
+            else:
+                _replay(study, p, sampled, dists, values, kind, v, n, spec)
         except ValueError:
             continue  # a sample outside today's bounds
     return study
+
+
+def _replay(study: Any, p: Any, sampled: dict[str, Any], dists: dict[str, Any], values: dict[int, float],
+            kind: Any, value: float | None, number: int, spec: SweepSpec) -> None:
+    """Add a trial as running, report its history to the pruner at each rung's first step, then
+    give it its final state (a running trial stays running)."""
+    optuna = _optuna()
+    study.add_trial(optuna.trial.create_trial(params=sampled, distributions=dists, state=optuna.trial.TrialState.RUNNING,
+                                              user_attrs={"trial": number}))
+    storage, tid = study._storage, study.trials[-1]._trial_id
+    et = spec.early_terminate or {}
+    lo, eta = int(et.get("min_iter", 1)), int(et.get("eta", 3))
+    marks, k = [], 0
+    steps = sorted(values)
+    while steps and lo * eta ** k <= steps[-1]:
+        marks.append(lo * eta ** k)
+        k += 1
+    at = {next(s for s in steps if s >= m) for m in marks} | {steps[-1]}
+    for step in steps:
+        storage.set_trial_intermediate_value(tid, step, values[step])
+        if step in at and p.prune(study, storage.get_trial(tid)) and kind == optuna.trial.TrialState.RUNNING:
+            storage.set_trial_user_attr(tid, "prune", True)  # a running trial is stopped at its first "prune"
+            break
+    if kind != optuna.trial.TrialState.RUNNING:
+        storage.set_trial_state_values(tid, kind, None if value is None else [value])
 
 
 def suggest(spec: SweepSpec, sweep_id: str, trials: dict[int, Trial], now: float, grace: float) -> dict[str, Any]:
@@ -159,7 +191,4 @@ def should_prune(spec: SweepSpec, sweep_id: str, trials: dict[int, Trial], numbe
     if p is None or not history:
         return False
     study = build_study(spec, sweep_id, trials, now, grace, running={number: history})
-    for ft in study.trials:
-        if ft.user_attrs.get("trial") == number:
-            return bool(p.prune(study, ft))
-    return False
+    return any(ft.user_attrs.get("trial") == number and ft.user_attrs.get("prune") for ft in study.trials)
