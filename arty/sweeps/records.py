@@ -205,10 +205,7 @@ def end(store: Store, project: str, sweep_id: str, trial: int, attempt: int, sta
     if state not in END_STATES:
         raise ValueError(f"unknown trial state {state!r}")
     rec = {"trial": trial, "attempt": attempt, "state": state, "by": who(), "ended_at": now_iso(), **fields}
-    ok = store.create_record(f"{trials_folder(project, sweep_id)}/{end_name(trial, attempt)}", rec)
-    if ok:
-        store.journal("sweep_trial_ended", project=project, sweep=sweep_id, trial=trial, state=state)
-    return ok
+    return store.create_record(f"{trials_folder(project, sweep_id)}/{end_name(trial, attempt)}", rec)
 
 
 class Heartbeat:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -151,11 +152,15 @@ class Agent:
             if spec.method == "grid":
                 grid = spec.grid()
                 free = [n for n in range(total or 0) if n not in trials]
-                for n in free:
+                lost = False
+                while free:  # in order; after a lost race, at random, so that agents seldom race again
+                    n = free.pop(random.randrange(len(free)) if lost else 0)
                     got = self._claim(n, 0, grid[n], {k: search._encode(v) for k, v in grid[n].items()
                                                       if not _fixed(spec, k)})
                     if got is not None:
                         return got
+                    lost = True
+                free = [n for n in range(total or 0) if n not in trials]
                 if free:
                     continue  # others took them all meanwhile: look again
             else:
