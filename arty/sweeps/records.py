@@ -109,23 +109,46 @@ def list_sweeps(store: Store, project: str) -> list[str]:
 
 @dataclass
 class Attempt:
-    """One attempt of a trial: its claim, its newest heartbeat, its end (None while it runs)."""
+    """One attempt of a trial: its claim, its newest heartbeat, its end (None while it runs).
+
+    The heartbeat is read only when the claim's own expiry no longer shows the attempt alive
+    (``beat_path`` names it; ``store`` reads it), so a fresh claim costs no read."""
 
     trial: int
     attempt: int
     claim: dict[str, Any]
     beat: dict[str, Any] | None = None
     end: dict[str, Any] | None = None
+    beat_path: str | None = None
+    store: Store | None = None
 
-    def expires(self) -> float:
-        """When this attempt's lease runs out (its newest heartbeat's, else its claim's)."""
+    def expires(self, after: float | None = None) -> float:
+        """When this attempt's lease runs out (its newest heartbeat's, else its claim's). The
+        heartbeat is read (once) when the claim's expiry is not later than ``after``."""
+        claimed = float(self.claim.get("expires", 0.0))
+        if self.beat is None and self.beat_path and self.store is not None and (after is None or claimed <= after):
+            self.beat = _read_beat(self.store, self.beat_path)
         rec = self.beat or self.claim
-        return float(rec.get("expires", 0.0))
+        return max(claimed, float(rec.get("expires", 0.0)))
 
     def state(self, now: float, grace: float) -> str:
         if self.end is not None:
             return str(self.end.get("state"))
-        return STALE if now > self.expires() + grace else RUNNING
+        return STALE if now > self.expires(after=now - grace) + grace else RUNNING
+
+
+def _read_beat(store: Store, path: str) -> dict[str, Any]:
+    """A heartbeat record, read fresh (it is replaced as it is renewed, so never from the cache)."""
+    import json
+
+    try:
+        rec = json.loads(store.backend.read(path))
+    except FileNotFoundError:  # renewed meanwhile: alive a moment ago
+        return {"expires": time.time() + DEFAULT_TTL}
+    except ValueError as exc:
+        warn_skipped(BadRecord(f"record '{path}' is not valid JSON: {exc}", path=path))
+        return {}
+    return rec if isinstance(rec, dict) else {}
 
 
 @dataclass
@@ -171,18 +194,8 @@ def read_trials(store: Store, project: str, sweep_id: str) -> dict[int, Trial]:
             (claims if kind == "claim" else ends)[key] = rec
     trials: dict[int, Trial] = {}
     for (n, a), claim in sorted(claims.items()):
-        beat = None
-        if (n, a) in beats and (n, a) not in ends:
-            try:  # a beat is replaced as it is renewed: read it fresh, never from the cache
-                import json
-
-                beat = json.loads(store.backend.read(f"{folder}/{beats[(n, a)][1]}"))
-            except FileNotFoundError:  # renewed meanwhile: the claim's expiry is older, the next read sees it
-                beat = {"expires": time.time() + DEFAULT_TTL}
-            except ValueError as exc:
-                warn_skipped(BadRecord(f"record '{folder}/{beats[(n, a)][1]}' is not valid JSON: {exc}",
-                                       path=f"{folder}/{beats[(n, a)][1]}"))
-        trials.setdefault(n, Trial(n)).attempts.append(Attempt(n, a, claim, beat, ends.get((n, a))))
+        beat_path = f"{folder}/{beats[(n, a)][1]}" if (n, a) in beats and (n, a) not in ends else None
+        trials.setdefault(n, Trial(n)).attempts.append(Attempt(n, a, claim, None, ends.get((n, a)), beat_path, store))
     return trials
 
 

@@ -120,6 +120,8 @@ class Agent:
             if rec.end(s.store, s.project, s.id, t.number, last.attempt, CRASHED, run_id=last.claim.get("run_id"),
                        error=f"the agent '{last.claim.get('by')}' stopped renewing its lease (killed or cut off)"):
                 retry = "it will be retried" if len(t.attempts) <= s.retries else "no retries left"
+                if last.beat_path:  # the dead agent's heartbeat: it would never be removed
+                    rec._delete_quietly(s.store, last.beat_path)
                 self.say(f"sweep {s.id}: trial {t.number} (attempt {last.attempt}) crashed: its agent "
                          f"'{last.claim.get('by')}' stopped renewing its lease; {retry}")
             marked = True
