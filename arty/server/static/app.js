@@ -8,6 +8,7 @@ import * as projects from "./pages/projects.js";
 import * as project from "./pages/project.js";
 import * as run from "./pages/run.js";
 import * as artifacts from "./pages/artifacts.js";
+import * as sweeps from "./pages/sweeps.js";
 
 const ROUTES = [
   ["projects", /^\/$/, [], projects.render],
@@ -17,6 +18,8 @@ const ROUTES = [
   ["artifact", /^\/p\/([^/]+)\/artifacts\/([^/]+)\/?$/, ["project", "name"], artifacts.renderArtifact],
   ["version", /^\/p\/([^/]+)\/artifacts\/([^/]+)\/([^/]+)\/?$/, ["project", "name", "version"],
     artifacts.renderVersion],
+  ["sweeps", /^\/p\/([^/]+)\/sweeps\/?$/, ["project"], sweeps.renderList],
+  ["sweep", /^\/p\/([^/]+)\/sweeps\/([^/]+)\/?$/, ["project", "sweep"], sweeps.renderSweep],
 ];
 
 let current = null;  // {controller, timers}
@@ -42,6 +45,10 @@ function crumbs(params) {
     out.push(h("a", { href: "/p/" + seg(params.project, "artifacts") }, "artifacts"));
   }
   if (params.name) out.push(h("a", { href: "/p/" + seg(params.project, "artifacts", params.name) }, params.name));
+  if (params.sweep !== undefined || /^\/p\/[^/]+\/sweeps/.test(location.pathname)) {
+    out.push(h("a", { href: "/p/" + seg(params.project, "sweeps") }, "sweeps"));
+  }
+  if (params.sweep) out.push(h("span", null, params.sweep));
   if (params.version) out.push(h("span", null, params.version));
   return out.flatMap((el, i) => (i ? [h("span", { class: "sep" }, "/"), el] : [el]));
 }

@@ -43,7 +43,7 @@ export async function renderList(ctx) {
   fill(ctx.root,
     h("div", { class: "page-head" }, h("h1", null, project),
       h("nav", { class: "tabs" }, h("a", { href: projectUrl(project) }, "Runs"),
-        h("a", { href: artifactsUrl(project), class: "active" }, "Artifacts"))),
+        h("a", { href: artifactsUrl(project), class: "active" }, "Artifacts"), h("a", { href: "/p/" + seg(project, "sweeps") }, "Sweeps"))),
     h("nav", { class: "toolbar small", id: "type-filter" }, "type: ",
       h("a", { href: artifactsUrl(project), class: type ? null : "active" }, "all"),
       types.map((t) => h("a", { href: artifactsUrl(project, t), class: t === type ? "active" : null }, t))),

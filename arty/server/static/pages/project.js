@@ -185,7 +185,7 @@ export async function render(ctx) {
   fill(ctx.root,
     h("div", { class: "page-head" }, h("h1", null, project),
       h("nav", { class: "tabs" }, h("a", { href: projectUrl(project), class: "active" }, "Runs"),
-        h("a", { href: artifactsUrl(project) }, "Artifacts"))),
+        h("a", { href: artifactsUrl(project) }, "Artifacts"), h("a", { href: "/p/" + seg(project, "sweeps") }, "Sweeps"))),
     h("div", { class: "toolbar" }, filterInput, stateSelect, tagSelect,
       h("label", null, "group by ", groupSelect), h("label", { class: "then-by" }, "then ", group2Select),
       h("label", null, addRunsInput, " art add runs"), columnsMenu),
