@@ -237,7 +237,9 @@ trial, attempt = os.environ["ARTY_SWEEP_TRIAL"].split("-")
 run = arty.init()
 assert run.config["a"] == args.a and run.config["b"] == args.b, (dict(run.config), args)
 if trial == "2" and attempt == "0":
-    pathlib.Path(sys.argv[0]).with_name("started").write_text(str(os.getppid()))
+    tmp = pathlib.Path(sys.argv[0]).with_name("started.tmp")
+    tmp.write_text(str(os.getppid()))
+    tmp.rename(tmp.with_name("started"))  # whole, never seen half written
     time.sleep(120)  # the test kills this trial's agent
 run.log({"score": args.a * 10 + len(args.b)})
 """
@@ -299,3 +301,68 @@ def test_four_agents_run_every_grid_point_once_and_retry_a_killed_one(kind, requ
     # one run per trial (the killed attempt's run may have reached the store before the kill)
     assert set(runs) - {f"{sid}-2-0"} == {f"{sid}-{n}-0" for n in range(8) if n != 2} | {f"{sid}-2-1"}
     assert "crashed: its agent" in "".join(o[1] for o in outs)  # an agent said so
+
+
+def test_a_dead_agents_trial_without_retries_left_is_reported(local_store, monkeypatch):
+    """What a killed agent leaves (a claim whose lease ran out, no end) is marked crashed; with
+    retries=0 it is not run again, and 'art sweep show' reports it."""
+    _quiet(monkeypatch)
+    sid = create(local_store, P, {"method": "grid", "metric": {"name": "m"}, "parameters": {"x": {"values": [1, 2]}}},
+                 retries=0, lease_ttl=0.2, grace=0.0)
+    assert rec.claim(local_store, P, sid, 0, 0, {"x": 1}, ttl=0.2, extra={"run_id": f"{sid}-0-0"}) is not None
+    deadline = time.monotonic() + 5
+    while Sweep(local_store, P, sid).trials()[0].state(time.time(), 0.0) != rec.STALE:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    ran = []
+
+    def f():
+        run = arty.init()
+        ran.append(run.config["x"])
+        run.log({"m": run.config["x"]})
+
+    said = []
+    from arty.sweeps.runner import Agent, function_runner
+
+    agent = Agent(Sweep(local_store, P, sid), say=said.append)
+    agent.run(function_runner(agent, f))
+    assert ran == [2]  # trial 0 not retried
+    t0 = Sweep(local_store, P, sid).trials()[0]
+    assert [a.end["state"] for a in t0.attempts] == ["crashed"]
+    assert any("trial 0 (attempt 0) crashed" in m and "no retries left" in m for m in said)
+    proc = run_art("--store", local_store.url, "sweep", "show", sid, "--project", P, "--json")
+    st = json.loads(proc.stdout)
+    assert [t["state"] for t in st["trials"]] == ["crashed", "finished"]
+    assert "trial(s) 0 crashed with no retries left" in st["warnings"]
+
+
+def test_an_attempt_ends_once(local_store):
+    """The agent that marks a stale attempt crashed and the agent that held it cannot both end it."""
+    sid = create(local_store, P, {"method": "grid", "parameters": {"x": {"values": [1]}}})
+    assert rec.claim(local_store, P, sid, 0, 0, {"x": 1}, ttl=60) is not None
+    assert rec.claim(local_store, P, sid, 0, 0, {"x": 1}, ttl=60) is None  # claimed once
+    assert rec.end(local_store, P, sid, 0, 0, "crashed") is True
+    assert rec.end(local_store, P, sid, 0, 0, "finished", value=1.0) is False
+    assert Sweep(local_store, P, sid).trials()[0].last.end["state"] == "crashed"
+
+
+def test_bad_sweep_params_in_the_environment(monkeypatch):
+    monkeypatch.setenv("ARTY_SWEEP_ID", "abcd1234")
+    monkeypatch.setenv("ARTY_SWEEP_PARAMS", "[1, 2]")
+    with pytest.raises(UsageError, match="invalid ARTY_SWEEP_PARAMS: not a JSON object"):
+        arty.init(mode="disabled")
+
+
+def test_cli_sweep_project_and_listing(tmp_path, local_store):
+    (tmp_path / "s.yaml").write_text("program: t.py\nmethod: random\nrun_cap: 3\nname: first\n"
+                                     "metric: {name: acc, goal: maximize}\n"
+                                     "parameters:\n  lr: {distribution: log_uniform_values, min: 0.001, max: 0.1}\n")
+    proc = run_art("--store", local_store.url, "sweep", str(tmp_path / "s.yaml"), "--project", "other", "--json")
+    assert proc.returncode == 0, proc.stderr
+    made = json.loads(proc.stdout)
+    assert made["project"] == "other"
+    proc = run_art("--store", local_store.url, "sweeps", "--project", "other", "--json")
+    listing = json.loads(proc.stdout)
+    assert [(s["id"], s["name"], s["method"], s["total"], s["trials"]) for s in listing] == \
+        [(made["id"], "first", "random", 3, 0)]
+    assert rec.list_sweeps(local_store, "default") == []
