@@ -16,7 +16,7 @@ import pytest
 import arty
 import ui_helpers as ui
 from test_server_ui import context, page  # noqa: F401 - fixtures used by name
-from test_server_ui import WAIT, open_page
+from test_server_ui import open_page
 
 from playwright.sync_api import expect  # noqa: E402
 
