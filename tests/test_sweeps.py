@@ -366,3 +366,64 @@ def test_cli_sweep_project_and_listing(tmp_path, local_store):
     assert [(s["id"], s["name"], s["method"], s["total"], s["trials"]) for s in listing] == \
         [(made["id"], "first", "random", 3, 0)]
     assert rec.list_sweeps(local_store, "default") == []
+
+
+PRUNED_TRAIN = """
+import time, arty
+run = arty.init(flush_interval=0.1)
+for step in range(1, 600):
+    run.log({"loss": 100.0}, step=step)  # far worse than every finished trial
+    time.sleep(0.05)
+run.log({"loss": 0.0})  # never reached: the agent stops it first
+"""
+
+
+def test_early_terminate_stops_a_hopeless_trial_of_art_agent(local_store, tmp_path, monkeypatch):
+    """Hyperband with one bracket (min_iter == max_iter) judges at step 1 against the finished
+    trials: a trial logging a far worse loss is stopped (SIGTERM) and recorded pruned."""
+    _quiet(monkeypatch)
+    (tmp_path / "train.py").write_text(PRUNED_TRAIN)
+    sid = create(local_store, P, {"program": str(tmp_path / "train.py"), "method": "grid",
+                                  "metric": {"name": "loss", "goal": "minimize"},
+                                  "early_terminate": {"type": "hyperband", "min_iter": 1, "max_iter": 1, "eta": 3},
+                                  "parameters": {"x": {"values": [0, 1, 2, 3]}}}, lease_ttl=0.6)
+    for n in range(3):  # three trials other agents finished, each with a good loss at every step
+        assert rec.claim(local_store, P, sid, n, 0, {"x": n}, ttl=60, extra={"sampled": {"x": n}})
+        assert rec.end(local_store, P, sid, n, 0, "finished", value=0.1 * (n + 1),
+                       history=[[s, 0.1 * (n + 1)] for s in range(1, 10)])
+    t0 = time.monotonic()
+    proc = run_art("--store", local_store.url, "agent", sid, "--project", P, env=QUIET)
+    assert proc.returncode == 0, proc.stderr
+    assert time.monotonic() - t0 < 25  # stopped long before its 600 steps (30 s)
+    t3 = Sweep(local_store, P, sid).trials()[3]
+    assert t3.last.end["state"] == "pruned" and t3.last.end["error"] == "stopped by hyperband"
+    assert "trial 3 pruned" in proc.stderr
+    assert t3.last.end["history"] and all(v == 100.0 for _s, v in t3.last.end["history"])
+
+
+def test_early_terminate_tells_an_in_process_function(local_store, monkeypatch):
+    _quiet(monkeypatch)
+    sid = create(local_store, P, {"method": "grid", "metric": {"name": "loss", "goal": "minimize"},
+                                  "early_terminate": {"type": "hyperband", "min_iter": 1, "max_iter": 1, "eta": 3},
+                                  "parameters": {"x": {"values": [0, 1, 2, 3]}}}, lease_ttl=0.6)
+    for n in range(3):
+        assert rec.claim(local_store, P, sid, n, 0, {"x": n}, ttl=60, extra={"sampled": {"x": n}})
+        assert rec.end(local_store, P, sid, n, 0, "finished", value=0.1, history=[[s, 0.1] for s in range(1, 10)])
+    from arty.sweeps import should_prune
+
+    steps = []
+
+    def train():
+        run = arty.init(flush_interval=0.1)
+        deadline = time.monotonic() + 20
+        step = 0
+        while not should_prune():
+            assert time.monotonic() < deadline, "never told to stop"
+            step += 1
+            run.log({"loss": 100.0}, step=step)
+            time.sleep(0.05)
+        steps.append(step)
+
+    assert arty.agent(sid, train, project=P, store=local_store) == 1
+    assert steps and not should_prune()  # cleared once the trial ended
+    assert Sweep(local_store, P, sid).trials()[3].last.end["state"] == "pruned"

@@ -380,9 +380,10 @@ def function_runner(agent: Agent, function: Callable[[], Any]) -> Callable[[Clai
             monitor = threading.Thread(target=_monitor, args=(agent, c, stop), name="arty-sweep-prune", daemon=True)
             monitor.start()
         _current = agent
-        error = None
+        error: str | None = "interrupted"  # until the function returns (KeyboardInterrupt: a failed run)
         try:
             function()
+            error = None
         except Exception as exc:  # noqa: BLE001 - recorded; the agent goes on
             error = f"{type(exc).__name__}: {exc}"
             traceback.print_exc()
