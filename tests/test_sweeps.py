@@ -427,3 +427,25 @@ def test_early_terminate_tells_an_in_process_function(local_store, monkeypatch):
     assert arty.agent(sid, train, project=P, store=local_store) == 1
     assert steps and not should_prune()  # cleared once the trial ended
     assert Sweep(local_store, P, sid).trials()[3].last.end["state"] == "pruned"
+
+
+def test_agents_through_an_art_server_store(request, tmp_path, monkeypatch):
+    """A client whose store is an 'art server' (the store protocol) runs a sweep: heartbeats are
+    written and removed with the write role, like leases."""
+    from conftest import HTTP_BACKING, _fresh_store_url
+
+    _quiet(monkeypatch)
+    url = _fresh_store_url("http", request, tmp_path)
+    store = open_store(url)
+    sid = create(store, P, {"method": "grid", "metric": {"name": "m"}, "parameters": {"x": {"values": [1, 2]}}})
+
+    def f():
+        run = arty.init()
+        run.log({"m": run.config["x"] * 2})
+
+    assert arty.agent(sid, f, project=P, store=store) == 2
+    backing = open_store(HTTP_BACKING[url])
+    names = backing.list(f"projects/{P}/sweeps/{sid}/trials")
+    assert sorted(names) == ["00000000-claim-0.json", "00000000-end-0.json",
+                             "00000001-claim-0.json", "00000001-end-0.json"]  # heartbeats removed
+    assert [t.last.end["value"] for t in Sweep(backing, P, sid).trials().values()] == [2, 4]
