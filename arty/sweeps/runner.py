@@ -162,8 +162,7 @@ class Agent:
                     if got is not None:
                         return got
                     lost = True
-                free = [n for n in range(total or 0) if n not in trials]
-                if free:
+                if lost:
                     continue  # others took them all meanwhile: look again
             else:
                 n = max(trials) + 1 if trials else 0
