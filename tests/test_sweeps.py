@@ -162,7 +162,7 @@ def _quiet(monkeypatch):
         monkeypatch.setenv(k, v)
 
 
-def test_agent_function_gets_params_and_tags_runs(local_store, monkeypatch, capsys):
+def test_agent_function_gets_params_and_tags_runs(local_store, monkeypatch):
     _quiet(monkeypatch)
     sid = arty.sweep({"method": "grid", "metric": {"name": "loss", "goal": "minimize"},
                       "parameters": {"lr": {"values": [0.3, 0.1, 0.2]}, "opt": {"value": "sgd"}}},
