@@ -56,6 +56,7 @@ _LAZY = {
     **dict.fromkeys(("Audio", "Html", "Molecule", "Object3D", "Plotly", "Video"), "arty.tracking.media_files"),
     **dict.fromkeys(("AlertLevel", "Settings", "termerror", "termlog", "termwarn"), "arty.tracking.surface"),
     "Api": "arty.api",  # the index (SQLite) is not needed to track a run
+    **dict.fromkeys(("sweep", "agent"), "arty.sweeps"),  # W&B's wandb.sweep / wandb.agent
 }
 
 __version__ = "0.1.0"
@@ -72,6 +73,7 @@ __all__ = [
     # the rest of W&B's top-level calls
     "AlertLevel", "Settings", "alert", "link_model", "log_model", "login", "mark_preempting", "restore", "save",
     "setup", "teardown", "termerror", "termlog", "termwarn", "use_model",
+    "sweep", "agent",
 ]
 # Also, while a run is active: arty.run, arty.config, arty.summary (module attributes, see __getattr__).
 

@@ -76,8 +76,8 @@ class Api:
 
     #: W&B ``Api`` calls Arty does not have: what to use instead (see __getattr__).
     _WANDB_MISSING = {
-        "sweep": "no sweeps: group the trial runs (init(group=...)) and query api.runs(filters={'group': ...})",
-        "sweeps": "no sweeps: group the trial runs (init(group=...)) and query api.runs(filters={'group': ...})",
+        "sweep": "the query API does not read sweeps: 'art sweep show ID --json' lists a sweep's trials and runs",
+        "sweeps": "the query API does not read sweeps: 'art sweeps --json' lists them",
         "reports": "no reports: 'art server' shows runs and artifacts",
         "create_report": "no reports: 'art server' shows runs and artifacts",
         "create_run": "runs are created by arty.init",
@@ -523,7 +523,8 @@ class ApiRun:
         "lastHistoryStep": "run.steps is the number of history rows; run.history() has their _step",
         "wait_until_finished": "poll arty.Api().run(path).state",
         "upload_file": "files are saved by the run itself: run.save(path) while it runs",
-        "sweep": "no sweeps: runs of one search share a group",
+        "sweep": "a sweep trial's run.json names its sweep ('sweep': {'id', 'trial', 'attempt'}); "
+                 "'art sweep show ID' lists its trials",
         "metadata": "run.host, run.user, run.python, run.git and run.command hold what W&B keeps there",
         "storage_id": "run.path identifies the run",
         "load": "make a new arty.Api() to read the run again",

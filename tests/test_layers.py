@@ -46,6 +46,12 @@ RANKS = {
     "arty.plot": 4,
     "arty.cli": 7,
     "arty.server": 7,
+    # sweeps: the agents sit with the pipelines (they start runs); the records that agents claim
+    # trials with, and what they read of a trial's run, are store-level (they import only the store)
+    "arty.sweeps": 5,
+    "arty.sweeps.records": 2,
+    "arty.sweeps.results": 2,
+    "arty.sweeps.spec": 2,
 }
 
 

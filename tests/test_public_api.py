@@ -30,6 +30,7 @@ EXPECTED_ALL = {
     # the rest of W&B's top-level calls
     "AlertLevel", "Settings", "alert", "link_model", "log_model", "login", "mark_preempting", "restore", "save",
     "setup", "teardown", "termerror", "termlog", "termwarn", "use_model",
+    "sweep", "agent",  # W&B's wandb.sweep / wandb.agent
     # errors
     "ArtyError", "BadRecord", "ConflictError", "IntegrityError", "InvalidName", "InvalidPath", "MissingExtra",
     "NotFound", "ReferenceChanged", "StoreError", "StoreFull", "StorePermissionDenied", "StoreUnreachable",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 COMMANDS: dict[str, tuple[str, str | None]] = {
     'add': ('artifacts', 'Log PATHs as a new version of an artifact (or find the version that has them).'),
+    'agent': ('sweeps', "Run trials of a sweep: claim one in the store, run the sweep's program with its params, record the result; repeat."),
     'alias': ('artifacts', 'Point ALIAS at NAME:VERSION; --delete NAME ALIAS removes it.'),
     'automation': ('automations', 'Automations: a webhook or a command on an event (version, alias, run, alert).'),
     'cat': ('artifacts', 'Write the bytes of one file of a version (NAME:VERSION/PATH) to stdout, verified first: nothing is written unless the whole file matches its digest.'),
@@ -35,6 +36,8 @@ COMMANDS: dict[str, tuple[str, str | None]] = {
     'server': ('server', 'Serve the web UI and its JSON API (/api, spec at /openapi.json, docs at /docs).'),
     'show': ('artifacts', 'Show one version: digest, metadata, aliases and its files (paged).'),
     'status': ('workspace', 'Which folders recorded in arty.lock differ from their version: files added, removed, modified.'),
+    'sweep': ('sweeps', "Create a sweep from a W&B-style sweep configuration (YAML) and print its id; 'art sweep show ID' shows its trials."),
+    'sweeps': ('sweeps', 'List the sweeps of a project: method, metric, trials by state, best value.'),
     'sync': ('tracking', 'Upload local run records that are not in the store yet (offline runs, outages).'),
     'verify': ('artifacts', 'Re-hash objects and check records: of REF (NAME or NAME:VERSION), else of the whole store.'),
     'watch': ('automations', 'Run COMMAND (after --) each time EVENT happens in the project, with the event as JSON in ARTY_EVENT; without a command, print each event as a JSON line.'),

@@ -5,7 +5,7 @@ Top-level folders the protocol serves, and the scope their permissions are asked
 (:func:`arty.server.access.require`):
 
 * ``projects/<p>/...``: project ``p`` (read to read; write to create; admin to delete, and to
-  create the ``deleted/`` records of ``art rm``);
+  create the ``deleted/`` records of ``art rm``; write to replace or delete a sweep's heartbeat);
 * ``objects/``, ``journal/``, ``leases/``: the store as a whole (read; write to add; deleting
   objects and journal entries is gc's and needs admin, deleting a lease needs write);
 * ``store.json``: read, or admin to create it (``art init``);
@@ -16,6 +16,7 @@ Top-level folders the protocol serves, and the scope their permissions are asked
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,9 +126,21 @@ def alias_moved(scope: Scope) -> tuple[str, str] | None:
     return None
 
 
+#: ``projects/<p>/sweeps/<id>/trials/<N>-beat-<a>-<r>.json``: a sweep agent's heartbeat, a lease
+#: of its project (written, replaced and removed by whoever may write to the project).
+_HEARTBEAT = re.compile(r"^\d{8}-beat-\d+-\d+\.json$")
+
+
+def is_heartbeat(scope: Scope) -> bool:
+    """Whether ``scope`` is a sweep trial's heartbeat record (see docs/store-format.md, "Sweeps")."""
+    parts = scope.parts
+    return (scope.kind == "project" and len(parts) == 6 and parts[2] == "sweeps" and parts[4] == "trials"
+            and bool(_HEARTBEAT.match(parts[5])))
+
+
 def delete_role(scope: Scope) -> str:
-    """The role deleting a path needs: write for a lease, admin elsewhere."""
-    if scope.kind == "leases" and len(scope.parts) == 2:
+    """The role deleting a path needs: write for a lease (or a sweep's heartbeat), admin elsewhere."""
+    if (scope.kind == "leases" and len(scope.parts) == 2) or is_heartbeat(scope):
         return "write"
     if scope.kind in ("project", "objects", "packs", "journal", "quarantine"):
         return "admin"

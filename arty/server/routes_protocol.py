@@ -506,10 +506,10 @@ def _create(backend: Backend, path: str, data: bytes) -> Any:
                           {STATE_HEADER: "exists"})
 
 
-@router.put("/write", summary="Write a lease record (replacing it)")
+@router.put("/write", summary="Write a lease record or a sweep's heartbeat (replacing it)")
 async def write(request: Request, path: str = Q_PATH) -> Any:
     def role(scope: protocol.Scope) -> str:
-        if scope.kind != "leases" or len(scope.parts) != 2:
+        if (scope.kind != "leases" or len(scope.parts) != 2) and not protocol.is_heartbeat(scope):
             raise UsageError(f"cannot replace '{path[:200]}'",
                              hint="records are created once (PUT /create); blobs are uploaded (PUT /blob)")
         return "write"
@@ -521,7 +521,7 @@ async def write(request: Request, path: str = Q_PATH) -> Any:
     return {"path": path}
 
 
-@router.delete("/file", summary="Delete a file (leases: write; records and blobs: admin)")
+@router.delete("/file", summary="Delete a file (leases, sweep heartbeats: write; records and blobs: admin)")
 def delete(request: Request, path: str = Q_PATH) -> Any:
     _authorise(request, path, protocol.delete_role)
     try:

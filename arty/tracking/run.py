@@ -1019,6 +1019,9 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
         config_dict = {k: v for k, v in config_dict.items() if k in set(config_include_keys)}
     elif config_exclude_keys:
         config_dict = {k: v for k, v in config_dict.items() if k not in set(config_exclude_keys)}
+    trial = env.sweep_trial()  # a sweep agent's trial: its params win over the defaults given
+    if trial is not None:
+        config_dict.update(trial[1])
     if mode == "disabled":
         run = DisabledRun(config_dict, project or "default", name)
         with _current_lock:
@@ -1113,11 +1116,15 @@ def init(project: str | None = None, name: str | None = None, config: Any = None
                             git=bool(capture["code"] and capture["git"]),
                             program=code_mod.environment().get("entry_script"), command=command,
                             experiment=experiment or _experiment_from_env())
+        if trial is not None:
+            record["sweep"] = trial[0]
         run = Run(store=store_obj if store_obj_reachable else None, store_url=store_url, project=project,
                   run_id=run_id, name=name, config=config_dict, notes=notes, tags=tag_list, group=group,
                   job_type=job_type, mode=mode, folder=folder, resume_state=None,
                   flush_interval=flush_interval, capture=capture)
         run._start(record, resumed=False)
+    if trial is not None:
+        run.sweep_id = trial[0]["id"]
     if auto:  # the next resume="auto" in this folder continues this run unless it finishes well
         run._resume_file = resume_file
         try:

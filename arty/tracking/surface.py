@@ -162,9 +162,8 @@ UNSUPPORTED = {
              "or redraw it as an arty.Plotly figure or an arty.plot chart",
     "plot_table": "use an arty.plot chart (line, scatter, bar, ...) or log the data as an arty.Table",
     "visualize": "use an arty.plot chart (line, scatter, bar, ...) or log the data as an arty.Table",
-    "sweep": "run the trials with your own loop or a tuner, one arty.init per trial (group= names the sweep)",
-    "agent": "run the trials with your own loop or a tuner, one arty.init per trial (group= names the sweep)",
-    "controller": "run the trials with your own loop or a tuner, one arty.init per trial",
+    "controller": "agents choose the trials themselves: arty.sweep(config) then arty.agent(sweep_id, function) "
+                  "or 'art agent SWEEP_ID' (see docs/sweeps.md)",
     "tensorboard": "log the metrics with arty.log",
     "Object": "log an arty.Table or arty.Image",
 }

@@ -10,6 +10,7 @@ import * as run from "./pages/run.js";
 import * as compare from "./pages/compare.js";
 import * as artifacts from "./pages/artifacts.js";
 import * as automations from "./pages/automations.js";
+import * as sweeps from "./pages/sweeps.js";
 
 const ROUTES = [
   ["projects", /^\/$/, [], projects.render],
@@ -21,6 +22,8 @@ const ROUTES = [
   ["version", /^\/p\/([^/]+)\/artifacts\/([^/]+)\/([^/]+)\/?$/, ["project", "name", "version"],
     artifacts.renderVersion],
   ["automations", /^\/p\/([^/]+)\/automations\/?$/, ["project"], automations.render],
+  ["sweeps", /^\/p\/([^/]+)\/sweeps\/?$/, ["project"], sweeps.renderList],
+  ["sweep", /^\/p\/([^/]+)\/sweeps\/([^/]+)\/?$/, ["project", "sweep"], sweeps.renderSweep],
 ];
 
 let current = null;  // {controller, timers}
@@ -47,6 +50,10 @@ function crumbs(params) {
     out.push(h("a", { href: "/p/" + seg(params.project, "artifacts") }, "artifacts"));
   }
   if (params.name) out.push(h("a", { href: "/p/" + seg(params.project, "artifacts", params.name) }, params.name));
+  if (params.sweep !== undefined || /^\/p\/[^/]+\/sweeps/.test(location.pathname)) {
+    out.push(h("a", { href: "/p/" + seg(params.project, "sweeps") }, "sweeps"));
+  }
+  if (params.sweep) out.push(h("span", null, params.sweep));
   if (params.version) out.push(h("span", null, params.version));
   return out.flatMap((el, i) => (i ? [h("span", { class: "sep" }, "/"), el] : [el]));
 }

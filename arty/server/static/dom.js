@@ -62,6 +62,13 @@ export function runUrl(project, runId, tab) {
 export function artifactsUrl(project, type) {
   return "/p/" + seg(project, "artifacts") + (type ? "?type=" + encodeURIComponent(type) : "");
 }
+
+/** The tabs of a project's pages (Runs, Artifacts, Sweeps, Automations), ``active`` marked. */
+export function projectTabs(project, active) {
+  const tabs = [["runs", projectUrl(project), "Runs"], ["artifacts", artifactsUrl(project), "Artifacts"],
+    ["sweeps", "/p/" + seg(project, "sweeps"), "Sweeps"], ["automations", "/p/" + seg(project, "automations"), "Automations"]];
+  return h("nav", { class: "tabs" }, tabs.map(([id, href, label]) => h("a", { href, class: id === active ? "active" : null }, label)));
+}
 export function artifactUrl(project, name) { return "/p/" + seg(project, "artifacts", name); }
 export function versionUrl(project, name, version) {
   const v = typeof version === "number" ? "v" + version : version;

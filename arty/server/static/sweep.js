@@ -20,6 +20,47 @@ export function viridis(t) {
   return `rgb(${c.join(",")})`;
 }
 
+/** Parallel coordinates drawn as SVG (plotly's parcoords needs WebGL, and WebGL code that the
+ *  page's Content-Security-Policy refuses): one vertical axis per dimension (see :func:`dimension`),
+ *  one line per item coloured by ``metricValues`` (dark: low, yellow: high; ``reverse`` flips it, so
+ *  that the best is yellow when lower is better). ``line(i)`` gives item i's ``dataset``, ``title``
+ *  and ``class``; an item with a missing value is left out. */
+export function parallelSvg(dims, metricValues, { label = "parallel coordinates", line = () => ({}), reverse = false } = {}) {
+  const W = 560;
+  const H = 280;
+  const pad = { l: 40, r: 60, t: 28, b: 20 };
+  const step = dims.length > 1 ? (W - pad.l - pad.r) / (dims.length - 1) : 0;
+  const scales = dims.map((d) => {
+    const vals = [...d.values, ...(d.tickvals || [])].filter((v) => v !== null && isFinite(v));
+    const lo = Math.min(...vals);
+    const hi = Math.max(...vals);
+    return (v) => pad.t + (H - pad.t - pad.b) * (hi > lo ? 1 - (v - lo) / (hi - lo) : 0.5);
+  });
+  const finite = metricValues.filter((v) => v !== null && isFinite(v));
+  const mlo = Math.min(...finite);
+  const mhi = Math.max(...finite);
+  const svg = s("svg", { class: "parallel", viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img", "aria-label": label });
+  metricValues.forEach((m, i) => {
+    const pts = dims.map((d, j) => (d.values[i] === null || !isFinite(d.values[i]) ? null : [pad.l + j * step, scales[j](d.values[i])]));
+    if (pts.some((p) => p === null)) return;
+    const t = mhi > mlo ? (m - mlo) / (mhi - mlo) : 0.5;
+    const extra = line(i);
+    svg.append(s("polyline", { class: ["pc-line", extra.class], points: pts.map((p) => p.join(",")).join(" "),
+      stroke: viridis(reverse ? 1 - t : t), dataset: extra.dataset || {} }, extra.title ? s("title", null, extra.title) : null));
+  });
+  dims.forEach((d, j) => {
+    const x = pad.l + j * step;
+    const ticks = d.tickvals ? d.tickvals.map((v, i) => [v, d.ticktext[i]])
+      : [...new Set(d.values)].length <= 6 ? [...new Set(d.values)].map((v) => [v, fmtValue(v)])
+        : [Math.min(...d.values), Math.max(...d.values)].map((v) => [v, fmtValue(Number(v.toPrecision(3)))]);
+    svg.append(s("g", { class: "axis", dataset: { label: d.label } },
+      s("line", { x1: x, x2: x, y1: pad.t, y2: H - pad.b }),
+      s("text", { x, y: pad.t - 10, class: "axis-label" }, d.label),
+      ticks.map(([v, text]) => s("text", { x: x + 4, y: scales[j](v) + 3, class: "tick" }, text))));
+  });
+  return svg;
+}
+
 function num(v) {
   if (typeof v === "boolean") return v ? 1 : 0;
   return typeof v === "number" && isFinite(v) ? v : null;
@@ -110,44 +151,15 @@ export class SweepPanels {
     if (err.name !== "AbortError" && !this.signal.aborted) fill(el, errorBox(err));
   }
 
-  /** Parallel coordinates drawn as SVG (plotly's parcoords needs WebGL): one axis per key, then
-   *  the metric; one line per run, coloured by the metric (dark: low, yellow: high). */
+  /** Parallel coordinates of the runs (see :func:`parallelSvg`): one axis per key, then the metric. */
   async drawParallel(runs, keys, metric) {
     const metricValues = runs.map((r) => num(r.summary[metric]));
     const dims = keys.map((k) => dimension(k, runs.map((r) => r.config?.[k] ?? null)));
     dims.push(dimension(metric, metricValues));
-    const W = 560;
-    const H = 280;
-    const pad = { l: 40, r: 60, t: 28, b: 20 };
-    const step = dims.length > 1 ? (W - pad.l - pad.r) / (dims.length - 1) : 0;
-    const scales = dims.map((d) => {
-      const vals = [...d.values, ...(d.tickvals || [])].filter((v) => v !== null && isFinite(v));
-      const lo = Math.min(...vals);
-      const hi = Math.max(...vals);
-      return (v) => pad.t + (H - pad.t - pad.b) * (hi > lo ? 1 - (v - lo) / (hi - lo) : 0.5);
-    });
-    const mlo = Math.min(...metricValues);
-    const mhi = Math.max(...metricValues);
-    const svg = s("svg", { class: "parallel", viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img",
-      "aria-label": `parallel coordinates of ${keys.join(", ")} and ${metric}` });
-    runs.forEach((r, i) => {
-      const pts = dims.map((d, j) => (d.values[i] === null || !isFinite(d.values[i]) ? null : [pad.l + j * step, scales[j](d.values[i])]));
-      if (pts.some((p) => p === null)) return;
-      const t = mhi > mlo ? (metricValues[i] - mlo) / (mhi - mlo) : 0.5;
-      svg.append(s("polyline", { class: "pc-line", points: pts.map((p) => p.join(",")).join(" "), stroke: viridis(t),
-        dataset: { run: r.id } }, s("title", null, `${r.name || r.id}: ${metric} ${fmtValue(metricValues[i])}`)));
-    });
-    dims.forEach((d, j) => {
-      const x = pad.l + j * step;
-      const ticks = d.tickvals ? d.tickvals.map((v, i) => [v, d.ticktext[i]])
-        : [...new Set(d.values)].length <= 6 ? [...new Set(d.values)].map((v) => [v, fmtValue(v)])
-          : [Math.min(...d.values), Math.max(...d.values)].map((v) => [v, fmtValue(Number(v.toPrecision(3)))]);
-      svg.append(s("g", { class: "axis", dataset: { label: d.label } },
-        s("line", { x1: x, x2: x, y1: pad.t, y2: H - pad.b }),
-        s("text", { x, y: pad.t - 10, class: "axis-label" }, d.label),
-        ticks.map(([v, text]) => s("text", { x: x + 4, y: scales[j](v) + 3, class: "tick" }, text))));
-    });
-    fill(this.parallel, svg);
+    fill(this.parallel, parallelSvg(dims, metricValues, {
+      label: `parallel coordinates of ${keys.join(", ")} and ${metric}`,
+      line: (i) => ({ dataset: { run: runs[i].id }, title: `${runs[i].name || runs[i].id}: ${metric} ${fmtValue(metricValues[i])}` }),
+    }));
     this.parallel.dataset.dims = String(dims.length);
     this.parallel.dataset.drawn = "1";
   }

@@ -4,8 +4,8 @@
 
 import { api, qs, write } from "../api.js";
 import {
-  artifactUrl, artifactsUrl, errorBox, fill, filePath, fmtBytes, fmtTime, h, projectUrl, runUrl, seg, shortDigest,
-  timeEl, versionUrl,
+  artifactUrl, artifactsUrl, errorBox, fill, filePath, fmtBytes, fmtTime, h, runUrl, seg, shortDigest,
+  projectTabs, timeEl, versionUrl,
 } from "../dom.js";
 import { drawLineage } from "../lineage.js";
 import { askToken, flash, kvTable } from "../widgets.js";
@@ -42,9 +42,7 @@ export async function renderList(ctx) {
   }
   fill(ctx.root,
     h("div", { class: "page-head" }, h("h1", null, project),
-      h("nav", { class: "tabs" }, h("a", { href: projectUrl(project) }, "Runs"),
-        h("a", { href: artifactsUrl(project), class: "active" }, "Artifacts"),
-        h("a", { href: "/p/" + seg(project, "automations") }, "Automations"))),
+      projectTabs(project, "artifacts")),
     h("nav", { class: "toolbar small", id: "type-filter" }, "type: ",
       h("a", { href: artifactsUrl(project), class: type ? null : "active" }, "all"),
       types.map((t) => h("a", { href: artifactsUrl(project, t), class: t === type ? "active" : null }, t))),

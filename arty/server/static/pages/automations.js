@@ -3,7 +3,7 @@
 // every event delivered, its attempts with status codes, and whether it was delivered or given up.
 
 import { api, write } from "../api.js";
-import { artifactsUrl, fill, fmtTime, h, projectUrl, seg, timeEl } from "../dom.js";
+import { fill, fmtTime, h, projectTabs, seg, timeEl } from "../dom.js";
 import { askToken, flash } from "../widgets.js";
 
 export function automationsUrl(project) { return "/p/" + seg(project, "automations"); }
@@ -64,9 +64,7 @@ export async function render(ctx) {
   });
   fill(ctx.root,
     h("div", { class: "page-head" }, h("h1", null, project),
-      h("nav", { class: "tabs" }, h("a", { href: projectUrl(project) }, "Runs"),
-        h("a", { href: artifactsUrl(project) }, "Artifacts"),
-        h("a", { href: automationsUrl(project), class: "active" }, "Automations"))),
+      projectTabs(project, "automations")),
     list.length === 0 ? h("p", { class: "empty" }, "No automations yet. 'art automation add --on alias:prod --webhook URL' adds one.") : null,
     list.map((a, i) => h("section", { class: "automation", dataset: { automation: a.id } },
       h("h2", null, h("code", null, a.id), " on ", h("code", null, a.on)),

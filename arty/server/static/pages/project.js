@@ -5,8 +5,8 @@ import { api, qs } from "../api.js";
 import { loadPlotly } from "../charts.js";
 import { colorOf, eyeButton, swatch } from "../colors.js";
 import {
-  artifactsUrl, debounce, errorBox, fill, fmtDuration, fmtValue, h, parseTime, projectUrl, runUrl, seg, stateBadge,
-  tagChips, timeEl,
+  debounce, errorBox, fill, fmtDuration, fmtValue, h, parseTime, projectUrl, runUrl, seg, stateBadge,
+  projectTabs, tagChips, timeEl,
 } from "../dom.js";
 import { MediaCompare } from "../mediacompare.js";
 import { MAX_COMPARED, compareUrl } from "./compare.js";
@@ -199,9 +199,7 @@ export async function render(ctx) {
 
   fill(ctx.root,
     h("div", { class: "page-head" }, h("h1", null, project),
-      h("nav", { class: "tabs" }, h("a", { href: projectUrl(project), class: "active" }, "Runs"),
-        h("a", { href: artifactsUrl(project) }, "Artifacts"),
-        h("a", { href: "/p/" + seg(project, "automations") }, "Automations"))),
+      projectTabs(project, "runs")),
     h("div", { class: "toolbar" }, filterInput, stateSelect, tagSelect,
       h("label", null, "group by ", groupSelect), h("label", { class: "then-by" }, "then ", group2Select),
       h("label", null, addRunsInput, " art add runs"), columnsMenu),
