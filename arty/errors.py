@@ -117,6 +117,20 @@ class ConflictError(ArtyError):
     exit_code = 6
 
 
+class PendingApproval(ConflictError):
+    """A move of a protected alias was recorded as pending: another admin must approve it."""
+
+    def __init__(self, message: str, hint: str | None = None, move_id: str | None = None) -> None:
+        self.move_id = move_id
+        super().__init__(message, hint)
+
+
+class PermissionDenied(ArtyError):
+    """The person acting may not do this (approve their own pending alias move, say)."""
+
+    exit_code = 7
+
+
 def missing_attribute(owner: str, label: str, name: str, hints: dict[str, str]) -> Exception:
     """The error for ``obj.name`` that ``obj`` (shown as ``owner``) does not have: a
     :class:`UsageError` naming the Arty way when ``hints`` has one for a W&B name

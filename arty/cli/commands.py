@@ -9,7 +9,7 @@ from __future__ import annotations
 
 COMMANDS: dict[str, tuple[str, str | None]] = {
     'add': ('artifacts', 'Log PATHs as a new version of an artifact (or find the version that has them).'),
-    'alias': ('artifacts', 'Point ALIAS at NAME:VERSION; --delete NAME ALIAS removes it.'),
+    'alias': ('registry', 'Point ALIAS at NAME:VERSION; --delete NAME ALIAS removes it.'),
     'cat': ('artifacts', 'Write the bytes of one file of a version (NAME:VERSION/PATH) to stdout, verified first: nothing is written unless the whole file matches its digest.'),
     'checkout': ('workspace', 'Make folders hold exactly a version: fetch missing and modified files, remove the others.'),
     'diff': ('artifacts', 'Files added, removed and changed from version A to version B, or to a folder.'),
@@ -18,11 +18,13 @@ COMMANDS: dict[str, tuple[str, str | None]] = {
     'index': ('runs', 'The SQLite index of the store (a cache: rebuildable from the store at any time).'),
     'init': ('artifacts', 'Create a store: at URL (or --store / ARTY_STORE), else ./.arty.'),
     'lineage': ('lineage', 'The runs and artifact versions upstream and downstream of an artifact version or a run.'),
+    'link': ('registry', "Link a version into a registry's collection (default registry: 'registry'); copies no bytes."),
     'login': ('login', 'Save an API key for the art server at URL (checked against it first).'),
     'logout': ('login', 'Forget the API key saved for URL (every saved key without URL).'),
     'ls': ('artifacts', 'List artifacts, or the versions of NAME with aliases, size, files and date.'),
     'pull': ('transfer', 'Copy NAME (every version) or NAME:VERSION from the store at URL into the current store.'),
     'push': ('transfer', 'Copy NAME (every version) or NAME:VERSION from the current store to the store at URL.'),
+    'registry': ('registry', 'Registries: collections of versions linked from any project, with their own aliases.'),
     'repro': ('pipeline', "Run the pipeline's STEPS (default: all) and the steps they depend on, skipping unchanged ones."),
     'rm': ('artifacts', "Delete version REF (NAME:VERSION): recorded, hidden from latest and ls; 'art gc' frees its blobs."),
     'run': ('runs', 'Run a command as a tracked run (art run [OPTIONS] -- CMD ARGS...), or show runs (art run show|logs).'),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite_utils
 
 #: Bump on any change to the tables below; older index files are then rebuilt.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 RUN_COLUMNS: dict[str, type] = {
     "project": str, "id": str, "name": str, "state": str,
@@ -30,6 +30,8 @@ RUN_COLUMNS: dict[str, type] = {
 VERSION_COLUMNS: dict[str, type] = {
     "project": str, "name": str, "version": int, "digest": str, "type": str, "size": int, "files": int,
     "created_by": str, "created_at": str, "description": str, "metadata": str, "by": str,
+    # a version linked into a registry: the version it links (docs/registry.md)
+    "link_project": str, "link_name": str, "link_version": int,
 }
 
 ALIAS_COLUMNS: dict[str, type] = {

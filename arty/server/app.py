@@ -25,7 +25,7 @@ from fastapi.staticfiles import StaticFiles
 
 from arty.errors import ArtyError
 from arty.server import (errors, routes_artifacts, routes_auth, routes_protocol, routes_runs, routes_store,
-                         routes_workspace)
+                         routes_registry, routes_workspace)
 from arty.server.accounts import DEFAULT_TTL
 from arty.server.guard import Guard, HostPolicy
 from arty.server.state import ServerState
@@ -36,7 +36,8 @@ from arty.store import Store
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 #: The UI's pages: each returns index.html, which routes on the client.
 UI_ROUTES = ("/", "/p/{project}", "/p/{project}/runs/{run_id}", "/p/{project}/artifacts",
-             "/p/{project}/artifacts/{name}", "/p/{project}/artifacts/{name}/{version}")
+             "/p/{project}/artifacts/{name}", "/p/{project}/artifacts/{name}/{version}", "/registry",
+             "/registry/{registry}")
 
 
 def create_app(store: str | Store, *, token: str | None = None, index_path: str | None = None,
@@ -89,7 +90,8 @@ def create_app(store: str | Store, *, token: str | None = None, index_path: str 
     app.add_middleware(Guard, policy=policy)  # outermost: nothing runs for a refused host
 
     api = APIRouter(prefix="/api")
-    for module in (routes_store, routes_runs, routes_artifacts, routes_auth, routes_protocol, routes_workspace):
+    for module in (routes_store, routes_runs, routes_artifacts, routes_auth, routes_protocol, routes_workspace,
+                   routes_registry):
         api.include_router(module.router)
     app.include_router(api)
 
