@@ -617,7 +617,9 @@ class Run:
         from arty.artifacts.links import link
 
         if isinstance(artifact, Artifact):
-            version = artifact.logged if artifact.logged is not None else self.log_artifact(artifact)
+            if artifact.logged is None:
+                artifact.logged = self.log_artifact(artifact)
+            version = artifact.logged
         elif isinstance(artifact, str):
             version = self._registry().resolve(ArtifactRef.parse(artifact))
         elif hasattr(artifact, "version_object"):  # Api().artifact(...)
