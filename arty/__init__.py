@@ -28,6 +28,8 @@ from arty.errors import (
     InvalidPath,
     MissingExtra,
     NotFound,
+    PendingApproval,
+    PermissionDenied,
     ReferenceChanged,
     StoreError,
     StoreFull,
@@ -62,7 +64,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Artifact", "ArtifactVersion", "ArtyError", "BadRecord", "ConflictError", "Diff", "Digest", "Entry",
-    "IntegrityError", "InvalidName", "InvalidPath", "LogResult", "MissingExtra", "NotFound", "ReferenceChanged",
+    "IntegrityError", "InvalidName", "InvalidPath", "LogResult", "MissingExtra", "NotFound", "PendingApproval",
+    "PermissionDenied", "ReferenceChanged",
     "Registry", "Store",
     "StoreError", "StoreFull", "StorePermissionDenied", "StoreUnreachable", "UnsupportedStore", "UsageError",
     "__version__", "init_store", "log_artifact", "open_store", "registry", "use_artifact",

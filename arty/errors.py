@@ -20,7 +20,10 @@ hint. The CLI turns them into ``error: <message>`` and the class's
     │   ├── ReferenceChanged       a referenced object changed since it was recorded
     │   └── BadRecord              a record that is not a JSON object with the fields its readers
     │                              need, or that contradicts where it is stored
-    └── ConflictError              a create-if-absent lost its race too many times
+    ├── ConflictError              a create-if-absent lost its race too many times, or the
+    │   │                          store's state prevents the change (a move decided already)
+    │   └── PendingApproval        a protected alias's move was recorded, waiting for an approval
+    └── PermissionDenied           the person acting may not do this (approve their own move)
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ EXPECTED_ALL = {
     "setup", "teardown", "termerror", "termlog", "termwarn", "use_model",
     # errors
     "ArtyError", "BadRecord", "ConflictError", "IntegrityError", "InvalidName", "InvalidPath", "MissingExtra",
-    "NotFound", "ReferenceChanged", "StoreError", "StoreFull", "StorePermissionDenied", "StoreUnreachable",
+    "NotFound", "PendingApproval", "PermissionDenied", "ReferenceChanged", "StoreError", "StoreFull", "StorePermissionDenied", "StoreUnreachable",
     "UnsupportedStore", "UsageError",
     "__version__",
 }
