@@ -83,9 +83,11 @@ def set_cmd(ctx: Context, target: str, alias: str, delete: bool, history: bool, 
             echo_json([{k: v for k, v in m.items() if k != "nonce"}
                        | {"version": None if m["version"] is None else f"v{m['version']}"} for m in moves])
             return
-        table([[m["seq"], "deleted" if m["version"] is None else f"v{m['version']}", m["at"], m["by"],
-                f"proposed by {m['proposed_by']}, approved by {m.get('approved_by')}" if m.get("proposed_by") else ""]
-               for m in moves], ["SEQ", "TARGET", "AT", "BY", "APPROVAL"])
+        approved = any(m.get("proposed_by") for m in moves)  # the column only when some move was approved
+        table([[m["seq"], "deleted" if m["version"] is None else f"v{m['version']}", m["at"], m["by"]]
+               + ([f"proposed by {m['proposed_by']}, approved by {m.get('approved_by')}"
+                   if m.get("proposed_by") else ""] if approved else [])
+               for m in moves], ["SEQ", "TARGET", "AT", "BY"] + (["APPROVAL"] if approved else []))
         return
     if delete:
         if ref.selector:
