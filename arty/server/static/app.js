@@ -8,6 +8,7 @@ import * as projects from "./pages/projects.js";
 import * as project from "./pages/project.js";
 import * as run from "./pages/run.js";
 import * as artifacts from "./pages/artifacts.js";
+import * as registry from "./pages/registry.js";
 
 const ROUTES = [
   ["projects", /^\/$/, [], projects.render],
@@ -17,6 +18,8 @@ const ROUTES = [
   ["artifact", /^\/p\/([^/]+)\/artifacts\/([^/]+)\/?$/, ["project", "name"], artifacts.renderArtifact],
   ["version", /^\/p\/([^/]+)\/artifacts\/([^/]+)\/([^/]+)\/?$/, ["project", "name", "version"],
     artifacts.renderVersion],
+  ["registries", /^\/registry\/?$/, [], registry.renderList],
+  ["registry", /^\/registry\/([^/]+)\/?$/, ["registry"], registry.renderRegistry],
 ];
 
 let current = null;  // {controller, timers}
@@ -36,6 +39,8 @@ function match(pathname) {
 /** Breadcrumbs from the route's parameters. */
 function crumbs(params) {
   const out = [];
+  if (/^\/registry/.test(location.pathname)) out.push(h("a", { href: "/registry" }, "registries"));
+  if (params.registry) out.push(h("a", { href: "/registry/" + seg(params.registry) }, params.registry));
   if (params.project) out.push(h("a", { href: "/p/" + seg(params.project) }, params.project));
   if (params.run) out.push(h("span", null, "runs"), h("a", { href: location.pathname }, params.run));
   if (params.name !== undefined || /\/artifacts/.test(location.pathname)) {
