@@ -271,4 +271,31 @@ def test_protected_alias_with_approval_through_a_server(tmp_path):
         assert [m["by"] for m in col["history"]["prod"]][-1] == "dave"
         # the unprotected alias moves as before
         assert art(bob, "alias", "registry/detector:v0", "staging").returncode == 0
+        # art link through the server: the link is made (stamped with its user), a protected alias waits
+        proc = art(alice, "link", "vision/det:v0", "registry/detector", "--alias", "prod", "--alias", "candidate")
+        assert proc.returncode == 0 and "already linked: vision/det:v0 -> registry/detector:v0 (candidate)" in \
+            proc.stdout and "pending: " in proc.stderr, proc.stderr
+        assert prod() == 1 and [m["version"] for m in json.loads(art(alice, "alias", "pending", "--json").stdout)] == [0]
+        v2 = _model(vision, tmp_path, "w2")
+        assert art(bob, "link", f"vision/det:{v2.version}", "registry/detector").returncode == 0
+        assert open_store(backing).read_record("projects/registry/artifacts/detector/versions/00000002.json")["by"] == "bob"
     assert run_art("--store", backing, "verify", check=True).returncode == 0
+
+
+def test_a_link_keeps_its_files_when_the_source_is_deleted_and_gc_runs(loose_blobs, local_store, tmp_path):
+    from arty.artifacts.gc import collect
+    from arty.errors import IntegrityError
+
+    vision = Registry(local_store, "vision")
+    v = _model(vision, tmp_path, "kept by the link")
+    v.link("registry/detector", ["prod"])
+    other = _model(vision, tmp_path, "not linked", name="other")
+    vision.delete("det", 0)
+    vision.delete("other", 0)
+    collect(local_store, grace=0)
+    got = Registry(local_store, "registry").resolve("detector:prod")
+    assert got.read_bytes("model.pt") == b"kept by the link"
+    with pytest.raises((IntegrityError, NotFound, FileNotFoundError)):
+        other.read_bytes("model.pt")  # gc did remove what nothing references
+    with pytest.raises(NotFound, match="was deleted"):
+        got.source_version

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from arty.artifacts import ArtifactRef
+from arty.artifacts.names import check_alias
 from arty.cli.context import Context, json_option, pass_ctx
 from arty.cli.render import echo_json, table
 from arty.errors import PendingApproval, UsageError
@@ -200,18 +201,29 @@ def link_cmd(ctx: Context, source: str, target: str, aliases: tuple[str, ...], a
     if not ref.selector:
         raise UsageError(f"which version of '{ref.name}' should be linked?",
                          hint=f"art link {source}:v<N> {target} (or :latest, :ALIAS)")
+    aliases = tuple(check_alias(a) for a in dict.fromkeys(aliases))  # all checked before anything is written
     version = reg.resolve(ref)
-    try:
-        done = link(version, target, aliases)
-    except PendingApproval as exc:
-        raise type(exc)(f"linked, but not moved: {exc.message}", exc.hint, exc.move_id) from None
+    done = link(version, target)
     v = done.version
+    collection = reg.in_project(v.project)
+    pending = []
+    for a in aliases:
+        try:
+            collection.set_alias(v.base_name, v.number, a)
+        except PendingApproval as exc:  # through a server, for a protected alias: recorded, not moved yet
+            pending.append(exc)
     if as_json:
-        echo_json(v.to_json() | {"created": done.created, "source": v.source_qualified_name})
+        echo_json(v.to_json() | {"created": done.created, "source": v.source_qualified_name,
+                                 "pending": [exc.move_id for exc in pending]})
     else:
         what = "linked" if done.created else "already linked"
+        moved = [a for a in aliases if a in v.to_json()["aliases"]]
         click.echo(f"{what}: {v.source_qualified_name} -> {v.qualified_name}"
-                   + (f" ({', '.join(aliases)})" if aliases else ""))
+                   + (f" ({', '.join(moved)})" if moved else ""))
+    for exc in pending:
+        click.echo(f"pending: {exc.message}", err=True)
+        if exc.hint:
+            click.echo(f"hint: {exc.hint}", err=True)
 
 
 # -- art registry --------------------------------------------------------------------------------
