@@ -102,6 +102,7 @@ def test_registry_page_history_approval_and_lineage(browser, registry_site):
         # the lineage of a linked version: its source and the run that made it
         col.locator("tr[data-version=v1] a.lineage-link").click()
         page.wait_for_selector("body[data-page=version]")
+        expect(page.locator("#linked-from")).to_have_text("vision/det:v1")
         expect(page.locator("#lineage g[data-node='artifact:vision/det:v1']")).to_have_count(1)
         expect(page.locator(f"#lineage g[data-node='run:vision/{run_id}']")).to_have_count(1)
         assert not errors, errors

@@ -114,6 +114,7 @@ def get_version(request: Request, project: str, name: str, version: str) -> dict
             "description": v.description, "created_at": v.created_at,
             "created_by": _run_ref(state, v.project, v.created_by), "used_by": used_by,
             "by": rec.get("by"), "tags": v.tags, "ttl": v.ttl,
+            "link": {**rec["link"], "version": f"v{rec['link']['version']}"} if v.is_link else None,
             "edits": [{"at": e.get("at"), "by": e.get("by"), "fields": sorted(k for k in e if k in EDIT_FIELDS)}
                       for e in v.edits]}
 
