@@ -202,8 +202,10 @@ def test_protected_alias_with_approval_through_a_server(tmp_path):
     alice = _key(backing, "users", "add", "alice", "--admin")
     dave = _key(backing, "users", "add", "dave", "--admin")
     bob = _key(backing, "users", "add", "bob")
+    carol = _key(backing, "users", "add", "carol")  # may write the registry, not read vision
     for project in ("vision", "registry"):
         run_art("server", "grant", "bob", project, "--role", "write", "--store", backing, check=True)
+    run_art("server", "grant", "carol", "registry", "--role", "write", "--store", backing, check=True)
     store = open_store(backing)
     vision = Registry(store, "vision")
     v0 = _model(vision, tmp_path, "w0")
@@ -266,6 +268,18 @@ def test_protected_alias_with_approval_through_a_server(tmp_path):
         col = page["collections"][0]
         assert col["protected"] == {"prod": 1} and col["pending"] == [] and page["can_approve"] is True
         assert [m["by"] for m in col["history"]["prod"]][-1] == "dave"
+        # a link record written through the protocol: only of a readable source, with its content
+        def forge(key, digest):
+            rec = {"project": "registry", "name": "forged", "version": 0, "type": "model", "digest": digest,
+                   "size": 2, "files": 1, "created_at": "2026-12-03T00:00:00.000Z",
+                   "link": {"project": "vision", "name": "det", "version": 0}}
+            return requests.put(f"{server.url}/api/store/v1/create",
+                                params={"path": "projects/registry/artifacts/forged/versions/00000000.json"},
+                                data=json.dumps(rec), headers={"Authorization": f"Bearer {key}"}, timeout=30)
+        assert forge(carol, str(v0.digest)).status_code == 403
+        r = forge(bob, str(v1.digest))
+        assert r.status_code == 400 and "holds other content" in r.json()["error"]
+        assert not os.path.exists(os.path.join(backing, "projects", "registry", "artifacts", "forged"))
         # the unprotected alias moves as before
         assert art(bob, "alias", "registry/detector:v0", "staging").returncode == 0
         # art link through the server: the link is made (stamped with its user), a protected alias waits

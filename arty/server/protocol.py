@@ -131,6 +131,12 @@ def alias_moved(scope: Scope) -> tuple[str, str] | None:
     return None
 
 
+def is_version_record(scope: Scope) -> bool:
+    """Whether ``scope`` is a version record (``projects/<p>/artifacts/<name>/versions/<seq>.json``)."""
+    parts = scope.parts
+    return scope.kind == "project" and len(parts) == 6 and parts[2] == "artifacts" and parts[4] == "versions"
+
+
 def delete_role(scope: Scope) -> str:
     """The role deleting a path needs: write for a lease, admin elsewhere."""
     if scope.kind == "leases" and len(scope.parts) == 2:

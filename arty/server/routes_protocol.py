@@ -28,7 +28,7 @@ from arty.errors import StoreError, UsageError
 from arty.hashing import new_hasher
 from arty.server import protocol
 from arty.server.access import Principal, require, stamp
-from arty.server.routes_registry import pending_move
+from arty.server.routes_registry import check_link, pending_move
 from arty.server.errors import ApiError, ArtyJSONResponse, error_response
 from arty.server.state import state_of
 from arty.store import layout
@@ -487,7 +487,10 @@ async def create(request: Request, path: str = Q_PATH) -> Any:
                          hint="runs may store other files under runs/<id>/; everything else is JSON")
     data = await _body_bytes(request, protocol.MAX_RECORD if record else protocol.MAX_FILE)
     if record:
-        data = protocol.stamped(scope, data, protocol.check_record(path, data), _stamp_name(principal))
+        rec = protocol.check_record(path, data)
+        if "link" in rec and protocol.is_version_record(scope):
+            await run_in_threadpool(check_link, request, path, rec)
+        data = protocol.stamped(scope, data, rec, _stamp_name(principal))
     return await run_in_threadpool(_create, _backend(request), path, data)
 
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, StrictStr
 
 from arty.artifacts import approvals, links
 from arty.artifacts.names import check_alias, check_name, is_name
-from arty.errors import ConflictError, UsageError
+from arty.errors import ConflictError, NotFound, UsageError
 from arty.server import access
 from arty.server.errors import ApiError, ArtyJSONResponse, error_response
 from arty.server.state import state_of
@@ -76,6 +76,25 @@ def pending_message(project: str, name: str, alias: str, move: dict[str, Any]) -
 
 def approve_hint(project: str, name: str, alias: str, move: dict[str, Any]) -> str:
     return f"another admin runs 'art alias approve {project}/{name}:{alias} {move['id']}'"
+
+
+def check_link(request: Request, path: str, rec: dict[str, Any]) -> None:
+    """For the store protocol: a version record that links another version (``art link``) may be
+    created only by someone who may read the source's project, and must hold the source's
+    content (its digest); else 403 or 400, and nothing is written."""
+    got = links.link_of(rec)
+    if got is None:
+        raise UsageError(f"record '{path[:200]}' has a 'link' that does not name a version",
+                         hint='"link": {"project", "name", "version"}')
+    access.require(request, got[0], "read")
+    try:
+        source = state_of(request).registry(got[0]).version(got[1], got[2])
+    except NotFound:
+        raise UsageError(f"record '{path[:200]}' links '{got[0]}/{got[1]}:v{got[2]}', which does not exist",
+                         hint="link a version that exists") from None
+    if rec.get("digest") != str(source.digest):
+        raise UsageError(f"record '{path[:200]}' links '{got[0]}/{got[1]}:v{got[2]}' but holds other content",
+                         hint="a link holds its source's digest")
 
 
 # -- reading -------------------------------------------------------------------------------------
