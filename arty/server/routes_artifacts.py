@@ -185,7 +185,8 @@ def set_alias(request: Request, project: str, name: str, move: AliasMove) -> dic
     who = _require_alias_role(request, project, name, move.alias)
     state = state_of(request)
     v = _resolve(state, project, name, move.version)
-    if state.accounts.approvals(project, name, move.alias):  # an admin's move waits for another admin
+    if state.accounts.approvals(project, name, move.alias) and \
+            state.registry(project).alias_target(name, move.alias) != v.number:  # waits for another admin
         pending = routes_registry.propose(request, project, name, move.alias, v.number, who)
         return _aliases(state, project, name) | {"pending": pending}
     state.registry(project).set_alias(name, v.number, move.alias, by=access.stamp(who))
