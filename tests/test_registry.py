@@ -310,3 +310,59 @@ def test_a_link_keeps_its_files_when_the_source_is_deleted_and_gc_runs(loose_blo
         other.read_bytes("model.pt")  # gc did remove what nothing references
     with pytest.raises(NotFound, match="was deleted"):
         got.source_version
+
+
+def test_concurrent_links_of_one_version_and_approvals_of_one_move_make_one(local_store, tmp_path):
+    import threading
+
+    v = _model(Registry(local_store, "vision"), tmp_path)
+    barrier = threading.Barrier(4)
+    got: list = []
+
+    def link_it():
+        barrier.wait()
+        got.append(link(v, "registry/detector").version.number)
+
+    threads = [threading.Thread(target=link_it) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    reg = Registry(local_store, "registry")
+    assert len(set(got)) == 1 and reg.versions("detector") == got[:1]
+
+    move = approvals.propose(local_store, "registry", "detector", "prod", got[0], "alice")
+    outcomes: list = []
+    barrier = threading.Barrier(3)
+
+    def approve(name):
+        barrier.wait()
+        try:
+            outcomes.append(approvals.approve(local_store, "registry", "detector", "prod", move["id"], name)["decided_by"])
+        except ConflictError:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=approve, args=(n,)) for n in ("dave", "erin", "frank")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    history = reg.alias_history("detector", "prod")
+    assert sorted(outcomes).count("refused") == 2 and len(history) == 1
+    assert history[0]["approved_by"] in ("dave", "erin", "frank") and history[0]["approved_by"] in outcomes
+
+
+def test_an_approval_its_approver_did_not_apply_is_applied_by_the_next(local_store, tmp_path):
+    v = _model(Registry(local_store, "vision"), tmp_path)
+    v.link("registry/detector")
+    move = approvals.propose(local_store, "registry", "detector", "prod", 0, "alice")
+    # dave's approval crashed after its decision record, before the alias record
+    local_store.create_record(approvals.decision_record("registry", "detector", move["id"]),
+                              {"decision": "approved", "by": "dave", "at": "2026-01-01T00:00:00.000Z"})
+    reg = Registry(local_store, "registry")
+    assert reg.aliases("detector") == {}
+    done = approvals.approve(local_store, "registry", "detector", "prod", move["id"], "erin")
+    assert done["decided_by"] == "dave" and reg.aliases("detector") == {"prod": 0}
+    assert reg.alias_history("detector", "prod")[-1]["approved_by"] == "dave"
+    with pytest.raises(ConflictError):
+        approvals.approve(local_store, "registry", "detector", "prod", move["id"], "erin")

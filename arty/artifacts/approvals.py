@@ -30,6 +30,8 @@ from arty.store import Store, layout, now_iso
 from arty.store.store import journal_id
 
 MOVES = "moves"
+#: Seconds after an approval whose alias record is missing before another approval applies it.
+REPAIR_AFTER = 60.0
 DECISIONS = ("approved", "rejected", "cancelled")
 _MOVE_ID = re.compile(r"^[0-9a-z]{26}$")
 
@@ -131,28 +133,43 @@ def _applied(reg: Registry, move: dict[str, Any]) -> bool:
 def approve(store: Store, project: str, name: str, alias: str, move_id: str | None, by: str) -> dict[str, Any]:
     """Approve a pending move (``move_id``, or the alias's one pending move) as ``by`` and apply
     it: the alias record names the proposer and ``by``. Refused (:class:`PermissionDenied`)
-    when ``by`` proposed it; :class:`ConflictError` when it was decided already (an approved
-    move whose alias record a crash left unwritten is applied again). Returns the move."""
+    when ``by`` proposed it; :class:`ConflictError` when it was decided already (also by a
+    concurrent approval: the decision record is created once). An approved move whose alias
+    record is still missing :data:`REPAIR_AFTER` seconds after its decision (its approver
+    crashed in between) is applied by the next approval of it. Returns the move."""
     move = find(store, project, name, alias, move_id)
     if move["by"] == by:
         raise PermissionDenied(f"cannot approve move '{move['id']}' of alias '{name}:{alias}': '{by}' proposed it",
                                hint="another admin approves it; 'art alias reject' cancels it")
     reg = Registry(store, project)
+    decided = False
     if move["state"] == "pending":
         reg.version(name, move["version"])  # still there: an approval of a deleted version is refused
-        if not store.create_record(decision_record(project, name, move["id"]),
-                                   {"decision": "approved", "by": by, "at": now_iso()}):
+        decided = store.create_record(decision_record(project, name, move["id"]),
+                                      {"decision": "approved", "by": by, "at": now_iso()})
+        if not decided:
             move = _state(store, project, name, move["id"]) or move
-    if move["state"] not in ("pending", "approved"):
+    elif move["state"] == "approved" and not _applied(reg, move) and _age(move.get("decided_at")) > REPAIR_AFTER:
+        decided = True  # the approver crashed before the alias record: apply it now, in its name
+    if not decided:
         raise ConflictError(f"move '{move['id']}' of alias '{name}:{alias}' was {move['state']} by "
-                            f"{move.get('decided_by')}", hint="propose the move again")
-    if move["state"] == "approved" and _applied(reg, move):
-        raise ConflictError(f"move '{move['id']}' of alias '{name}:{alias}' was approved by {move.get('decided_by')} "
-                            "already", hint=f"'art alias --history {project}/{name} {alias}' shows it")
+                            f"{move.get('decided_by')} already", hint=f"'art alias --history {project}/{name} "
+                                                                      f"{alias}' shows the alias's moves")
     approver = by if move["state"] == "pending" else move.get("decided_by") or by
     reg.move_alias(name, alias, move["version"], by=approver,
                    extra={"proposed_by": move["by"], "approved_by": approver, "move": move["id"]})
     return move | {"state": "approved", "decided_by": approver}
+
+
+def _age(at: Any) -> float:
+    """Seconds since the ISO time ``at`` (infinite when it does not parse)."""
+    import datetime as _dt
+
+    try:
+        then = _dt.datetime.fromisoformat(str(at).replace("Z", "+00:00"))
+    except ValueError:
+        return float("inf")
+    return (_dt.datetime.now(_dt.timezone.utc) - then).total_seconds()
 
 
 def reject(store: Store, project: str, name: str, alias: str, move_id: str | None, by: str) -> dict[str, Any]:

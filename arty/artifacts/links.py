@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable
 
 from arty.artifacts.names import check_alias, check_name, is_name
-from arty.errors import BadRecord, ConflictError, NotFound, UsageError
+from arty.errors import BadRecord, ConflictError, NotFound, StoreError, UsageError
 from arty.store import layout, now_iso
 from arty.store.store import Store
 
@@ -151,7 +151,9 @@ def link(source: "ArtifactVersion", target: str, aliases: Iterable[str] = (), by
     size, file count, description and metadata, with ``"link": {"project", "name", "version"}``,
     who linked it (``by``, default ``user@host``), when (``created_at``) and the run that did
     (``run``): no blob is written. Linking a version that is already linked into the collection
-    returns that collection version (``created`` False) and only moves the aliases; a link is
+    returns that collection version (``created`` False) and only moves the aliases (two links of
+    the same version at once: the one whose ``by-source`` record is created first is kept, the
+    other's version deleted); a link is
     followed to its source first (linking ``registry/x:v0`` elsewhere links what it links).
     A collection holds one type: a version of another type is refused.
     """
@@ -190,10 +192,19 @@ def link(source: "ArtifactVersion", target: str, aliases: Iterable[str] = (), by
             number, written = store.log_append(layout.versions(registry, collection), lambda n: rec | {"version": n})
         finally:
             lease.release()
-        store.create_record(claim, {"version": number})
-        store.journal("version_created", project=registry, artifact=collection, version=number,
-                      digest=str(source.digest), link=rec["link"])
         version, created = ArtifactVersion(reg, written), True
+        if not store.create_record(claim, {"version": number}):
+            # a concurrent link of the same source claimed it first: keep its version, delete ours
+            winner = _linked_version(reg, collection, claim, source)
+            if winner is not None:
+                try:
+                    reg.delete(collection, number, by=by)
+                    version, created = winner, False
+                except StoreError:  # not allowed to delete (a server's write role): a second link stays
+                    pass
+        if created:
+            store.journal("version_created", project=registry, artifact=collection, version=number,
+                          digest=str(source.digest), link=rec["link"])
     for a in aliases:
         reg.set_alias(collection, version.number, a, created_by=run, by=by)
     return Linked(version, created)
