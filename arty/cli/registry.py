@@ -43,7 +43,10 @@ class AliasGroup(click.Group):
     approve|pending|reject ...``."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+        i = 0
+        while i < len(args) and args[i] in ("--project", "--store"):  # global options given after 'alias'
+            i += 2
+        if i < len(args) and args[i] not in self.commands and args[i] not in ("-h", "--help"):
             args = ["set", *args]
         return super().parse_args(ctx, args)
 
