@@ -189,6 +189,11 @@ def link(source: "ArtifactVersion", target: str, aliases: Iterable[str] = (), by
         # may be deleted meanwhile) until the new record names them.
         lease = Lease.take(store, WRITE, f"link {source.qualified_name}", roots=[source.digest])
         try:
+            lease.settle()  # gc passes already running may not have seen the lease
+            if lease.lapsed() or source.number in source._registry.in_project(source.project).deleted(
+                    source.base_name):
+                raise ConflictError(f"'{source.qualified_name}' was deleted while it was linked",
+                                    hint="link a version that exists")
             number, written = store.log_append(layout.versions(registry, collection), lambda n: rec | {"version": n})
         finally:
             lease.release()
