@@ -28,6 +28,8 @@ from arty.errors import (
     InvalidPath,
     MissingExtra,
     NotFound,
+    PendingApproval,
+    PermissionDenied,
     ReferenceChanged,
     StoreError,
     StoreFull,
@@ -63,7 +65,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Artifact", "ArtifactVersion", "ArtyError", "BadRecord", "ConflictError", "Diff", "Digest", "Entry",
-    "IntegrityError", "InvalidName", "InvalidPath", "LogResult", "MissingExtra", "NotFound", "ReferenceChanged",
+    "IntegrityError", "InvalidName", "InvalidPath", "LogResult", "MissingExtra", "NotFound", "PendingApproval",
+    "PermissionDenied", "ReferenceChanged",
     "Registry", "Store",
     "StoreError", "StoreFull", "StorePermissionDenied", "StoreUnreachable", "UnsupportedStore", "UsageError",
     "__version__", "init_store", "log_artifact", "open_store", "registry", "use_artifact",
@@ -236,10 +239,11 @@ def use_model(name: str) -> str:
     return _require_run().use_model(name)
 
 
-def link_model(path: str, registered_model_name: str, name: str | None = None,
-               aliases: Iterable[str] | None = None) -> None:
-    """Not supported: Arty has no model registry yet (a :class:`UsageError` says what to do)."""
-    _require_run().link_model(path, registered_model_name, name=name, aliases=aliases)
+def link_model(path: Any, registered_model_name: str, name: str | None = None,
+               aliases: Iterable[str] | None = None) -> Any:
+    """Log the model at ``path`` and link it into ``registered_model_name`` of the default
+    registry (:meth:`Run.link_model`); returns the collection version."""
+    return _require_run().link_model(path, registered_model_name, name=name, aliases=aliases)
 
 
 def login(anonymous: str | None = None, key: str | None = None, relogin: bool | None = None,

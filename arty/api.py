@@ -470,27 +470,44 @@ class ApiArtifact:
                     continue  # an edge to a run whose records are not in the store (yet)
         return out
 
+    def _sources(self) -> list[ArtifactVersion]:
+        """This version, and the version it links to when it is a link in a registry."""
+        v = self.version_object
+        if not v.is_link:
+            return [v]
+        try:
+            return [v, v.source_version]
+        except NotFound:  # the source was deleted since: the link alone
+            return [v]
+
     def logged_by(self) -> "ApiRun | None":
-        """The run that created this version (its record's ``created_by``), or None."""
-        created_by = self.version_object.created_by
-        if not created_by:
+        """The run that created this version (its record's ``created_by``; for a link in a
+        registry, the source version's), or None."""
+        v = self._sources()[-1]
+        if not v.created_by:
             return None
         try:
-            return self._api.run(f"{self.version_object.project}/{created_by}")
+            return self._api.run(f"{v.project}/{v.created_by}")
         except NotFound:
             return None
 
+    def link(self, target_path: str, aliases: Iterable[str] | None = None) -> "ApiArtifact":
+        """Link this version into a registry's collection (``[REGISTRY/]COLLECTION``) with
+        ``aliases``; returns the collection version (:meth:`ArtifactVersion.link`)."""
+        return ApiArtifact(self._api, self.version_object.link(target_path, aliases))
+
     def loggers(self) -> list["ApiRun"]:
         """Every run that logged this version (the creator, and runs that logged identical content)."""
-        v = self.version_object
-        self._api.index.sync(v.project)
-        return self._runs(self._api.index.producers(v.project, v.base_name, v.number), "run")
+        self._api.index.sync(None)
+        rows = [r for v in self._sources() for r in self._api.index.producers(v.project, v.base_name, v.number)]
+        return self._runs(rows, "run")
 
     def used_by(self) -> list["ApiRun"]:
-        """The runs that used this version (``use_artifact``)."""
-        v = self.version_object
+        """The runs that used this version (``use_artifact``); for a link in a registry, also
+        those that used its source under its own name."""
         self._api.index.sync()
-        return self._runs(self._api.index.consumers(v.project, v.base_name, v.number), "run")
+        rows = [r for v in self._sources() for r in self._api.index.consumers(v.project, v.base_name, v.number)]
+        return self._runs(rows, "run")
 
 
 def _json(text: str | None, default: Any) -> Any:

@@ -20,7 +20,10 @@ hint. The CLI turns them into ``error: <message>`` and the class's
     │   ├── ReferenceChanged       a referenced object changed since it was recorded
     │   └── BadRecord              a record that is not a JSON object with the fields its readers
     │                              need, or that contradicts where it is stored
-    └── ConflictError              a create-if-absent lost its race too many times
+    ├── ConflictError              a create-if-absent lost its race too many times, or the
+    │   │                          store's state prevents the change (a move decided already)
+    │   └── PendingApproval        a protected alias's move was recorded, waiting for an approval
+    └── PermissionDenied           the person acting may not do this (approve their own move)
 """
 
 from __future__ import annotations
@@ -115,6 +118,20 @@ class ConflictError(ArtyError):
     """A create-if-absent lost its race more times than allowed."""
 
     exit_code = 6
+
+
+class PendingApproval(ConflictError):
+    """A move of a protected alias was recorded as pending: another admin must approve it."""
+
+    def __init__(self, message: str, hint: str | None = None, move_id: str | None = None) -> None:
+        self.move_id = move_id
+        super().__init__(message, hint)
+
+
+class PermissionDenied(ArtyError):
+    """The person acting may not do this (approve their own pending alias move, say)."""
+
+    exit_code = 7
 
 
 def missing_attribute(owner: str, label: str, name: str, hints: dict[str, str]) -> Exception:

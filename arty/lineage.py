@@ -10,14 +10,17 @@ which holds every run's ``inputs/`` and ``outputs/`` records and every version's
   ``name``, ``version`` (``"v3"``), ``type``, ``digest``, ``aliases`` (a list,
   ``latest`` included for the highest version), ``created_at``;
 
-and two kinds of edge, each with a ``label`` attribute:
+and three kinds of edge, each with a ``label`` attribute:
 
 * version -> run, ``label="used"``: the run used the version (its ``inputs/`` record);
 * run -> version, ``label="produced"``: the run logged the version. That is the
   version's ``created_by`` *and* every ``outputs/`` record, so a run that logged
   content that already existed (it got the existing version back) also has a
   ``produced`` edge to it; ``created=True`` on the edge says the run made the
-  version, ``False`` that it logged an existing one.
+  version, ``False`` that it logged an existing one;
+* version -> version, ``label="linked"``: the second is a link in a registry to the first
+  (``art link``); a linked version's node has ``link`` (``"project/name:v<N>"``), so the run
+  that made a registry's version is found upstream through its source.
 
 A node that an edge names but the index does not hold (a version deleted
 since, a run whose records are gone) is kept with ``missing=True``.
@@ -47,6 +50,7 @@ FORMATS = ("text", "json", "graphml", "dot", "mermaid")
 
 USED = "used"
 PRODUCED = "produced"
+LINKED = "linked"
 
 
 def run_node(project: str, run_id: str) -> str:
@@ -100,6 +104,9 @@ def build_graph(index: Index, sync: bool = True) -> nx.DiGraph:
         graph.add_node(artifact_node(v["project"], v["name"], v["version"]), kind="artifact",
                        project=v["project"], name=v["name"], version=f"v{int(v['version'])}", type=v["type"],
                        digest=v["digest"], aliases=names, created_at=v["created_at"], created_by=v["created_by"])
+        if v.get("link_project") and v.get("link_name") and v.get("link_version") is not None:
+            graph.nodes[artifact_node(v["project"], v["name"], v["version"])]["link"] = \
+                f"{v['link_project']}/{v['link_name']}:v{int(v['link_version'])}"
     runs = index.runs(None, order="created_at")
     for r in runs:
         graph.add_node(run_node(r["project"], r["id"]), kind="run", project=r["project"], id=r["id"],
@@ -112,6 +119,10 @@ def build_graph(index: Index, sync: bool = True) -> nx.DiGraph:
         for o in index.outputs(r["project"], r["id"]):
             vn = _missing_version(graph, o["project"], o["name"], o["version"])
             graph.add_edge(rn, vn, label=PRODUCED)
+    for v in versions:
+        if v.get("link_project") and v.get("link_name") and v.get("link_version") is not None:
+            src = _missing_version(graph, v["link_project"], v["link_name"], v["link_version"])
+            graph.add_edge(src, artifact_node(v["project"], v["name"], v["version"]), label=LINKED)
     # created_by naming a run the index does not hold; then mark which run made each version
     for v in versions:
         if v["created_by"]:
@@ -412,9 +423,9 @@ class Lineage:
     def _verb(self, parent: str, child: str, up: bool) -> str:
         if up:  # child -> parent
             label = self.graph.edges[child, parent].get("label")
-            return "produced by" if label == PRODUCED else "used"
+            return "produced by" if label == PRODUCED else "linked from" if label == LINKED else "used"
         label = self.graph.edges[parent, child].get("label")
-        return "used by" if label == USED else "produced"
+        return "used by" if label == USED else "linked as" if label == LINKED else "produced"
 
     def _tree(self, out: list[str], start: str, up: bool, seen: set[str]) -> None:
         out.append(self._line(start))

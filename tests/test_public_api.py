@@ -33,7 +33,7 @@ EXPECTED_ALL = {
     "sweep", "agent",  # W&B's wandb.sweep / wandb.agent
     # errors
     "ArtyError", "BadRecord", "ConflictError", "IntegrityError", "InvalidName", "InvalidPath", "MissingExtra",
-    "NotFound", "ReferenceChanged", "StoreError", "StoreFull", "StorePermissionDenied", "StoreUnreachable",
+    "NotFound", "PendingApproval", "PermissionDenied", "ReferenceChanged", "StoreError", "StoreFull", "StorePermissionDenied", "StoreUnreachable",
     "UnsupportedStore", "UsageError",
     "__version__",
 }

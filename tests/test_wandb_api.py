@@ -146,9 +146,9 @@ def test_delete_refuses_aliased_versions_unless_delete_aliases(store_env, files)
 
 def test_link_used_by_and_logged_by_on_a_plain_version_name_the_arty_way(store_env, files):
     v = _dataset(files)
-    with pytest.raises(ArtyError, match="no model registry") as exc:
-        v.link("model-registry/ds")
-    assert "art alias ds:v0" in exc.value.hint
+    linked = v.link("model-registry/ds", aliases=["prod"])  # W&B's artifact.link: into a registry
+    assert linked.qualified_name == "model-registry/ds:v0" and linked.source_qualified_name == "p/ds:v0"
+    assert v.link("model-registry/ds") == linked and "prod" in linked.aliases
     for call in (v.used_by, v.logged_by):
         with pytest.raises(UsageError, match=r"arty.Api\(\).artifact\('p/ds:v0'\)"):
             call()

@@ -160,11 +160,12 @@ def test_log_model_and_use_model(store, tmp_path, monkeypatch):
     run.log_artifact(ds)
     with pytest.raises(UsageError, match="not a model"):
         run.use_model("data:latest")
-    with pytest.raises(UsageError, match="no model registry") as exc:
-        arty.link_model(str(tmp_path / "model.pt"), "registry/clf")
-    assert "alias" in exc.value.hint
-    with pytest.raises(UsageError, match="registry"):
-        run.link_artifact(ds, "registry/data")
+    linked = arty.link_model(str(tmp_path / "model.pt"), "registry/clf", aliases=["staging"])
+    assert linked.qualified_name == "registry/clf:v0" and linked.aliases == ["latest", "staging"]
+    assert linked.source_name == f"run-{run.id}-model.pt:v0"
+    assert run.link_artifact(ds, "registry/data").source_qualified_name == f"{PROJECT}/data:v0"
+    with pytest.raises(UsageError, match="cannot link"):
+        run.link_artifact(42, "registry/data")
     run.finish()
     rec = read_run(store, PROJECT, run.id)
     assert {i["artifact"] for i in rec.inputs} == {"clf", "data"}  # use_model records the lineage edge

@@ -70,6 +70,10 @@ def version_record_problems(rec: Any, project: str, name: str, number: int) -> l
     for key, kind in (("created_at", str), ("created_by", str), ("description", str), ("metadata", dict)):
         if rec.get(key) is not None and not isinstance(rec[key], kind):
             out.append(f"its {key} {show(rec[key])} is not {'text' if kind is str else 'an object'}")
+    link = rec.get("link")
+    if link is not None and not (isinstance(link, dict) and is_name(link.get("project"))
+                                 and is_name(link.get("name")) and is_whole(link.get("version"))):
+        out.append(f"its link {show(link)} does not name a version (project, name, version)")
     return out
 
 

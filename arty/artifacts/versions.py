@@ -245,9 +245,19 @@ class Registry:
         self._move_alias(name, alias, None, None, by)
         return target
 
+    def move_alias(self, name: str, alias: str, number: int | None, created_by: str | None = None,
+                   by: str | None = None, extra: dict[str, Any] | None = None) -> None:
+        """Append a move of ``alias`` to ``number`` (None: removed) even when it points there
+        already, with ``extra`` fields in the record (an approval's ``proposed_by``, ...)."""
+        check_alias(alias)
+        if number is not None:
+            self.version(name, number)
+        self._move_alias(name, alias, number, created_by, by, extra)
+
     def _move_alias(self, name: str, alias: str, number: int | None, created_by: str | None,
-                    by: str | None = None) -> None:
-        rec = {"alias": alias, "version": number, "at": now_iso(), "by": by or who(), "run": created_by}
+                    by: str | None = None, extra: dict[str, Any] | None = None) -> None:
+        rec = {**(extra or {}), "alias": alias, "version": number, "at": now_iso(), "by": by or who(),
+               "run": created_by}
         seq, _ = self.store.log_append(layout.alias(self.project, name, alias), lambda s: rec | {"seq": s})
         self.store.journal("alias_moved", project=self.project, artifact=name, alias=alias, version=number, seq=seq)
 
@@ -473,10 +483,41 @@ class ArtifactVersion:
         return f"{self.base_name}:{self.version}"
 
     @property
+    def is_link(self) -> bool:
+        """Whether this version is a link in a registry to a version of another project
+        (W&B's ``artifact.is_link``)."""
+        from arty.artifacts.links import link_of
+
+        return link_of(self.record) is not None
+
+    @property
+    def source_version(self) -> "ArtifactVersion":
+        """The version this one links to (itself when it is not a link)."""
+        from arty.artifacts.links import source_of
+
+        return source_of(self)
+
+    @property
+    def source_project(self) -> str:
+        """The project of :attr:`source_version` (W&B's ``source_project``)."""
+        from arty.artifacts.links import link_of
+
+        got = link_of(self.record)
+        return self.project if got is None else got[0]
+
+    @property
     def source_name(self) -> str:
-        """``"mnist:v3"``: the name in the project that logged it (W&B's ``source_name``; Arty
-        versions are not linked elsewhere, so always :attr:`name`)."""
-        return self.name
+        """``"mnist:v3"``: the name in the project that logged it (W&B's ``source_name``): for a
+        link in a registry, the source's name and version; else :attr:`name`."""
+        from arty.artifacts.links import link_of
+
+        got = link_of(self.record)
+        return self.name if got is None else f"{got[1]}:v{got[2]}"
+
+    @property
+    def source_qualified_name(self) -> str:
+        """``"project/mnist:v3"`` of :attr:`source_version` (W&B's ``source_qualified_name``)."""
+        return f"{self.source_project}/{self.source_name}"
 
     @property
     def entity(self) -> None:
@@ -490,7 +531,11 @@ class ArtifactVersion:
 
     @property
     def source_collection(self) -> "ArtifactCollection":
-        return self.collection
+        """The collection of :attr:`source_version` (for a version that is not a link, :attr:`collection`)."""
+        from arty.artifacts.links import link_of
+
+        got = link_of(self.record)
+        return self.collection if got is None else ArtifactCollection(self._registry.in_project(got[0]), got[1])
 
     @property
     def number(self) -> int:
@@ -803,11 +848,14 @@ class ArtifactVersion:
             reg.delete_alias(self.base_name, alias)
         reg.delete(self.base_name, self.number)
 
-    def link(self, target_path: str, aliases: Iterable[str] | None = None) -> None:
-        """Not supported yet: Arty has no registry of linked versions."""
-        raise UsageError(f"cannot link '{self.name}' to '{target_path}': Arty has no model registry yet",
-                         hint=f"mark versions with aliases instead ('art alias {self.name} prod'), "
-                              "or log the files to another project")
+    def link(self, target_path: str, aliases: Iterable[str] | None = None) -> "ArtifactVersion":
+        """Link this version into a registry's collection (``[REGISTRY/]COLLECTION``, default
+        registry ``registry``) and point ``aliases`` there; returns the collection version.
+        No bytes are copied; linking it again returns the same collection version
+        (:func:`arty.artifacts.links.link`)."""
+        from arty.artifacts.links import link
+
+        return link(self, target_path, aliases or ()).version
 
     def used_by(self) -> list[Any]:
         """Only on versions read through the query API (lineage lives in the index)."""

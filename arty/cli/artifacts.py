@@ -1,4 +1,5 @@
-"""``art init/add/ls/show/get/alias/diff/verify``: the artifact commands."""
+"""``art init/add/ls/show/get/cat/diff/verify/rm/gc``: the artifact commands (``art alias`` is in
+:mod:`arty.cli.registry`)."""
 
 from __future__ import annotations
 
@@ -415,48 +416,6 @@ def cat_cmd(ctx: Context, ref: str, allow_local_refs: bool) -> None:
     out.flush()
 
 
-@click.command("alias")
-@click.argument("target")
-@click.argument("alias")
-@click.option("--delete", is_flag=True, help="Remove ALIAS from artifact TARGET (a name).")
-@click.option("--history", is_flag=True, help="Show every move of ALIAS of artifact TARGET.")
-@json_option
-@pass_ctx
-def alias_cmd(ctx: Context, target: str, alias: str, delete: bool, history: bool, as_json: bool) -> None:
-    """Point ALIAS at NAME:VERSION; --delete NAME ALIAS removes it. Every move is kept."""
-    reg = ctx.registry
-    ref = ArtifactRef.parse(target)
-    sub = reg.in_project(ref.project)
-    if history:
-        moves = sub.alias_history(ref.name, alias)
-        if not moves:
-            raise sub.not_found(ref.name, alias)
-        if as_json:  # version as everywhere else: "v3" (null: deleted)
-            echo_json([{k: v for k, v in m.items() if k != "nonce"}
-                       | {"version": None if m["version"] is None else f"v{m['version']}"} for m in moves])
-            return
-        table([[m["seq"], "deleted" if m["version"] is None else f"v{m['version']}", m["at"], m["by"]]
-               for m in moves], ["SEQ", "TARGET", "AT", "BY"])
-        return
-    if delete:
-        if ref.selector:
-            raise UsageError(f"give the artifact name without a version: 'art alias --delete {ref.name} {alias}'")
-        old = sub.delete_alias(ref.name, alias)
-        if as_json:
-            echo_json({"artifact": ref.name, "alias": alias, "deleted": True, "was": f"v{old}"})
-        else:
-            click.echo(f"deleted alias '{alias}' of '{ref.name}' (was v{old})")
-        return
-    if not ref.selector:
-        raise UsageError(f"which version should '{alias}' point at?", hint=f"art alias {ref.name}:v<N> {alias}")
-    v = reg.resolve(ref)
-    sub.set_alias(v.base_name, v.number, alias)
-    if as_json:
-        echo_json({"artifact": v.base_name, "alias": alias, "version": v.version})
-    else:
-        click.echo(f"{v.base_name}:{alias} -> {v.version}")
-
-
 @click.command("diff")
 @click.argument("a")
 @click.argument("b", required=False)
@@ -611,4 +570,4 @@ def gc_cmd(ctx: Context, dry_run: bool, grace: float, as_json: bool) -> None:
         click.echo(f"{'would remove' if dry_run else 'removed'} {plural(len(plan.expired_leases), 'expired lease')}")
 
 
-COMMANDS = [init_cmd, add_cmd, ls_cmd, show_cmd, get_cmd, cat_cmd, alias_cmd, diff_cmd, verify_cmd, rm_cmd, gc_cmd]
+COMMANDS = [init_cmd, add_cmd, ls_cmd, show_cmd, get_cmd, cat_cmd, diff_cmd, verify_cmd, rm_cmd, gc_cmd]

@@ -297,15 +297,20 @@ def revoke_cmd(ctx: Context, user: str, project: str, store_url: str | None, as_
 @click.argument("project")
 @click.argument("ref", metavar="NAME:ALIAS")
 @click.option("--off", is_flag=True, help="Unprotect the alias.")
+@click.option("--approvals", type=click.IntRange(0, 1), default=0, show_default=True, metavar="N",
+              help="1: an admin's move waits until another admin approves it ('art alias approve').")
 @_store_option
 @pass_ctx
-def protect_cmd(ctx: Context, project: str, ref: str, off: bool, store_url: str | None) -> None:
+def protect_cmd(ctx: Context, project: str, ref: str, off: bool, approvals: int, store_url: str | None) -> None:
     """Protect alias NAME:ALIAS of PROJECT: through the server, only project admins move it."""
     name, sep, alias = ref.partition(":")
     if not sep:
         raise UsageError(f"invalid alias reference '{ref}'", hint="NAME:ALIAS, e.g. model:prod")
-    _accounts(ctx, store_url).protect(project, name, alias, not off)
-    click.echo(f"alias '{name}:{alias}' of project '{project}' {'un' if off else ''}protected", err=True)
+    if off and approvals:
+        raise UsageError("--off and --approvals exclude each other")
+    _accounts(ctx, store_url).protect(project, name, alias, not off, approvals=approvals)
+    extra = " (each move needs another admin's approval)" if approvals else ""
+    click.echo(f"alias '{name}:{alias}' of project '{project}' {'un' if off else ''}protected{extra}", err=True)
 
 
 COMMANDS = [server_cmd]

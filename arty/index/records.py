@@ -26,6 +26,7 @@ import time
 from typing import Any, Callable, Iterable
 
 from arty.artifacts import edits as _version_edits
+from arty.artifacts import links as _links
 from arty.errors import BadRecord, IntegrityError
 from arty.index import segments
 from arty.store import Store, layout
@@ -483,12 +484,14 @@ def load_inputs(reader: Reader, project: str, run_id: str) -> list[dict[str, Any
 
 def version_row(rec: dict[str, Any], project: str, name: str, number: int) -> dict[str, Any]:
     meta = rec.get("metadata")
+    link = _links.link_of(rec)
     return {
         "project": project, "name": name, "version": number, "digest": _text_or_none(rec.get("digest")),
         "type": _text_or_none(rec.get("type")), "size": rec.get("size"), "files": rec.get("files"),
         "created_by": _text_or_none(rec.get("created_by")), "created_at": _text_or_none(rec.get("created_at")),
         "description": _text_or_none(rec.get("description")),
         "metadata": json_columns(meta if isinstance(meta, dict) else {})[0], "by": _text_or_none(rec.get("by")),
+        "link_project": link and link[0], "link_name": link and link[1], "link_version": link and link[2],
     }
 
 

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from arty.index.db import Database
 
 #: Bump on any change to the tables below; older index files are then rebuilt.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 RUN_COLUMNS: dict[str, type] = {
     "project": str, "id": str, "name": str, "state": str,
@@ -43,6 +43,8 @@ EXPERIMENT_COLUMNS: dict[str, type] = {
 VERSION_COLUMNS: dict[str, type] = {
     "project": str, "name": str, "version": int, "digest": str, "type": str, "size": int, "files": int,
     "created_by": str, "created_at": str, "description": str, "metadata": str, "by": str,
+    # a version linked into a registry: the version it links (docs/registry.md)
+    "link_project": str, "link_name": str, "link_version": int,
 }
 
 ALIAS_COLUMNS: dict[str, type] = {

@@ -8,7 +8,7 @@ Everything is a record created if absent, or a log of them (see docs/store-forma
     auth/keys/<key_id>.json                   {"key_id", "user", "hash", "created_at", "created_by", "label"}
     auth/revoked/<key_id>.json                {"key_id", "at", "by"}: the key no longer works
     auth/grants/<project>/<user>/<seq>.json   a log: {"role": "read"|"write"|"admin"|null, "by", "at"}
-    auth/protected/<project>/<artifact>/<alias>/<seq>.json   a log: {"protected", "by", "at"}
+    auth/protected/<project>/<artifact>/<alias>/<seq>.json   a log: {"protected", "approvals", "by", "at"}
 
 A key is ``arty_<key_id>_<secret>``: ``key_id`` is 16 hex digits, the secret
 ``secrets.token_urlsafe(32)`` (256 bits). Only ``sha256(secret)`` is stored, and it is
@@ -357,20 +357,37 @@ class Accounts:
 
     # -- protected aliases -----------------------------------------------------------------
 
-    def protect(self, project: str, artifact: str, alias: str, protected: bool = True, by: str = "cli") -> None:
-        """Mark an alias protected (only project admins move or remove it), or no longer."""
+    def protect(self, project: str, artifact: str, alias: str, protected: bool = True, by: str = "cli",
+                approvals: int = 0) -> None:
+        """Mark an alias protected (only project admins move or remove it), or no longer. With
+        ``approvals`` (0 or 1), an admin's move waits for the approval of another admin
+        (:mod:`arty.artifacts.approvals`)."""
         check_name(project, "project")
         check_name(artifact)
         check_alias(alias)
+        if type(approvals) is not int or approvals not in (0, 1):
+            raise UsageError(f"invalid number of approvals {approvals!r}",
+                             hint="0 (admins move it) or 1 (a second admin approves each move)")
         self.store.log_append(f"{PROTECTED}/{project}/{artifact}/{alias}",
-                              lambda s: {"protected": protected, "by": by, "at": now_iso(), "seq": s})
+                              lambda s: {"protected": protected, "approvals": approvals if protected else 0,
+                                         "by": by, "at": now_iso(), "seq": s})
         self.forget()
 
-    def is_protected(self, project: str, artifact: str, alias: str) -> bool:
-        def load() -> bool:
+    def _protection(self, project: str, artifact: str, alias: str) -> tuple[bool, int]:
+        def load() -> tuple[bool, int]:
             got = self.store.log_latest(f"{PROTECTED}/{project}/{artifact}/{alias}")
-            return got is not None and got[1].get("protected") is True
+            if got is None or got[1].get("protected") is not True:
+                return False, 0
+            n = got[1].get("approvals")
+            return True, n if type(n) is int and n > 0 else 0
         return self._cached(("protected", project, artifact, alias), load)
+
+    def is_protected(self, project: str, artifact: str, alias: str) -> bool:
+        return self._protection(project, artifact, alias)[0]
+
+    def approvals(self, project: str, artifact: str, alias: str) -> int:
+        """How many approvals by other admins a move of the alias needs (0: none, or not protected)."""
+        return self._protection(project, artifact, alias)[1]
 
     def protected(self, project: str, artifact: str) -> list[str]:
         """The protected aliases of an artifact."""

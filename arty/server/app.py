@@ -24,8 +24,8 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
 from arty.errors import ArtyError
-from arty.server import (errors, routes_artifacts, routes_auth, routes_automations, routes_protocol, routes_runs,
-                         routes_store, routes_sweeps, routes_workspace)
+from arty.server import (errors, routes_artifacts, routes_auth, routes_automations, routes_protocol, routes_registry,
+                         routes_runs, routes_store, routes_sweeps, routes_workspace)
 from arty.server.accounts import DEFAULT_TTL
 from arty.server.guard import Guard, HostPolicy
 from arty.server.state import ServerState
@@ -37,7 +37,7 @@ STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 #: The UI's pages: each returns index.html, which routes on the client.
 UI_ROUTES = ("/", "/p/{project}", "/p/{project}/runs/{run_id}", "/p/{project}/compare", "/p/{project}/artifacts",
              "/p/{project}/artifacts/{name}", "/p/{project}/artifacts/{name}/{version}", "/p/{project}/automations",
-             "/p/{project}/sweeps", "/p/{project}/sweeps/{sweep_id}")
+             "/p/{project}/sweeps", "/p/{project}/sweeps/{sweep_id}", "/registry", "/registry/{registry}")
 
 
 def create_app(store: str | Store, *, token: str | None = None, index_path: str | None = None,
@@ -101,7 +101,7 @@ def create_app(store: str | Store, *, token: str | None = None, index_path: str 
 
     api = APIRouter(prefix="/api")
     for module in (routes_store, routes_runs, routes_artifacts, routes_auth, routes_protocol, routes_workspace,
-                   routes_automations, routes_sweeps):
+                   routes_automations, routes_sweeps, routes_registry):
         api.include_router(module.router)
     app.include_router(api)
 

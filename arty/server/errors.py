@@ -21,7 +21,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from arty.errors import ArtyError, BadRecord, ConflictError, IntegrityError, NotFound, StoreError, UsageError
+from arty.errors import (ArtyError, BadRecord, ConflictError, IntegrityError, NotFound, PermissionDenied, StoreError,
+                         UsageError)
 
 #: The largest request body accepted (bytes).
 MAX_BODY = 1024 * 1024
@@ -75,6 +76,8 @@ def status_of(exc: ArtyError) -> int:
     """The HTTP status for an Arty error."""
     if isinstance(exc, NotFound):
         return 404
+    if isinstance(exc, PermissionDenied):
+        return 403
     if isinstance(exc, (ConflictError, BadRecord)):
         return 409  # a bad record: the store's state prevents the answer ('art verify --repair')
     if isinstance(exc, StoreError):

@@ -108,6 +108,12 @@ def create_role(scope: Scope) -> str:
         # projects/<p>/artifacts/<name>/deleted/<N>.json: a version deleted ('art rm')
         if len(parts) >= 6 and parts[2] == "artifacts" and parts[4] == "deleted":
             return "admin"
+        # projects/<p>/artifacts/<name>/moves/...: pending alias moves and their decisions are
+        # written by the server for the person it identified (arty.server.routes_registry)
+        if len(parts) >= 5 and parts[2] == "artifacts" and parts[4] == "moves":
+            raise UsageError(f"cannot create '{scope.path[:200]}' through the store protocol",
+                             hint="alias moves are approved or rejected through the server: "
+                                  "'art alias approve|reject', or the registry page")
         return "write"
     if scope.kind in ("journal",):
         return "write"
@@ -136,6 +142,12 @@ def is_heartbeat(scope: Scope) -> bool:
     parts = scope.parts
     return (scope.kind == "project" and len(parts) == 6 and parts[2] == "sweeps" and parts[4] == "trials"
             and bool(_HEARTBEAT.match(parts[5])))
+
+
+def is_version_record(scope: Scope) -> bool:
+    """Whether ``scope`` is a version record (``projects/<p>/artifacts/<name>/versions/<seq>.json``)."""
+    parts = scope.parts
+    return scope.kind == "project" and len(parts) == 6 and parts[2] == "artifacts" and parts[4] == "versions"
 
 
 def delete_role(scope: Scope) -> str:

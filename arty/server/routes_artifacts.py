@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, StrictStr
 
 from arty.artifacts.edits import EDIT_FIELDS
 from arty.artifacts.names import check_alias, check_name
-from arty.server import access
+from arty.server import access, routes_registry
 from arty.server.files import file_response
 from arty.server.state import ServerState, check_file_path, state_of
 
@@ -114,6 +114,7 @@ def get_version(request: Request, project: str, name: str, version: str) -> dict
             "description": v.description, "created_at": v.created_at,
             "created_by": _run_ref(state, v.project, v.created_by), "used_by": used_by,
             "by": rec.get("by"), "tags": v.tags, "ttl": v.ttl,
+            "link": {**rec["link"], "version": f"v{rec['link']['version']}"} if v.is_link else None,
             "edits": [{"at": e.get("at"), "by": e.get("by"), "fields": sorted(k for k in e if k in EDIT_FIELDS)}
                       for e in v.edits]}
 
@@ -184,6 +185,10 @@ def set_alias(request: Request, project: str, name: str, move: AliasMove) -> dic
     who = _require_alias_role(request, project, name, move.alias)
     state = state_of(request)
     v = _resolve(state, project, name, move.version)
+    if state.accounts.approvals(project, name, move.alias) and \
+            state.registry(project).alias_target(name, move.alias) != v.number:  # waits for another admin
+        pending = routes_registry.propose(request, project, name, move.alias, v.number, who)
+        return _aliases(state, project, name) | {"pending": pending}
     state.registry(project).set_alias(name, v.number, move.alias, by=access.stamp(who))
     state.index.catch_up()
     return _aliases(state, project, name)
@@ -193,6 +198,8 @@ def set_alias(request: Request, project: str, name: str, move: AliasMove) -> dic
 def delete_alias(request: Request, project: str, name: str, alias: str) -> dict[str, Any]:
     who = _require_alias_role(request, project, name, alias)
     state = state_of(request)
+    if state.accounts.approvals(project, name, alias):
+        routes_registry.refuse_removal(project, name, alias)
     state.project(project, sync=False)
     reg = state.registry(project)
     if not reg.versions(name):

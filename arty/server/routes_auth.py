@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from arty.artifacts.names import check_alias, check_name
 from arty.server import access, session
@@ -176,6 +176,7 @@ def delete_member(request: Request, project: str, user: str) -> dict[str, str]:
 class Protection(BaseModel):
     model_config = ConfigDict(extra="forbid")
     protected: StrictBool
+    approvals: StrictInt = 0
 
 
 @router.put("/projects/{project}/artifacts/{name}/aliases/{alias}/protection", response_model=None,
@@ -185,5 +186,6 @@ def protect_alias(request: Request, project: str, name: str, alias: str, body: P
     check_name(name)
     check_alias(alias)
     accounts = state_of(request).accounts
-    accounts.protect(project, name, alias, body.protected, by=who.name)
-    return {"name": name, "protected": accounts.protected(project, name)}
+    accounts.protect(project, name, alias, body.protected, by=who.name, approvals=body.approvals)
+    return {"name": name, "protected": accounts.protected(project, name),
+            "approvals": {a: accounts.approvals(project, name, a) for a in accounts.protected(project, name)}}

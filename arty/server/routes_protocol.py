@@ -28,6 +28,7 @@ from arty.errors import StoreError, UsageError
 from arty.hashing import new_hasher
 from arty.server import protocol
 from arty.server.access import Principal, require, stamp
+from arty.server.routes_registry import check_link, pending_move
 from arty.server.errors import ApiError, ArtyJSONResponse, error_response
 from arty.server.state import state_of
 from arty.store import layout
@@ -474,13 +475,22 @@ def _open_frame(header: bytes, backend: Backend, algorithm: str) -> tuple[_Uploa
 @router.put("/create", summary="Create a record or file if absent (201; 200 if it holds these bytes; 409)")
 async def create(request: Request, path: str = Q_PATH) -> Any:
     scope, principal = await run_in_threadpool(_authorise, request, path, _create_role(request))
+    moved = protocol.alias_moved(scope)
+    if moved is not None and state_of(request).accounts.approvals(scope.project or "", *moved):
+        data = await _body_bytes(request, protocol.MAX_RECORD)
+        rec = protocol.check_record(path, data)
+        return await run_in_threadpool(pending_move, request, scope.project or "", moved[0], moved[1],
+                                       rec.get("version"), principal)
     record = protocol.is_record(scope)
     if not record and not protocol.may_be_opaque(scope):
         raise UsageError(f"'{path[:200]}' must be a record (a .json path)",
                          hint="runs may store other files under runs/<id>/; everything else is JSON")
     data = await _body_bytes(request, protocol.MAX_RECORD if record else protocol.MAX_FILE)
     if record:
-        data = protocol.stamped(scope, data, protocol.check_record(path, data), _stamp_name(principal))
+        rec = protocol.check_record(path, data)
+        if "link" in rec and protocol.is_version_record(scope):
+            await run_in_threadpool(check_link, request, path, rec)
+        data = protocol.stamped(scope, data, rec, _stamp_name(principal))
     return await run_in_threadpool(_create, _backend(request), path, data)
 
 

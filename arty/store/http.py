@@ -28,7 +28,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any, Callable, Iterable
 
-from arty.errors import IntegrityError, StoreError, StorePermissionDenied, StoreUnreachable
+from arty.errors import IntegrityError, PendingApproval, StoreError, StorePermissionDenied, StoreUnreachable
 from arty.store import credentials, layout
 from arty.store.backends import Backend, check_range, env_seconds, map_errors, store_timeouts
 
@@ -148,6 +148,8 @@ class HttpBackend(Backend):
             raise StorePermissionDenied(f"permission denied: {where}: {message}",
                                         hint=f"log in with 'art login {self.url}' (or set ARTY_API_KEY)"
                                              + (f"; {hint}" if hint else ""), url=self.url)
+        if status == 409 and resp.headers.get("X-Arty-Error") == "pending-approval":
+            raise PendingApproval(message, hint, resp.headers.get("X-Arty-Move"))
         if status == 400 and resp.headers.get("X-Arty-Error") == "integrity":
             raise IntegrityError(message, hint)
         if status == 404:
@@ -155,6 +157,34 @@ class HttpBackend(Backend):
                              hint=hint or "check the URL: it must name an 'art server' that knows the store protocol",
                              url=self.url)
         raise StoreError(f"{where}: the server answered {status}: {message}", hint=hint, url=self.url)
+
+    def call_api(self, method: str, endpoint: str, json: Any = None) -> Any:
+        """One call to the server's JSON API (``/api<endpoint>``) with this client's key; its
+        JSON answer. The server's errors (``{"error", "hint"}``) are raised as the error class their
+        status stands for: 404 NotFound, 409 ConflictError, 400 UsageError, 403 PermissionDenied;
+        401 and the rest as for the store protocol."""
+        import requests
+
+        url = self.url + "/api" + endpoint
+        try:
+            resp = self.session.request(method, url, json=json, timeout=self.timeouts)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise _mapped(self.url, method.lower(), endpoint, exc) from exc
+        if resp.status_code < 300:
+            return resp.json()
+        from arty.errors import ConflictError, NotFound, PermissionDenied, UsageError
+
+        message, hint, status = _message(resp), _hint(resp), resp.status_code
+        resp.close()
+        if status == 404:
+            raise NotFound(message, hint)
+        if status == 409:
+            raise ConflictError(message, hint)
+        if status == 400:
+            raise UsageError(message, hint)
+        if status == 403:
+            raise PermissionDenied(message, hint)
+        return self._check(resp, method.lower(), endpoint)
 
     # -- reading -------------------------------------------------------------------------
 

@@ -594,17 +594,42 @@ class Run:
         return os.path.join(root, names[0]) if len(names) == 1 and os.path.isfile(os.path.join(root, names[0])) \
             else root
 
-    def link_model(self, path: str, registered_model_name: str, name: str | None = None,
-                   aliases: Iterable[str] | None = None) -> None:
-        """Not supported: Arty has no model registry yet."""
-        raise UsageError("link_model is not supported: Arty has no model registry yet",
-                         hint="log it with run.log_model(path, name, aliases=['prod']) and mark versions with aliases")
+    def link_model(self, path: Any, registered_model_name: str, name: str | None = None,
+                   aliases: Iterable[str] | None = None) -> ArtifactVersion:
+        """Log the model at ``path`` (:meth:`log_model`; a logged version or a reference such as
+        ``"clf:v3"`` is taken as is) and link it into ``registered_model_name`` of the default
+        registry (``"registry/<name>"``; ``"REGISTRY/NAME"`` for another), pointing ``aliases``
+        there, as W&B's ``run.link_model``. Returns the collection version."""
+        if isinstance(path, (str, os.PathLike)) and os.path.exists(os.fspath(path)):
+            version: Any = self.log_model(os.fspath(path), name=name)
+        else:
+            version = path
+        return self.link_artifact(version, registered_model_name, aliases)
 
-    def link_artifact(self, artifact: Any, target_path: str, aliases: Iterable[str] | None = None) -> None:
-        """Not supported: Arty has no registry of linked collections yet."""
-        raise UsageError("link_artifact is not supported: Arty has no artifact registry yet",
-                         hint="mark versions with aliases (run.log_artifact(art, aliases=['prod']) or "
-                              "'art alias name:v3 prod')")
+    def link_artifact(self, artifact: Any, target_path: str, aliases: Iterable[str] | None = None
+                      ) -> ArtifactVersion:
+        """Link a logged version (an :class:`ArtifactVersion`, a logged draft, or a reference
+        such as ``"model:v3"``; a draft not logged yet is logged by this run first) into a
+        registry's collection ``target_path`` (``[REGISTRY/]COLLECTION``, default registry
+        ``registry``) and point ``aliases`` there, as W&B's ``run.link_artifact``. No bytes are
+        copied; the link records this run. Returns the collection version."""
+        from arty.artifacts import Artifact, ArtifactRef, ArtifactVersion
+        from arty.artifacts.links import link
+
+        if isinstance(artifact, Artifact):
+            if artifact.logged is None:
+                artifact.logged = self.log_artifact(artifact)
+            version = artifact.logged
+        elif isinstance(artifact, str):
+            version = self._registry().resolve(ArtifactRef.parse(artifact))
+        elif hasattr(artifact, "version_object"):  # Api().artifact(...)
+            version = artifact.version_object
+        else:
+            version = artifact
+        if not isinstance(version, ArtifactVersion):
+            raise UsageError(f"cannot link {type(artifact).__name__} {str(artifact)[:80]!r}",
+                             hint="pass a logged version, a draft, or a reference such as 'model:v3'")
+        return link(version, target_path, aliases or (), run=self.id).version
 
     #: W&B run attributes Arty does not have: what to use instead (see __getattr__).
     _WANDB_MISSING = {
@@ -830,6 +855,12 @@ class DisabledRun(Run):
         return None
 
     def log_model(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        return None
+
+    def link_model(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        return None
+
+    def link_artifact(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
         return None
 
     def used_artifacts(self) -> list[ArtifactVersion]:

@@ -11,6 +11,7 @@ import * as compare from "./pages/compare.js";
 import * as artifacts from "./pages/artifacts.js";
 import * as automations from "./pages/automations.js";
 import * as sweeps from "./pages/sweeps.js";
+import * as registry from "./pages/registry.js";
 
 const ROUTES = [
   ["projects", /^\/$/, [], projects.render],
@@ -24,6 +25,8 @@ const ROUTES = [
   ["automations", /^\/p\/([^/]+)\/automations\/?$/, ["project"], automations.render],
   ["sweeps", /^\/p\/([^/]+)\/sweeps\/?$/, ["project"], sweeps.renderList],
   ["sweep", /^\/p\/([^/]+)\/sweeps\/([^/]+)\/?$/, ["project", "sweep"], sweeps.renderSweep],
+  ["registries", /^\/registry\/?$/, [], registry.renderList],
+  ["registry", /^\/registry\/([^/]+)\/?$/, ["registry"], registry.renderRegistry],
 ];
 
 let current = null;  // {controller, timers}
@@ -43,6 +46,8 @@ function match(pathname) {
 /** Breadcrumbs from the route's parameters. */
 function crumbs(params) {
   const out = [];
+  if (/^\/registry/.test(location.pathname)) out.push(h("a", { href: "/registry" }, "registries"));
+  if (params.registry) out.push(h("a", { href: "/registry/" + seg(params.registry) }, params.registry));
   if (params.project) out.push(h("a", { href: "/p/" + seg(params.project) }, params.project));
   if (params.run) out.push(h("span", null, "runs"), h("a", { href: location.pathname }, params.run));
   if (/^\/p\/[^/]+\/compare/.test(location.pathname)) out.push(h("span", null, "compare"));

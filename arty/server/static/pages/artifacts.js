@@ -157,6 +157,8 @@ export async function renderVersion(ctx) {
       h("div", null, h("h2", null, "Version"), kvTable(info, { id: "version-info" }),
         h("h2", null, "Runs"),
         h("table", { class: "kv", id: "version-runs" }, h("tbody", null,
+          v.link ? h("tr", null, h("th", null, "Linked from"), h("td", null, h("a", { id: "linked-from",
+            href: versionUrl(v.link.project, v.link.name, v.link.version) }, `${v.link.project}/${v.link.name}:${v.link.version}`))) : null,
           h("tr", null, h("th", null, "Created by"), h("td", null, runLink(project, v.created_by))),
           h("tr", null, h("th", null, "Used by"), h("td", null, v.used_by?.length
             ? h("span", { class: "list" }, v.used_by.map((r) => runLink(project, r))) : "—"))))),

@@ -8,7 +8,8 @@ export async function render(ctx) {
   const projects = await api("/projects", { signal: ctx.signal });
   const sorted = [...projects].sort((a, b) => String(b.last_activity || "").localeCompare(String(a.last_activity || "")));
   fill(ctx.root,
-    h("h1", null, "Projects"),
+    h("div", { class: "page-head" }, h("h1", null, "Projects"),
+      h("a", { href: "/registry", id: "registries-link" }, "Registries")),
     sorted.length === 0
       ? h("p", { class: "empty" }, "No projects yet. Runs started with arty.init(project=...) and artifacts logged with 'art add' appear here.")
       : h("table", { class: "grid", id: "projects" },
