@@ -479,8 +479,9 @@ def test_art_watch_runs_the_command_when_the_alias_moves(kind, tmp_path, request
 
 
 def test_the_promotion_flow_ends_in_a_webhook(local_store, tmp_path, receiver, monkeypatch):
-    """docs/automations.md, "A promotion flow": train, register, staging, prod (protected), webhook."""
-    from arty.artifacts.links import registry_record
+    """docs/registry.md and docs/automations.md, "A promotion flow": train, link into the registry
+    as staging, propose prod (protected, one approval), a second admin approves, a webhook."""
+    from arty.artifacts import approvals
     from arty.server.accounts import Accounts
 
     store = local_store
@@ -488,21 +489,24 @@ def test_the_promotion_flow_ends_in_a_webhook(local_store, tmp_path, receiver, m
     automation, secret = records.add(store, "registry", "alias:pedestrian-detector:prod", webhook=receiver.url)
     weights = make_tree(tmp_path / "out", {"model.pt": "trained weights"})
     with arty.init(project="vision", name="train") as run:
-        run.log_artifact(arty.Artifact("model", type="model").add_dir(weights))
-    # the registry is a project marked by its record; 'art link' adds links, here the same content is logged
-    store.create_record(registry_record("registry"), {"kind": "registry", "by": "ana", "at": "2026-12-03T00:00:00.000Z"})
-    reg = Registry(store, "registry", StatCache(":memory:"))
-    reg.log(Artifact("pedestrian-detector", type="model").add_dir(weights))
-    Accounts(store, ttl=0).protect("registry", "pedestrian-detector", "prod")
-    reg.set_alias("pedestrian-detector", 0, "staging")
-    reg.set_alias("pedestrian-detector", 0, "prod")
-    Deliverer(store, state_dir=str(tmp_path / "d")).run_once()
+        model = run.log_artifact(arty.Artifact("model", type="model").add_dir(weights))
+    model.link("registry/pedestrian-detector", ["staging"])
+    Accounts(store, ttl=0).protect("registry", "pedestrian-detector", "prod", approvals=1)
+    move = approvals.propose(store, "registry", "pedestrian-detector", "prod", 0, "ana")
+    deliverer = Deliverer(store, state_dir=str(tmp_path / "d"))
+    deliverer.run_once()
+    assert receiver.requests == []  # staging moved; prod waits for the approval
+    approvals.approve(store, "registry", "pedestrian-detector", "prod", move["id"], "ben")
+    deliverer.run_once()
     [req] = receiver.requests
     assert webhook.verify(secret, req["body"], req["headers"]["X-Arty-Signature"])
     event = json.loads(req["body"])
-    assert (event["type"], event["ref"], event["alias"], event["protected"]) == \
-        ("alias.moved", "registry/pedestrian-detector:v0", "prod", True)
+    assert (event["type"], event["ref"], event["alias"], event["protected"], event["by"]) == \
+        ("alias.moved", "registry/pedestrian-detector:v0", "prod", True, "ben")
     assert [d["state"] for d in _deliveries(store, automation)] == ["delivered"]
+    # the registry's version is the training run's model: its lineage leads back to the run
+    linked = Registry(store, "registry", StatCache(":memory:")).resolve("pedestrian-detector:prod")
+    assert linked.source_qualified_name == "vision/model:v0"
 
 
 # -- the web UI -------------------------------------------------------------------------------------------
