@@ -25,7 +25,8 @@ from arty.cli.context import Context
 from arty.errors import ArtyError
 
 #: The modules that define the commands (each has a ``COMMANDS`` list), in the order they are registered.
-MODULES = ("artifacts", "workspace", "tracking", "runs", "lineage", "transfer", "pipeline", "server", "login")
+MODULES = ("artifacts", "workspace", "tracking", "runs", "lineage", "transfer", "pipeline", "server", "login",
+           "retention")
 
 
 class ArtyGroup(click.Group):
