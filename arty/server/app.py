@@ -25,7 +25,7 @@ from fastapi.staticfiles import StaticFiles
 
 from arty.errors import ArtyError
 from arty.server import (errors, routes_artifacts, routes_auth, routes_protocol, routes_runs, routes_store,
-                         routes_workspace)
+                         routes_usage, routes_workspace)
 from arty.server.accounts import DEFAULT_TTL
 from arty.server.guard import Guard, HostPolicy
 from arty.server.state import ServerState
@@ -89,7 +89,8 @@ def create_app(store: str | Store, *, token: str | None = None, index_path: str 
     app.add_middleware(Guard, policy=policy)  # outermost: nothing runs for a refused host
 
     api = APIRouter(prefix="/api")
-    for module in (routes_store, routes_runs, routes_artifacts, routes_auth, routes_protocol, routes_workspace):
+    for module in (routes_store, routes_runs, routes_usage, routes_artifacts, routes_auth, routes_protocol,
+                   routes_workspace):
         api.include_router(module.router)
     app.include_router(api)
 
