@@ -199,7 +199,8 @@ def du_cmd(ctx: Context, target: str | None, no_runs: bool, as_json: bool) -> No
     versions = sorted((n, u) for (p, a, n), u in usage.versions.items() if (p, a) == key)
     if as_json:
         echo_json({"project": reg.project, "artifact": ref.name} | usage.artifacts[key].to_json() |
-                  {"versions": [{"version": f"v{n}"} | u.to_json() for n, u in versions]})
+                  {"versions": [{"version": f"v{n}"} | u.to_json() for n, u in versions],
+                   "nodes": usage.nodes, "nodes_read": usage.nodes_read})
         return
     table([_row(f"{reg.project}/{ref.name}", usage.artifacts[key])] +
           [_row(f"  v{n}", u) for n, u in versions], ["TARGET"] + headers[1:])
