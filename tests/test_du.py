@@ -19,7 +19,7 @@ from arty.artifacts.verify import iter_versions
 from arty.hashing import StatCache
 from arty.store import init_store
 from conftest import make_tree, run_art
-from test_gc import LATER, gc_pass
+from test_gc import gc_pass
 from test_retention import link_into_registry
 
 
@@ -127,12 +127,15 @@ def test_the_node_cache_serves_a_second_pass_and_is_rebuildable(tmp_path):
     assert cold.nodes_read == cold.nodes > 0
     warm = store_usage(store)
     assert warm.nodes_read == 0 and warm.to_json() | {"nodes_read": 0} == cold.to_json() | {"nodes_read": 0}
+    Registry(store, "p1").delete("a", 0)  # a new state: computed again, from the cached nodes
+    changed = store_usage(store)
+    assert changed.nodes_read == 0 and ("p1", "a", 0) not in changed.versions
+    assert changed.to_json()["artifacts"] == store_usage(store, UsageCache(":memory:")).to_json()["artifacts"]
     path = os.path.join(store.cache_dir(), CACHE_NAME)
     with open(path, "wb") as f:
         f.write(b"not a database")  # a damaged cache is only a cache
     again = store_usage(store)
-    assert again.nodes_read == cold.nodes and again.versions == cold.versions
-    assert store_usage(store, UsageCache(":memory:")).projects == cold.projects
+    assert again.nodes_read == again.nodes and again.versions == changed.versions
 
 
 def test_registries_hold_no_bytes_of_their_own(tmp_path):
