@@ -233,6 +233,22 @@ def test_cli_ttl_and_retention_commands(tmp_path):
     assert [r.get("unset", False) for r in hist] == [False, True]
     missing = run_art("retention", "set", "nope", "--keep-last", "1", env=env)
     assert missing.returncode == NotFound.exit_code
+    assert run_art("retention", "set", "nope/", "--keep-last", "1", env=env).returncode == NotFound.exit_code
+
+
+def test_setting_a_policy_reports_what_it_deletes_and_the_aliased_versions_it_never_will(tmp_path):
+    env = {"ARTY_STORE": str(tmp_path / "store")}
+    store, _ = init_store(str(tmp_path / "store"))
+    reg = Registry(store, "default", StatCache(":memory:"))
+    log_versions(reg, tmp_path, 4)
+    reg.set_alias("data", 0, "prod")
+    out = json.loads(run_art("retention", "set", "data", "--keep-last", "1", "--json", env=env, check=True).stdout)
+    assert [s["version"] for s in out["would_delete"]] == ["v1", "v2"]
+    assert [(s["version"], s["held_by"]) for s in out["held"]] == [("v0", ["alias 'prod'"])]
+    text = run_art("retention", "set", "data", "--keep-last", "2", env=env, check=True).stdout
+    assert "the next 'art gc' deletes 1 version: data:v1" in text
+    assert "never deleted although selected: data:v0, held by alias 'prod'" in text
+    assert reg.versions("data") == [0, 1, 2, 3]  # setting a policy deletes nothing
 
 
 def test_registries_are_left_alone(tmp_path):

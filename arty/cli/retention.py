@@ -46,17 +46,30 @@ def set_cmd(ctx: Context, target: str, keep_last: int | None, keep_days: float |
     A version is kept when a rule keeps it; the highest version, versions an alias points at and
     versions a registry links are always kept. 'art gc' deletes the others.
     """
-    from arty.artifacts.retention import set_policy
+    from arty.artifacts.retention import check_policy, plan_retention, set_policy
+    from arty.settings import check_project
 
     project, name = _target(ctx, target)
+    check_policy(keep_last, keep_days)
     if name is not None and not ctx.registry.in_project(project).versions(name):
         raise ctx.registry.in_project(project).not_found(name, None)
+    if name is None:
+        check_project(ctx.store, project)
     policy = set_policy(ctx.store, project, name, keep_last, keep_days)
+    plan = plan_retention(ctx.store, project=project)  # what it selects now, for the report
+    would = [s for s in plan.delete if name is None or s.name == name]
+    held = [s for s in plan.protected if name is None or s.name == name]
     if as_json:
-        echo_json({"project": project, "artifact": name} | policy.to_json())
+        echo_json({"project": project, "artifact": name} | policy.to_json() |
+                  {"would_delete": [s.to_json() for s in would], "held": [s.to_json() for s in held]})
         return
     click.echo(f"retention of {_label(project, name)}: {policy.describe()} "
                "(applied by 'art gc'; 'art gc --dry-run' shows what would go)")
+    if would:
+        click.echo(f"the next 'art gc' deletes {len(would)} version{'s' if len(would) != 1 else ''}: "
+                   + ", ".join(f"{s.name}:v{s.number}" for s in would[:20]) + (", ..." if len(would) > 20 else ""))
+    for s in held:
+        click.echo(f"never deleted although selected: {s.name}:v{s.number}, held by {', '.join(s.held_by)}")
 
 
 @retention_group.command("show")
