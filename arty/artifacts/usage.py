@@ -95,7 +95,24 @@ class UsageCache:
 
     @classmethod
     def for_store(cls, store: Store) -> "UsageCache":
-        return cls(os.path.join(store.cache_dir(), CACHE_NAME))
+        """The cache beside ``store`` (its cache dir); one in memory where that cannot be written
+        (a read-only store): slower, never wrong."""
+        try:
+            return cls(os.path.join(store.cache_dir(), CACHE_NAME))
+        except (OSError, sqlite3.Error):
+            return cls(":memory:")
+
+    def _write(self, sql: str, rows: list[tuple[Any, ...]], many: bool = True) -> None:
+        """Run a write; a cache that cannot be written (read-only, full disk) is left as it is."""
+        try:
+            with self._lock, self.db:
+                if many:
+                    self.db.executemany(sql, rows)
+                else:
+                    for row in rows:
+                        self.db.execute(sql, row)
+        except sqlite3.Error:
+            pass
 
     def nodes(self, hexes: list[str]) -> dict[str, tuple[int, list[str], dict[str, int], int | None]]:
         out = {}
@@ -107,14 +124,11 @@ class UsageCache:
         return out
 
     def put_nodes(self, rows: list[tuple[str, int, list[str], dict[str, int]]]) -> None:
-        with self._lock, self.db:
-            self.db.executemany("INSERT OR REPLACE INTO nodes (digest, size, children, files, subtree) "
-                                "VALUES (?, ?, ?, ?, NULL)",
-                                [(d, s, json.dumps(c), json.dumps(f)) for d, s, c, f in rows])
+        self._write("INSERT OR REPLACE INTO nodes (digest, size, children, files, subtree) VALUES (?, ?, ?, ?, NULL)",
+                    [(d, s, json.dumps(c), json.dumps(f)) for d, s, c, f in rows])
 
     def put_subtrees(self, sizes: dict[str, int]) -> None:
-        with self._lock, self.db:
-            self.db.executemany("UPDATE nodes SET subtree = ? WHERE digest = ?", [(v, k) for k, v in sizes.items()])
+        self._write("UPDATE nodes SET subtree = ? WHERE digest = ?", [(v, k) for k, v in sizes.items()])
 
     def result(self, key: str) -> dict[str, Any] | None:
         row = self.db.execute("SELECT usage FROM results WHERE key = ?", (key,)).fetchone()
@@ -122,18 +136,16 @@ class UsageCache:
 
     def put_result(self, key: str, usage: dict[str, Any]) -> None:
         """Keep the result for ``key`` (and only the latest few: the store moves on)."""
-        with self._lock, self.db:
-            self.db.execute("DELETE FROM results WHERE rowid NOT IN "
-                            "(SELECT rowid FROM results ORDER BY rowid DESC LIMIT 3)")
-            self.db.execute("INSERT OR REPLACE INTO results VALUES (?, ?)", (key, json.dumps(usage)))
+        self._write("DELETE FROM results WHERE rowid NOT IN (SELECT rowid FROM results ORDER BY rowid DESC LIMIT 3)",
+                    [()], many=False)
+        self._write("INSERT OR REPLACE INTO results VALUES (?, ?)", [(key, json.dumps(usage))], many=False)
 
     def versions(self) -> dict[str, tuple[str, int, int, str]]:
         return {p: (d, s, f, c) for p, d, s, f, c in self.db.execute(
             "SELECT path, digest, size, files, created_at FROM versions")}
 
     def put_versions(self, rows: list[tuple[str, str, int, int, str]]) -> None:
-        with self._lock, self.db:
-            self.db.executemany("INSERT OR REPLACE INTO versions VALUES (?, ?, ?, ?, ?)", rows)
+        self._write("INSERT OR REPLACE INTO versions VALUES (?, ?, ?, ?, ?)", rows)
 
 
 @dataclass
