@@ -212,8 +212,8 @@ def test_cli_ttl_and_retention_commands(tmp_path):
                    env=env)
     assert both.returncode == UsageError.exit_code and "--ttl cannot go with --alias" in both.stderr
     assert "x" not in json.loads(run_art("ls", "--json", env=env, check=True).stdout).__repr__()
-    past = run_art("ttl", "data:v0", "1s", env=env)
-    assert past.returncode == UsageError.exit_code and "error: ttl 1s of 'default/data:v0' is in the past" in past.stderr
+    past = run_art("ttl", "data:v0", "0s", env=env)  # expired the moment it was logged, whenever that was
+    assert past.returncode == UsageError.exit_code and "error: ttl 0s of 'default/data:v0' is in the past" in past.stderr
     run_art("ttl", "data:v0", "inherit", env=env, check=True)
     run_art("alias", "data:v0", "prod", env=env, check=True)
     held = run_art("ttl", "data:v0", "2w", env=env)
@@ -259,3 +259,19 @@ def test_registries_are_left_alone(tmp_path):
     set_policy(store, "registry", "model", keep_last=1, keep_days=None)
     set_policy(store, "registry", None, keep_last=1, keep_days=1)
     assert plan_retention(store, now=time.time() + 9 * DAY).delete == []
+
+
+def test_a_drafts_ttl_is_recorded_when_logged_and_checked_before(registry, tmp_path):
+    src = make_tree(tmp_path / "src", {"a.txt": "a"})
+    draft = Artifact("scratch").add_dir(src)
+    draft.ttl = datetime.timedelta(days=7)  # W&B: artifact.ttl = timedelta(...) before log_artifact
+    v = registry.log(draft).version
+    assert v.ttl == 7 * DAY and registry.version("scratch", 0).ttl == 7 * DAY
+    assert selected(plan_retention(registry.store, now=time.time() + 8 * DAY)) == [("scratch", 0)]
+    for ttl, aliases, error in ((datetime.timedelta(0), (), UsageError), (DAY, ("prod",), ConflictError),
+                                ("soon", (), UsageError)):
+        bad = Artifact("other").add_dir(make_tree(tmp_path / "o", {"b.txt": "b"}))
+        bad.ttl = ttl
+        with pytest.raises(error):
+            registry.log(bad, aliases=aliases)
+        assert registry.versions("other") == []  # refused before anything was logged

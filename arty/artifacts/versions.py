@@ -297,6 +297,7 @@ class Registry:
         blobs until the version record names them (docs/store-format.md).
         """
         aliases = [check_alias(a) for a in aliases]
+        ttl = _draft_ttl(draft, aliases)
         self.store.backend.ensure_writable()
         what = f"add {self.project}/{draft.name}"
         base = draft.base
@@ -320,6 +321,8 @@ class Registry:
             if existing is not None:
                 for a in aliases:
                     self.set_alias(draft.name, existing.number, a, created_by)
+                if ttl is not None:
+                    existing = _give_ttl(self, existing, ttl)
                 return LogResult(existing, False, None, staged.hashed)
             if not self.store.is_local:
                 held.append(Lease.take(self.store, WRITE, what, roots=[tree.digest]))
@@ -345,6 +348,8 @@ class Registry:
             self._move_alias(draft.name, a, number, created_by)
         self.store.journal("version_created", project=self.project, artifact=draft.name, version=number,
                            digest=str(tree.digest))
+        if ttl is not None:
+            version = _give_ttl(self, version, ttl)
         diff = self.trees.diff(previous.digest, tree.digest) if previous is not None else None
         return LogResult(version, True, diff, staged.hashed)
 
@@ -404,6 +409,31 @@ class Registry:
         held[-1].release()
         held.append(new)
         return new
+
+
+def _draft_ttl(draft: Artifact, aliases: list[str]) -> int | None:
+    """The draft's ``ttl`` in seconds (None: none), checked before anything is logged: a TTL that
+    would be past at once, or one on a version that aliases will hold, is refused."""
+    from arty.artifacts.edits import check_edit
+
+    ttl = check_edit({"ttl": getattr(draft, "ttl", None)})["ttl"]
+    if ttl is None:
+        return None
+    if ttl <= 0:
+        raise UsageError(f"ttl {ttl}s of artifact '{draft.name}' is in the past as soon as it is logged",
+                         hint="give a duration above 0, e.g. datetime.timedelta(days=30)")
+    if aliases:
+        raise ConflictError(f"cannot log '{draft.name}' with a ttl and aliases ({', '.join(aliases)}): "
+                            "a version an alias points at is never deleted", hint="give one or the other")
+    return ttl
+
+
+def _give_ttl(registry: Registry, version: "ArtifactVersion", ttl: int) -> "ArtifactVersion":
+    """Record ``ttl`` on a version just logged (or found by its content), as an edit; re-read."""
+    from arty.artifacts.retention import set_ttl
+
+    set_ttl(registry.store, version, ttl)
+    return registry.version(version.base_name, version.number)
 
 
 def _strings(value: Iterable[str] | str, what: str) -> list[str]:

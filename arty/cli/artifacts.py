@@ -174,6 +174,7 @@ def add_cmd(ctx: Context, paths: tuple[str, ...], type_: str | None, name: str |
     if base is None and under is None and len(paths) == 1 and not refs and os.path.isdir(paths[0]):
         lock = find_lock()  # read first: a broken arty.lock stops the add before anything is logged
         folder = os.path.abspath(paths[0])
+    draft.ttl = ttl_seconds
     reg = ctx.writable_registry
     from arty.tracking.run import new_run_id, record_finished_run  # here: 'art ls' needs no run code
 
@@ -190,11 +191,6 @@ def add_cmd(ctx: Context, paths: tuple[str, ...], type_: str | None, name: str |
                                        if base is not None else {})},
                             outputs=[v], inputs=[base] if base is not None else [], started_at=started, runtime=time.monotonic() - t0,
                             summary={"files": v.file_count, "size": v.size})
-    if ttl_seconds is not None:
-        from arty.artifacts.retention import set_ttl
-
-        set_ttl(reg.store, v, ttl_seconds)
-        v = reg.version(v.base_name, v.number)
     recorded = None
     if folder is not None:
         try:
