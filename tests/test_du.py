@@ -193,13 +193,19 @@ def test_usage_endpoint_matches_art_du(usage_site):
     import requests
 
     url, store = usage_site
-    body = requests.get(f"{url}/api/projects/vision/artifacts/data/usage", timeout=30).json()
+    reg = Registry(store, "vision")
+    reg.set_alias("data", 0, "usage")  # an alias named like the endpoint shadows nothing
+    body = requests.get(f"{url}/api/projects/vision/usage/data", timeout=30).json()
     usage = store_usage(store)
     assert body["artifact"] == usage.artifacts[("vision", "data")].to_json()
     assert [v["version"] for v in body["versions"]] == ["v2", "v1", "v0"]
     assert body["versions"][0] == {"version": "v2"} | usage.versions[("vision", "data", 2)].to_json()
     assert body["policy"]["keep_last"] == 2 and body["policy"]["scope"] == "artifact"
-    assert requests.get(f"{url}/api/projects/vision/artifacts/nope/usage", timeout=30).status_code == 404
+    assert requests.get(f"{url}/api/projects/vision/artifacts/data/usage", timeout=30).json()["version"] == "v0"
+    assert requests.get(f"{url}/api/projects/vision/usage/nope", timeout=30).status_code == 404
+    proj = requests.get(f"{url}/api/projects/vision/usage", timeout=30).json()
+    assert proj["project"] == usage.projects["vision"].to_json()
+    assert proj["artifacts"] == [{"artifact": "data"} | usage.artifacts[("vision", "data")].to_json()]
 
 
 def test_artifact_page_shows_storage(browser, usage_site):

@@ -89,7 +89,7 @@ def create_app(store: str | Store, *, token: str | None = None, index_path: str 
     app.add_middleware(Guard, policy=policy)  # outermost: nothing runs for a refused host
 
     api = APIRouter(prefix="/api")
-    for module in (routes_store, routes_runs, routes_usage, routes_artifacts, routes_auth, routes_protocol,
+    for module in (routes_store, routes_runs, routes_artifacts, routes_usage, routes_auth, routes_protocol,
                    routes_workspace):
         api.include_router(module.router)
     app.include_router(api)

@@ -1,4 +1,6 @@
-"""The storage usage of an artifact (``art du NAME`` as JSON) and the retention that applies to it."""
+"""Storage usage (``art du`` as JSON): of a project and its artifacts, and of one artifact, its versions
+and the retention that applies to it. Under ``/projects/{project}/usage``, so that no alias name
+(``.../artifacts/{name}/{version}``) can shadow it."""
 
 from __future__ import annotations
 
@@ -8,14 +10,36 @@ from fastapi import APIRouter, Request
 
 from arty.artifacts.names import check_name
 from arty.artifacts.retention import effective_policy
-from arty.artifacts.usage import UsageCache, store_usage
+from arty.artifacts.usage import StoreUsage, UsageCache, store_usage
 from arty.server import access
-from arty.server.state import state_of
+from arty.server.state import ServerState, state_of
 
 router = APIRouter(tags=["artifacts"])
 
 
-@router.get("/projects/{project}/artifacts/{name}/usage", response_model=None,
+def _usage(state: ServerState) -> StoreUsage:
+    """The store's usage, through the local usage cache (opened per request: one connection per thread)."""
+    cache = UsageCache.for_store(state.store)
+    try:
+        return store_usage(state.store, cache)
+    finally:
+        cache.db.close()
+
+
+@router.get("/projects/{project}/usage", response_model=None,
+            summary="Bytes of a project and of each of its artifacts: logical, unique, shared")
+def project_usage(request: Request, project: str) -> dict[str, Any]:
+    """``{"project": {logical, unique, shared, versions, files} or null, "artifacts": [{"artifact", ...}]}``."""
+    access.require(request, project, "read")
+    state = state_of(request)
+    state.project(project)
+    usage = _usage(state)
+    own = usage.projects.get(project)
+    return {"project": own.to_json() if own is not None else None,
+            "artifacts": [{"artifact": a} | u.to_json() for (p, a), u in sorted(usage.artifacts.items()) if p == project]}
+
+
+@router.get("/projects/{project}/usage/{name}", response_model=None,
             summary="Bytes of an artifact and of each of its versions: logical, unique, shared")
 def artifact_usage(request: Request, project: str, name: str) -> dict[str, Any]:
     """``{"artifact": {logical, unique, shared, versions, files}, "versions": [{"version": "v3", ...}],
@@ -27,11 +51,7 @@ def artifact_usage(request: Request, project: str, name: str) -> dict[str, Any]:
     reg = state.registry(project)
     if not reg.versions(name):
         raise reg.not_found(name, None)
-    cache = UsageCache.for_store(state.store)
-    try:
-        usage = store_usage(state.store, cache)
-    finally:
-        cache.db.close()
+    usage = _usage(state)
     art = usage.artifacts.get((project, name))
     versions = sorted((n, u) for (p, a, n), u in usage.versions.items() if (p, a) == (project, name))
     policy = effective_policy(state.store, project, name)

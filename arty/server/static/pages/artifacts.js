@@ -120,13 +120,13 @@ export async function renderArtifact(ctx) {
     h("div", { class: "page-head" }, h("h1", null, name), h("span", { class: "type-badge" }, art.type || "")),
     h("p", { class: "muted" }, `${art.versions.length} version${art.versions.length === 1 ? "" : "s"}`),
     tableBox, form, usageBox);
-  drawUsage(usageBox, base, ctx.signal);  // after the page: it may take a moment on a large store
+  drawUsage(usageBox, `/projects/${seg(project, "usage", name)}`, ctx.signal);  // after the page: it may take a moment on a large store
 }
 
 // The bytes of the artifact and of each version ('art du NAME'), and the retention that applies.
-async function drawUsage(box, base, signal) {
+async function drawUsage(box, path, signal) {
   let u;
-  try { u = await api(`${base}/usage`, { signal }); } catch (err) {
+  try { u = await api(path, { signal }); } catch (err) {
     if (err.name !== "AbortError") fill(box, h("h2", null, "Storage"), errorBox(err));
     return;
   }
