@@ -182,7 +182,9 @@ def du_cmd(ctx: Context, target: str | None, no_runs: bool, as_json: bool) -> No
         click.echo(f"total stored: {human_size(usage.total.unique)} for {human_size(usage.total.logical)} of files")
         return
     if target.endswith("/"):
-        project = target[:-1]
+        from arty.artifacts.names import check_name
+
+        project = check_name(target[:-1], "project")
         if project not in usage.projects:
             raise NotFound(f"project '{project}' has no versions in store '{store.url}'",
                            hint="'art du' lists the projects")
