@@ -275,3 +275,17 @@ def test_a_drafts_ttl_is_recorded_when_logged_and_checked_before(registry, tmp_p
         with pytest.raises(error):
             registry.log(bad, aliases=aliases)
         assert registry.versions("other") == []  # refused before anything was logged
+
+
+def test_push_copies_an_artifacts_policy_and_its_history(registry, tmp_path):
+    from arty.artifacts.transfer import transfer
+
+    store = registry.store
+    log_versions(registry, tmp_path, 2)
+    set_policy(store, "default", "data", keep_last=3, keep_days=None, by="ana@laptop")
+    set_policy(store, "default", "data", keep_last=1, keep_days=None, by="bo@ci")
+    other, _ = init_store(str(tmp_path / "other"))
+    transfer(store, other, "default", "data")
+    assert policy_of(other, "default", "data").keep_last == 1
+    assert [r["by"] for r in policy_history(other, "default", "data")] == ["ana@laptop", "bo@ci"]
+    assert selected(plan_retention(other)) == [("data", 0)]
