@@ -389,8 +389,8 @@ def store_usage(store: Store, cache: UsageCache | None = None, runs: bool = True
     facts = _version_facts(store, cache, live_versions(store))
     media = {d.hex: frozenset({("runs",)}) for d in run_media_digests(store)} if runs else {}
     # the same live versions and run media as a pass before: its result (all of it immutable input)
-    result_key = hashlib.sha256(json.dumps([sorted([list(k), list(v)] for k, v in facts.items()), sorted(media), runs])
-                         .encode()).hexdigest()
+    state = [sorted([list(k), list(v)] for k, v in facts.items()), sorted(media), runs]
+    result_key = hashlib.sha256(json.dumps(state).encode()).hexdigest()
     hit = cache.result(result_key)
     if hit is not None:
         return StoreUsage.from_json(hit | {"nodes_read": 0})
