@@ -121,7 +121,7 @@ def make_history(store_url: str, tmp_path, big: bool = False) -> str:
 def read_commands(run_id: str) -> list[list[str]]:
     return [["get", "ds", "-o", "out1"], ["checkout", "ds", "out1"], ["get", "ds:v0", "-o", "out2"],
             ["ls"], ["ls", "ds"], ["show", "ds"], ["runs"], ["runs", "--json"], ["run", "show", run_id],
-            ["run", "logs", run_id], ["verify"], ["lineage", "ds"]]
+            ["run", "logs", run_id], ["verify"], ["lineage", "ds"], ["du", "ds"], ["gc", "--dry-run"]]
 
 
 def check_outputs(results: dict[str, dict], tmp_path, run_id: str) -> None:
@@ -133,6 +133,7 @@ def check_outputs(results: dict[str, dict], tmp_path, run_id: str) -> None:
     assert results["verify"]["output"].startswith("ok: 1 version verified")
     assert "default/ds:v0  dataset" in results[f"run show {run_id}"]["output"]   # the input edge
     assert "produced by run" in results["lineage ds"]["output"]
+    assert "default/ds" in results["du ds"]["output"]  # the usage cache kept in memory
 
 
 @pytest.mark.parametrize("used_before", [True, False], ids=["caches-exist", "no-cache-folder"])

@@ -112,6 +112,9 @@ class Artifact:
         self.removed: list[str] = []
         self._tmpdir: str | None = None
         self.logged: "ArtifactVersion | None" = None  # set by save()
+        #: Seconds (or a ``datetime.timedelta``) the version is kept after it is logged, W&B's
+        #: ``artifact.ttl``; None or ``"inherit"``: no TTL of its own (docs/retention.md).
+        self.ttl: Any = None
 
     def __repr__(self) -> str:
         return f"Artifact({self.name!r}, type={self.type!r}, {len(self.sources)} sources)"

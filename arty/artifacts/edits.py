@@ -77,10 +77,12 @@ def check_edit(fields: dict[str, Any]) -> dict[str, Any]:
                     raise UsageError(f"invalid tag {t!r}", hint=f"non-empty text of at most {MAX_TAG} characters")
             value = list(dict.fromkeys(value))
         elif key == "ttl":
+            if isinstance(value, str) and value.lower() == "inherit":  # W&B's ArtifactTTL.INHERIT
+                value = None
             if isinstance(value, datetime.timedelta):
                 value = int(value.total_seconds())
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-                raise UsageError(f"invalid ttl {value!r}", hint="a datetime.timedelta, whole seconds, or None")
+                raise UsageError(f"invalid ttl {value!r}", hint="a datetime.timedelta, whole seconds, None or 'inherit'")
         out[key] = value
     return out
 

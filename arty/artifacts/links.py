@@ -7,8 +7,9 @@ each of their versions is a **link** to a version of another project, a version 
 ``"link": {"project", "name", "version"}`` naming the source. A collection has its own
 aliases and alias history like any artifact.
 
-Retention, gc and ``art rm`` must never delete a version that a registry links:
-:func:`linked_versions` is the one place that answers which ones do.
+Retention never deletes a version that a registry links: :func:`linked_versions` is the one
+place that answers which ones do. ``art rm`` of a linked source deletes that version record only:
+the collection's version holds the same manifest, so gc keeps its files and the link still reads.
 """
 
 from __future__ import annotations

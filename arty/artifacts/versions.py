@@ -108,7 +108,10 @@ class Registry:
     def deleted_error(self, name: str, number: int, alias: str | None = None) -> NotFound:
         what = f"alias '{alias}' of artifact '{name}' points to v{number}, which" if alias else \
             f"artifact '{name}:v{number}'"
-        return NotFound(f"{what} was deleted (art rm) in project '{self.project}' "
+        rec = self.store.try_record(f"{layout.deleted(self.project, name)}/{number}.json")
+        reason = rec.get("reason") if rec is not None else None
+        how = f"({reason})" if isinstance(reason, str) and reason.startswith(("retention", "ttl")) else "(art rm)"
+        return NotFound(f"{what} was deleted {how} in project '{self.project}' "
                         f"(versions: {_span(self.versions(name))})",
                         hint=f"'art ls {name}' lists the versions that remain")
 
@@ -126,17 +129,20 @@ class Registry:
                 records.warn_skipped(exc)
         return None
 
-    def delete(self, name: str, number: int, by: str | None = None) -> bool:
+    def delete(self, name: str, number: int, by: str | None = None, reason: str | None = None) -> bool:
         """Delete version ``number`` of ``name``: a record ``deleted/<N>.json``, created if absent
-        (``by``: who, default this process's ``user@host``).
+        (``by``: who, default this process's ``user@host``; ``reason``: why, e.g. the retention
+        rule that selected it, recorded when given).
 
         The version record and its blobs stay; the version is hidden from
         ``latest``, listings and resolving, and ``art gc`` reclaims the blobs no
         other version uses. Returns False when it was already deleted.
         """
         self.version(name, number)  # must exist and not be deleted yet
-        created = self.store.create_record(f"{layout.deleted(self.project, name)}/{number}.json",
-                                           {"version": number, "at": now_iso(), "by": by or who()})
+        rec: dict[str, Any] = {"version": number, "at": now_iso(), "by": by or who()}
+        if reason is not None:
+            rec["reason"] = reason
+        created = self.store.create_record(f"{layout.deleted(self.project, name)}/{number}.json", rec)
         if created:
             self.store.journal("version_deleted", project=self.project, artifact=name, version=number)
         return created
@@ -301,6 +307,7 @@ class Registry:
         blobs until the version record names them (docs/store-format.md).
         """
         aliases = [check_alias(a) for a in aliases]
+        ttl = _draft_ttl(draft, aliases)
         self.store.backend.ensure_writable()
         what = f"add {self.project}/{draft.name}"
         base = draft.base
@@ -324,6 +331,8 @@ class Registry:
             if existing is not None:
                 for a in aliases:
                     self.set_alias(draft.name, existing.number, a, created_by)
+                if ttl is not None:
+                    existing = _give_ttl(self, existing, ttl)
                 return LogResult(existing, False, None, staged.hashed)
             if not self.store.is_local:
                 held.append(Lease.take(self.store, WRITE, what, roots=[tree.digest]))
@@ -349,6 +358,8 @@ class Registry:
             self._move_alias(draft.name, a, number, created_by)
         self.store.journal("version_created", project=self.project, artifact=draft.name, version=number,
                            digest=str(tree.digest))
+        if ttl is not None:
+            version = _give_ttl(self, version, ttl)
         diff = self.trees.diff(previous.digest, tree.digest) if previous is not None else None
         return LogResult(version, True, diff, staged.hashed)
 
@@ -408,6 +419,31 @@ class Registry:
         held[-1].release()
         held.append(new)
         return new
+
+
+def _draft_ttl(draft: Artifact, aliases: list[str]) -> int | None:
+    """The draft's ``ttl`` in seconds (None: none), checked before anything is logged: a TTL that
+    would be past at once, or one on a version that aliases will hold, is refused."""
+    from arty.artifacts.edits import check_edit
+
+    ttl = check_edit({"ttl": getattr(draft, "ttl", None)})["ttl"]
+    if ttl is None:
+        return None
+    if ttl <= 0:
+        raise UsageError(f"ttl {ttl}s of artifact '{draft.name}' is in the past as soon as it is logged",
+                         hint="give a duration above 0, e.g. datetime.timedelta(days=30)")
+    if aliases:
+        raise ConflictError(f"cannot log '{draft.name}' with a ttl and aliases ({', '.join(aliases)}): "
+                            "a version an alias points at is never deleted", hint="give one or the other")
+    return ttl
+
+
+def _give_ttl(registry: Registry, version: "ArtifactVersion", ttl: int) -> "ArtifactVersion":
+    """Record ``ttl`` on a version just logged (or found by its content), as an edit; re-read."""
+    from arty.artifacts.retention import set_ttl
+
+    set_ttl(registry.store, version, ttl)
+    return registry.version(version.base_name, version.number)
 
 
 def _strings(value: Iterable[str] | str, what: str) -> list[str]:
@@ -596,8 +632,10 @@ class ArtifactVersion:
 
     @property
     def ttl(self) -> int | None:
-        """Seconds this version is meant to be kept after it was logged, or None (forever). Recorded
-        only: nothing deletes a version when its TTL has passed."""
+        """Seconds this version is kept after it was logged (``art gc`` deletes it once they have
+        passed), or None: no TTL of its own, the retention policy decides (docs/retention.md).
+        Set a ``datetime.timedelta``, whole seconds, None or ``"inherit"`` (same as None), then
+        :meth:`save`; a TTL already past, or on a version an alias or a registry link holds, is refused."""
         return self._view("ttl", self._edited().get("ttl"))
 
     @ttl.setter
@@ -653,6 +691,10 @@ class ArtifactVersion:
             if held[0] != was:
                 fields[key] = held[0]
         fields = check_edit(fields)
+        if fields.get("ttl") is not None:  # not in the past, not on a version an alias or a link holds
+            from arty.artifacts.retention import check_ttl
+
+            check_ttl(self._registry.store, self, fields["ttl"])
         add: list[str] = []
         drop: list[str] = []
         held = self._views.get("aliases")

@@ -26,7 +26,7 @@ from arty.errors import ArtyError
 
 #: The modules that define the commands (each has a ``COMMANDS`` list), in the order they are registered.
 MODULES = ("artifacts", "registry", "workspace", "tracking", "runs", "lineage", "transfer", "pipeline", "plots",
-           "server", "login", "automations", "experiments", "sweeps")
+           "server", "login", "automations", "experiments", "sweeps", "retention")
 
 
 class ArtyGroup(click.Group):

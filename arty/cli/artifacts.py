@@ -77,6 +77,22 @@ def _parse_metadata(text: str | None) -> dict[str, Any]:
     return value
 
 
+def _parse_ttl(ttl: str | None, aliases: tuple[str, ...]) -> int | None:
+    """``--ttl`` in seconds, checked before anything is logged (None: not given)."""
+    if ttl is None or ttl.lower() in ("none", "inherit"):
+        return None
+    from arty.artifacts.retention import parse_duration
+
+    seconds = parse_duration(ttl)
+    if seconds <= 0:
+        raise UsageError(f"invalid --ttl '{ttl}': it would be past as soon as the version is logged",
+                         hint="give a duration above 0, e.g. --ttl 30d")
+    if aliases:
+        raise UsageError("--ttl cannot go with --alias: a version an alias points at is never deleted",
+                         hint="give one or the other")
+    return seconds
+
+
 @click.command("add")
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--type", "type_", help="Artifact type, e.g. dataset or model (required unless --base).")
@@ -91,11 +107,13 @@ def _parse_metadata(text: str | None) -> dict[str, Any]:
 @click.option("--remove", "removals", multiple=True, metavar="PATH",
               help="With --base: drop this file or folder of the base (repeatable).")
 @click.option("--prefix", metavar="DIR", help="Put the PATHs under DIR inside the version.")
+@click.option("--ttl", "ttl", metavar="DURATION",
+              help="Delete the version this long after it is logged (30d, 12h, 2w; applied by 'art gc').")
 @json_option
 @pass_ctx
 def add_cmd(ctx: Context, paths: tuple[str, ...], type_: str | None, name: str | None, aliases: tuple[str, ...],
             description: str | None, metadata: str | None, refs: tuple[str, ...], base_ref: str | None,
-            removals: tuple[str, ...], prefix: str | None, as_json: bool) -> None:
+            removals: tuple[str, ...], prefix: str | None, ttl: str | None, as_json: bool) -> None:
     """Log PATHs as a new version of an artifact (or find the version that has them).
 
     One folder: its contents at the root. Several paths: each under its base name.
@@ -113,6 +131,7 @@ def add_cmd(ctx: Context, paths: tuple[str, ...], type_: str | None, name: str |
                          (", or --remove PATH" if base_ref else ""))
     if base_ref is None and type_ is None:
         raise UsageError("missing option '--type'", hint="e.g. --type dataset (or --base REF to start from a version)")
+    ttl_seconds = _parse_ttl(ttl, aliases)
     under = check_path(prefix.strip("/")) if prefix is not None and prefix.strip("/") else None
     for p in paths:
         if not os.path.exists(p):
@@ -156,6 +175,7 @@ def add_cmd(ctx: Context, paths: tuple[str, ...], type_: str | None, name: str |
     if base is None and under is None and len(paths) == 1 and not refs and os.path.isdir(paths[0]):
         lock = find_lock()  # read first: a broken arty.lock stops the add before anything is logged
         folder = os.path.abspath(paths[0])
+    draft.ttl = ttl_seconds
     reg = ctx.writable_registry
     from arty.tracking.run import new_run_id, record_finished_run  # here: 'art ls' needs no run code
 
@@ -530,20 +550,27 @@ def rm_cmd(ctx: Context, ref: str, as_json: bool) -> None:
 
 @click.command("gc")
 @click.option("--dry-run", is_flag=True, help="Print what would be removed; remove nothing (and write nothing).")
+@click.option("--no-retention", is_flag=True, help="Do not apply retention policies and TTLs (remove blobs only).")
 @click.option("--grace", default=3600, show_default=True, type=click.FloatRange(min=0), metavar="SECONDS",
               help="Keep unreferenced blobs written less than this long ago (leftovers of crashed writers; "
                    "writers at work are protected by their leases whatever this says).")
 @json_option
 @pass_ctx
-def gc_cmd(ctx: Context, dry_run: bool, grace: float, as_json: bool) -> None:
-    """Remove blobs that no version or run references, that no writer at work may own, and that are
-    older than the grace period."""
+def gc_cmd(ctx: Context, dry_run: bool, no_retention: bool, grace: float, as_json: bool) -> None:
+    """Delete the versions retention policies and TTLs select, then remove blobs that no version or
+    run references, that no writer at work may own, and that are older than the grace period."""
     from arty.artifacts.gc import apply_gc, plan_gc
+    from arty.artifacts.retention import RetentionPlan, apply_retention, plan_retention
+    from arty.artifacts.usage import freed_by
     from arty.index.records import iso
     from arty.store.leases import GC, Lease
 
     store = ctx.store
     removed = 0
+    retention = RetentionPlan(0.0) if no_retention else plan_retention(store)
+    doomed = [(s.project, s.name, s.number) for s in retention.delete]
+    freed = freed_by(store, doomed) if doomed else 0  # the blobs only they reference
+    deleted = retention.delete if dry_run else (apply_retention(store, retention) if doomed else [])
     if dry_run:
         plan = plan_gc(store, grace=grace)
     else:
@@ -553,8 +580,18 @@ def gc_cmd(ctx: Context, dry_run: bool, grace: float, as_json: bool) -> None:
             with progress_bar("removing unreferenced blobs") as bar:
                 removed = apply_gc(store, plan, progress=lambda n: bar(n, 0))
     if as_json:
-        echo_json(plan.to_json() | {"dry_run": dry_run, "removed_blobs": removed})
+        echo_json(plan.to_json() | {"dry_run": dry_run, "removed_blobs": removed,
+                                    "retention": retention.to_json() | {"deleted": [s.to_json() for s in deleted],
+                                                                        "freed_bytes": freed}})
         return
+    for sel in deleted:
+        click.echo(f"{'would delete' if dry_run else 'deleted'} {sel.label} ({human_size(sel.size)}): {sel.reason}")
+    for sel in retention.protected:
+        click.echo(f"kept {sel.label}: {sel.reason}, but held by {', '.join(sel.held_by)}")
+    if deleted:
+        click.echo(f"{'would free' if dry_run else 'freeing'} {human_size(freed)} of blobs only "
+                   f"{plural(len(deleted), 'deleted version')} used"
+                   + (" (removed below once older than the grace period)" if not dry_run else ""))
     verb = "would remove" if dry_run else "removed"
     count = len(plan.blobs) if dry_run else removed
     click.echo(f"{verb} {plural(count, 'blob')} and {plural(len(plan.temp_files), 'temp file')}, "

@@ -25,7 +25,7 @@ from fastapi.staticfiles import StaticFiles
 
 from arty.errors import ArtyError
 from arty.server import (errors, routes_artifacts, routes_auth, routes_automations, routes_protocol, routes_registry,
-                         routes_runs, routes_store, routes_sweeps, routes_workspace)
+                         routes_runs, routes_store, routes_sweeps, routes_usage, routes_workspace)
 from arty.server.accounts import DEFAULT_TTL
 from arty.server.guard import Guard, HostPolicy
 from arty.server.state import ServerState
@@ -100,8 +100,8 @@ def create_app(store: str | Store, *, token: str | None = None, index_path: str 
     app.add_middleware(Guard, policy=policy)  # outermost: nothing runs for a refused host
 
     api = APIRouter(prefix="/api")
-    for module in (routes_store, routes_runs, routes_artifacts, routes_auth, routes_protocol, routes_workspace,
-                   routes_automations, routes_sweeps, routes_registry):
+    for module in (routes_store, routes_runs, routes_artifacts, routes_usage, routes_auth, routes_protocol,
+                   routes_workspace, routes_automations, routes_sweeps, routes_registry):
         api.include_router(module.router)
     app.include_router(api)
 

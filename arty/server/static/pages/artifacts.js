@@ -114,10 +114,35 @@ export async function renderArtifact(ctx) {
   });
 
   await load();
+  const usageBox = h("section", { id: "usage", class: "usage" }, h("h2", null, "Storage"), h("p", { class: "muted" }, "measuring…"));
   fill(ctx.root,
     h("div", { class: "page-head" }, h("h1", null, name), h("span", { class: "type-badge" }, art.type || "")),
     h("p", { class: "muted" }, `${art.versions.length} version${art.versions.length === 1 ? "" : "s"}`),
-    tableBox, form);
+    tableBox, form, usageBox);
+  drawUsage(usageBox, `/projects/${seg(project, "usage", name)}`, ctx.signal);  // after the page: it may take a moment on a large store
+}
+
+// The bytes of the artifact and of each version ('art du NAME'), and the retention that applies.
+async function drawUsage(box, path, signal) {
+  let u;
+  try { u = await api(path, { signal }); } catch (err) {
+    if (err.name !== "AbortError") fill(box, h("h2", null, "Storage"), errorBox(err));
+    return;
+  }
+  const row = (label, x) => h("tr", { dataset: { usage: label } }, h("td", null, label),
+    h("td", { class: "num logical" }, fmtBytes(x.logical)), h("td", { class: "num unique" }, fmtBytes(x.unique)),
+    h("td", { class: "num shared" }, fmtBytes(x.shared)));
+  const p = u.policy;
+  const rules = p ? [p.keep_last != null ? `keep the last ${p.keep_last}` : null,
+    p.keep_days != null ? `keep versions younger than ${p.keep_days} days` : null].filter(Boolean).join(", ") : null;
+  fill(box, h("h2", null, "Storage"),
+    h("p", { class: "muted" }, "Unique: what deleting it would free (shared blobs counted once). Shared: also used by other versions or runs."),
+    h("table", { class: "grid", id: "usage-table" },
+      h("thead", null, h("tr", null, h("th", null, ""), h("th", { class: "num" }, "Logical"), h("th", { class: "num" }, "Unique"),
+        h("th", { class: "num" }, "Shared"))),
+      h("tbody", null, u.artifact ? row("all versions", u.artifact) : null, u.versions.map((v) => row(v.version, v)))),
+    h("p", { class: "muted", id: "retention" }, rules ? `Retention (${p.scope}): ${rules}; 'art gc' applies it.`
+      : "No retention policy: 'art retention set' adds one."));
 }
 
 // -- one version ---------------------------------------------------------------------------------------
