@@ -36,6 +36,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 import runrecords as rr  # noqa: E402  (the tests' record writer: the layout the run writer produces)
+from bench_queries import best  # noqa: E402
 
 from arty.api import Api  # noqa: E402
 from arty.index import experiments  # noqa: E402
@@ -43,15 +44,6 @@ from arty.pipeline.experiment import generated_name, new_id  # noqa: E402
 from arty.store import init_store, layout, open_store  # noqa: E402
 
 PROJECT = "bench"
-
-
-def best(fn, repeat: int) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t)
-    return min(times), result
 
 
 def make_experiments(store, n: int) -> None:

@@ -15,24 +15,10 @@ from typing import Any, Iterable
 from arty.automations import events as _events
 from arty.index.records import parse_time
 from arty.store import Store, layout
-from arty.store.store import journal_id
+from arty.store.store import journal_id, journal_ms
 
 #: Entries this far (ms) behind the cursor are listed again (clock skew between writers).
 WINDOW_MS = 5 * 60 * 1000
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-
-
-def name_ms(name: str) -> int | None:
-    """The milliseconds of a journal-style name (its first 10 characters), None if not one."""
-    if len(name) < 10:
-        return None
-    ms = 0
-    for ch in name[:10]:
-        i = _CROCKFORD.find(ch)
-        if i < 0:
-            return None
-        ms = ms * 32 + i
-    return ms
 
 
 def cursor_at(seconds: float) -> str:
@@ -59,7 +45,7 @@ class Follower:
         return f
 
     def _low(self) -> str:
-        ms = name_ms(self.cursor)
+        ms = journal_ms(self.cursor)
         return "" if ms is None else journal_id(max(0, ms - WINDOW_MS))[:10]
 
     def _listing(self) -> list[str]:

@@ -37,25 +37,13 @@ from arty.index import records, schema
 from arty.index.db import Database
 from arty.index.filters import compile_filter, compile_order, regexp
 from arty.store import Store, layout
-from arty.store.store import journal_id
+from arty.store.store import journal_id, journal_ms
 
 INDEX_FILE = "index.sqlite"
 #: Journal entries this far (ms) before the last one seen are read again (clock skew between writers).
 JOURNAL_WINDOW_MS = 5 * 60 * 1000
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 #: Threads reading records from a remote store.
 REMOTE_THREADS = 16
-
-
-def _journal_ms(name: str) -> int | None:
-    """The milliseconds of a journal entry's name (its first 10 characters), None if not one."""
-    ms = 0
-    for ch in name[:10]:
-        i = _CROCKFORD.find(ch)
-        if i < 0:
-            return None
-        ms = ms * 32 + i
-    return ms if len(name) >= 10 else None
 
 
 def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
@@ -324,7 +312,7 @@ class Index:
         """Journal names above this may still be new (the window before the cursor)."""
         if not cursor:
             return ""
-        ms = _journal_ms(cursor)
+        ms = journal_ms(cursor)
         if ms is None:
             return ""
         return journal_id(max(0, ms - JOURNAL_WINDOW_MS))[:10]

@@ -57,6 +57,20 @@ def journal_id(ms: int | None = None) -> str:
     return head + tail
 
 
+def journal_ms(name: str) -> int | None:
+    """The milliseconds a :func:`journal_id`-style name starts with (its first 10 characters),
+    or None for a name that is not one."""
+    if len(name) < 10:
+        return None
+    ms = 0
+    for ch in name[:10]:
+        i = _CROCKFORD.find(ch)
+        if i < 0:
+            return None
+        ms = ms * 32 + i
+    return ms
+
+
 def encode_json(obj: Any, where: str | None = None) -> bytes:
     """Canonical JSON: sorted keys, no spaces, UTF-8.
 
