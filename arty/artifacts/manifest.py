@@ -192,6 +192,14 @@ def subtree(path: str, obj: dict[str, Any]) -> Digest:
                              hint="'art verify' lists every bad object") from None
 
 
+def _dir_digest(obj: dict[str, Any]) -> Digest | None:
+    """The node digest of a ``dir`` entry, or None when it has none (:func:`subtree` raises)."""
+    try:
+        return Digest.parse(obj["digest"])
+    except (KeyError, TypeError, IntegrityError):
+        return None
+
+
 class TreeReader:
     """Reads manifest nodes from a store (verified, cached) and walks them."""
 
@@ -204,7 +212,13 @@ class TreeReader:
         cached = self._cache.get(digest)
         if cached is not None:
             return cached
-        raw = self.store.read_blob(digest)
+        entries = self._parse(digest, self.store.read_blob(digest))
+        self._cache[digest] = entries
+        return entries
+
+    @staticmethod
+    def _parse(digest: Digest, raw: bytes) -> dict[str, dict[str, Any]]:
+        """The entries of a node's (verified) bytes; IntegrityError when malformed."""
         try:
             obj = json.loads(raw)
             entries = obj["entries"]
@@ -216,8 +230,22 @@ class TreeReader:
             check_part(name)
             if not isinstance(obj, dict):
                 raise IntegrityError(f"manifest node '{digest}' is malformed: entry '{name}' is not an object")
-        self._cache[digest] = entries
         return entries
+
+    def prefetch(self, digests: list[Digest]) -> None:
+        """Read the nodes among ``digests`` not cached yet as one batch (packed neighbours come
+        in one ranged read: on a bucket, a folder's subfolders in one request instead of one
+        each). A node that cannot be read or parsed is left out: :meth:`node` raises for it
+        when it is asked for."""
+        missing = [d for d in dict.fromkeys(digests) if d not in self._cache]
+        if len(missing) < 2:
+            return
+        for digest, raw in self.store.read_blobs(missing).items():
+            if isinstance(raw, bytes):
+                try:
+                    self._cache[digest] = self._parse(digest, raw)
+                except IntegrityError:
+                    pass
 
     def remember(self, nodes: dict[Digest, bytes]) -> None:
         """Cache nodes this process made (and stored), so that reading them costs no store read."""
@@ -230,6 +258,9 @@ class TreeReader:
 
     def _walk(self, root: Digest, prefix: str) -> Iterator[Any]:
         entries = self.node(root)
+        folders = [obj for obj in entries.values() if obj.get("type") == "dir"]
+        if len(folders) > 1:
+            self.prefetch([d for d in (_dir_digest(obj) for obj in folders) if d is not None])
         # Folders sort as "name/" (like git's trees), so the full paths come out sorted:
         # "a.txt" < "a/b" although "a" < "a.txt".
         for name in sorted(entries, key=lambda n: n + "/" if entries[n].get("type") == "dir" else n):
