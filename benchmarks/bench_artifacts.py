@@ -173,6 +173,9 @@ def bench_dataset(label: str, data: str, work: str, repeat: int) -> dict[str, fl
 
 
 def main() -> None:
+    from precompile import compile_arty  # time Arty as installed: from bytecode
+
+    compile_arty()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workdir", default=None, help="scratch folder (default: a temp folder)")
     ap.add_argument("--small", type=int, default=20_000)

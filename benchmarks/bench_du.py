@@ -58,6 +58,9 @@ def du(url: str, cache_dir: str) -> tuple[float, dict]:
 
 
 def main() -> None:
+    from precompile import compile_arty  # time Arty as installed: from bytecode
+
+    compile_arty()
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--files", type=int, default=20_000)
     ap.add_argument("--versions", type=int, default=1000)

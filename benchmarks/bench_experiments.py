@@ -84,6 +84,9 @@ def make_experiments(store, n: int) -> None:
 
 
 def main() -> None:
+    from precompile import compile_arty  # time Arty as installed: from bytecode
+
+    compile_arty()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", help="where to build the store (default: a temporary folder)")
     parser.add_argument("--experiments", type=int, default=1000)

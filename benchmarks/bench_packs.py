@@ -230,6 +230,9 @@ def small_runs(a: argparse.Namespace, tmp: str, report) -> None:
 
 
 def main() -> None:
+    from precompile import compile_arty  # time Arty as installed: from bytecode
+
+    compile_arty()
     ap = argparse.ArgumentParser()
     ap.add_argument("--files", type=int, default=20000)
     ap.add_argument("--big-mib", type=int, default=256)

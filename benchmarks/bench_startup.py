@@ -81,6 +81,9 @@ def log_rate(store: str, steps: int, repeat: int, env: dict[str, str], cwd: str,
 
 
 def main() -> None:
+    from precompile import compile_arty  # time Arty as installed: from bytecode
+
+    compile_arty()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=15, help="runs per start-up figure (default 15)")
     ap.add_argument("--steps", type=int, default=100_000, help="run.log steps (default 100000)")
