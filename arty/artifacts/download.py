@@ -22,7 +22,7 @@ from arty.artifacts.names import check_path
 from arty.errors import ArtyError, IntegrityError, InvalidPath, ReferenceChanged, UsageError
 from arty.hashing import CHUNK, Digest, FileStat, StatCache, hash_file, new_hasher
 from arty.store import Store, UriReader, is_local_uri
-from arty.store.backends import write_all
+from arty.store.backends import create_file
 from arty.store.store import SMALL_FILE
 
 STAGING_PREFIX = ".arty-download-"
@@ -213,9 +213,7 @@ def download(store: Store, entries: list[Entry], root: str, progress: Callable[[
                 if id(a) in direct:
                     data = store.read_blob(a.entry.digest)  # type: ignore[arg-type]
                     a.entry.check_size(len(data))
-                    with open(a.target, "xb", buffering=0) as out:
-                        written.append(a.target)
-                        write_all(out, data)
+                    create_file(a.target, data, written)
                 elif a.entry.is_ref:
                     _fetch_ref(a.entry, os.path.join(staging, str(i)))
                 else:
@@ -239,9 +237,7 @@ def download(store: Store, entries: list[Entry], root: str, progress: Callable[[
                 if isinstance(data, Exception):
                     raise data
                 a.entry.check_size(len(data))
-                with open(a.target, "xb", buffering=0) as out:
-                    written.append(a.target)
-                    write_all(out, data)
+                create_file(a.target, data, written)
                 if progress:
                     progress(1, a.entry.size)
 

@@ -465,6 +465,24 @@ def write_all(out: IO[bytes], data: bytes | memoryview) -> None:
         view = view[out.write(view):]
 
 
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+
+
+def create_file(path: str, data: bytes | memoryview, created: list[str]) -> None:
+    """Create ``path`` (FileExistsError if anything is there, a link included) holding exactly
+    ``data``, with plain descriptor calls (no file object: this runs once per small file of a
+    download). ``path`` is appended to ``created`` as soon as it exists, so a caller can remove
+    it again if the write fails part way."""
+    fd = os.open(path, _NEW_FILE, 0o666)
+    try:
+        created.append(path)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+
+
 def _fsync_dir(path: str) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
