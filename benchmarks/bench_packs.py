@@ -54,6 +54,7 @@ def _run(cmd: list[str], cwd: str | None, env: dict[str, str] | None, check: boo
     ``VmHWM`` of the program, sampled every 20 ms while it runs (``wait4``'s ``ru_maxrss``
     would also count the memory of this process, which the child held until its exec)."""
     global LAST_RSS_MIB
+    os.sync()  # not timed: the writeback of what the last step (or the data set-up) wrote is not this step's
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **(env or {})},
                             stdout=subprocess.DEVNULL, stderr=None if check else subprocess.DEVNULL)

@@ -59,8 +59,15 @@ def main() -> None:
         init_store(store)
         info = ui.fill_store(store, PROJECT, steps=300, seeds=2, folder=os.path.join(tmp, "dataset"))
         runs = info["runs"]
+        # the candidate model linked into the registry as staging (the registry page's shot)
+        from arty.artifacts import Registry
+        from arty.store import open_store
+
+        Registry(open_store(store), PROJECT).resolve("classifier:candidate").link(
+            "registry/digit-classifier", ["staging"])
         server = ui.ServerThread(store).start()
         base = f"{server.url}/p/{PROJECT}"
+        pair = ",".join(runs[n] for n in ("adam-lr0.01-s0", "adam-lr0.03-s0"))
         shots = [
             ("projects", f"{server.url}/", "#projects", None),
             ("runs", f"{base}?order=-summary.best_val_acc", "#project-charts .chart[data-drawn]", None),
@@ -71,6 +78,8 @@ def main() -> None:
             ("run-media", f"{base}/runs/{runs['eval']}?tab=media", "section.media .chart[data-drawn]", None),
             ("artifacts", f"{base}/artifacts", "section.artifact-type", None),
             ("artifact-version", f"{base}/artifacts/digits/v1", "#lineage svg", "#diff-button"),
+            ("compare", f"{base}/compare?runs={pair}", "#compare-charts .chart[data-drawn]", None),
+            ("registry", f"{server.url}/registry/registry", "section.collection", None),
         ]
         try:
             with sync_playwright() as p:
@@ -85,7 +94,7 @@ def main() -> None:
                         page.wait_for_selector("#diff ul, #diff p")
                     page.wait_for_load_state("networkidle")
                     path = os.path.join(out, f"{name}.png")
-                    page.screenshot(path=path, full_page=name in ("artifact-version", "run-media"))
+                    page.screenshot(path=path, full_page=name in ("artifact-version", "run-media", "compare"))
                     print(f"wrote {path}")
                 browser.close()
         finally:
