@@ -381,3 +381,24 @@ def test_a_reader_whose_cached_pack_index_names_a_repacked_pack_still_reads(tmp_
         else:
             assert tree_of(v.download(tmp_path / "out")) == {keep: files[keep].encode()}
     assert not os.path.exists(cached)  # the stale copy is dropped once found out
+
+
+def test_a_download_groups_small_files_into_few_bounded_tasks():
+    """Many small files: about two tasks per worker (so few ranged reads of a bucket), each
+    holding at most DIRECT_GROUP_BYTES in memory; order kept; a file over the cap alone."""
+    from arty.artifacts.download import DIRECT_GROUP, DIRECT_GROUP_BYTES, Action, direct_groups
+    from arty.artifacts.manifest import Entry
+    from arty.hashing import hash_bytes
+
+    def items(sizes):
+        return [(i, Action("fetch", Entry(f"f{i}", n, hash_bytes(str(i).encode())), f"/x/f{i}"))
+                for i, n in enumerate(sizes)]
+
+    many = items([4096] * 20_000)
+    groups = direct_groups(many, workers=8)
+    assert [it for g in groups for it in g] == many
+    assert len(groups) <= 2 * 8 + 1 and all(sum(a.entry.size for _, a in g) <= DIRECT_GROUP_BYTES for g in groups)
+    assert len(direct_groups(items([4096] * 300), workers=8)) == 2  # at least DIRECT_GROUP per task
+    assert len(direct_groups(items([4096] * 300), workers=8)[0]) == DIRECT_GROUP
+    big = direct_groups(items([DIRECT_GROUP_BYTES + 1, 10, DIRECT_GROUP_BYTES, 10]), workers=1)
+    assert [[i for i, _ in g] for g in big] == [[0], [1], [2], [3]]

@@ -26,8 +26,11 @@ from arty.store.backends import create_file
 from arty.store.store import SMALL_FILE
 
 STAGING_PREFIX = ".arty-download-"
-#: Small files fetched per task, in pack order (packed neighbours: one ranged read).
+#: Small files fetched per task, in pack order (packed neighbours: one ranged read): at least
+#: this many, more when there are many (:func:`direct_groups`), and at most
+#: :data:`DIRECT_GROUP_BYTES` of them held in memory at once per task.
 DIRECT_GROUP = 256
+DIRECT_GROUP_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -170,6 +173,27 @@ def check_local_refs(entries: list[Entry], allow_local_refs: bool) -> None:
                               "(art get) or allow_local_refs=True (download())")
 
 
+def direct_groups(items: list[tuple[int, Action]], workers: int) -> list[list[tuple[int, Action]]]:
+    """Split small files (in pack order) into tasks: about two per worker, each of at least
+    :data:`DIRECT_GROUP` files unless fewer are left, and of at most
+    :data:`DIRECT_GROUP_BYTES` (a file over it is a task of its own). Fewer, larger tasks mean
+    fewer requests to a bucket (a task's packed neighbours come in one ranged read)."""
+    per = max(DIRECT_GROUP, -(-len(items) // max(1, 2 * workers)))
+    groups: list[list[tuple[int, Action]]] = []
+    group: list[tuple[int, Action]] = []
+    size = 0
+    for item in items:
+        n = item[1].entry.size
+        if group and (len(group) >= per or size + n > DIRECT_GROUP_BYTES):
+            groups.append(group)
+            group, size = [], 0
+        group.append(item)
+        size += n
+    if group:
+        groups.append(group)
+    return groups
+
+
 def download(store: Store, entries: list[Entry], root: str, progress: Callable[[int, int], None] | None = None,
              stat_cache: StatCache | None = None, workers: int = 8, allow_local_refs: bool = False,
              planned: list[Action] | None = None) -> list[Action]:
@@ -244,7 +268,7 @@ def download(store: Store, entries: list[Entry], root: str, progress: Callable[[
         items = list(enumerate(fetches))
         small = sorted((it for it in items if id(it[1]) in direct),
                        key=lambda it: store.pack_order(it[1].entry.digest))  # type: ignore[arg-type]
-        groups = [small[i:i + DIRECT_GROUP] for i in range(0, len(small), DIRECT_GROUP)]
+        groups = direct_groups(small, workers)
         others = [it for it in items if id(it[1]) not in direct]
         if len(items) == 1 or workers <= 1:
             for group in groups:
