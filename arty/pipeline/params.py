@@ -163,16 +163,24 @@ def flatten(doc: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def parse_set(text: str) -> tuple[str, Any]:
-    """``KEY=VALUE`` of ``--set``; the value read as YAML (``0.01``, ``5``, ``true``, ``adam``, ``[1, 2]``)."""
+def split_assignment(text: str, option: str, example: str) -> tuple[str, str, Any]:
+    """``KEY=VALUE`` of a command-line option: ``(key, the raw value, the value read as YAML)``
+    (``0.01``, ``5``, ``true``, ``adam``, ``[1, 2]``; text YAML cannot read stays text).
+    UsageError naming ``option`` without a ``=`` or a key."""
     key, eq, raw = str(text).partition("=")
     if not eq or not key.strip():
-        raise UsageError(f"invalid --set '{text}'", hint="KEY=VALUE, e.g. --set train.lr=0.01")
+        raise UsageError(f"invalid {option} '{text}'", hint=f"KEY=VALUE, e.g. {example}")
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
-    return key.strip(), value
+    return key.strip(), raw, value
+
+
+def parse_set(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` of ``--set``; the value read as YAML (``0.01``, ``5``, ``true``, ``adam``, ``[1, 2]``)."""
+    key, _, value = split_assignment(text, "--set", "--set train.lr=0.01")
+    return key, value
 
 
 def _kind(value: Any) -> str:

@@ -201,13 +201,7 @@ def parse_output(text: str, where: str = "--output") -> Output:
 
 def parse_param(text: str) -> tuple[str, Any]:
     """``KEY=VALUE``; the value is read as YAML (``3`` is a number, ``true`` a bool, ``a`` a string)."""
-    key, eq, raw = text.partition("=")
-    if not eq or not key.strip():
-        raise UsageError(f"invalid --param '{text}'", hint="KEY=VALUE, e.g. lr=0.01")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        value = raw
+    key, raw, value = params_mod.split_assignment(text, "--param", "lr=0.01")
     if isinstance(value, (dict, list)) or value is None and raw.strip() not in ("null", "~"):
         value = raw
     return key.strip(), value
