@@ -148,7 +148,7 @@ def bench_dataset(label: str, data: str, work: str, repeat: int) -> dict[str, fl
     store_url = reg.store.url
 
     def cli_warm() -> None:
-        subprocess.run(["art", "--store", store_url, "--project", "bench", "add", data, "--type", "dataset",
+        subprocess.run([sys.executable, "-m", "arty", "--store", store_url, "--project", "bench", "add", data, "--type", "dataset",
                         "--name", "data"], check=True, stdout=subprocess.DEVNULL)
 
     cli_warm_t = best(cli_warm, repeat)
