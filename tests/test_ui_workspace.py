@@ -520,3 +520,26 @@ def test_system_metrics_form_the_last_section_against_relative_time(page, tmp_pa
         assert xs == [0, 1, 2]
     finally:
         server.stop()
+
+
+def test_a_panel_dragged_taller_redraws_its_chart_and_keeps_the_height(page, site):
+    """Panels resize (a CSS resize handle); the chart follows the new height, which is kept in
+    the panel's settings, so in the address: a reload draws it that tall again."""
+    url, runs = site
+    open_project(page, url)
+    page.wait_for_function("() => document.querySelector(\".chart[data-key='train/loss']\")?.dataset.drawn")
+    panel = ".panel[data-key='train/loss']"
+    assert page.evaluate(f"getComputedStyle(document.querySelector(\"{panel}\")).resize") == "vertical"
+    before = page.evaluate(f"document.querySelector(\"{panel} .chart\").layout.height")
+    page.evaluate(f"document.querySelector(\"{panel}\").style.height = '480px'")  # what dragging the handle does
+    page.wait_for_function(f"""() => {{
+        const el = document.querySelector("{panel} .chart");
+        return el.layout.height > 400 && el.getBoundingClientRect().height > 400;
+    }}""")
+    assert page.evaluate(f"document.querySelector(\"{panel} .chart\").layout.height") > before
+    page.wait_for_function("() => location.search.includes('480')")
+    page.reload()
+    page.wait_for_function(f"() => document.querySelector(\"{panel} .chart\")?.layout?.height > 400")
+    assert page.evaluate(f"document.querySelector(\"{panel}\").style.height") == "480px"
+    # another panel kept its own height
+    assert page.evaluate("document.querySelector(\".panel[data-key='train/acc'] .chart\").layout.height") == before

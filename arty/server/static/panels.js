@@ -47,8 +47,12 @@ export function effective(settings, key) {
     ymin: own.ymin ?? null,
     ymax: own.ymax ?? null,
     runs: own.runs || "",
+    height: own.height ?? null,
   };
 }
+
+/** The smallest height (px) a panel can be dragged to. */
+const MIN_PANEL = 160;
 
 /**
  * The grid. ``settings`` ({x, smoothing, logY, keyFilter, cols, closed: [section], panels: {key:
@@ -65,6 +69,26 @@ export class PanelGrid {
     this.histories = new Map();  // `${runId}|${x}` -> /history response
     this.sets = [];
     this.ticket = 0;
+    // A panel dragged taller or shorter (its CSS resize handle sets an inline height): the
+    // chart follows, and the height is kept in the panel's settings (so in the URL).
+    this.resizer = typeof ResizeObserver === "function" ? new ResizeObserver((entries) => {
+      for (const entry of entries) this.resized(entry.target);
+    }) : null;
+  }
+
+  resized(panel) {
+    const el = panel.querySelector(".chart");
+    if (!panel.style.height || !el?.layout || !window.Plotly) return;
+    const height = Math.max(MIN_PANEL, Math.round(parseFloat(panel.style.height)));
+    if (this.settings.panels?.[panel.dataset.key]?.height === height) return;
+    this.setPanel(panel.dataset.key, { ...(this.settings.panels?.[panel.dataset.key] || {}), height });
+    window.Plotly.relayout(el, { height: this.chartHeight(panel, height) });
+  }
+
+  /** The chart height that fills a panel ``height`` px tall under its head. */
+  chartHeight(panel, height) {
+    const head = panel.querySelector(".panel-head");
+    return Math.max(100, height - (head ? head.getBoundingClientRect().height : 0) - 2);
   }
 
   /**
@@ -155,6 +179,7 @@ export class PanelGrid {
     const panel = h("div", { class: "panel", dataset: { key } },
       h("div", { class: "panel-head" }, h("span", { class: "panel-title" }, key), gear), chart);
     gear.addEventListener("click", () => this.toggleSettings(panel));
+    this.resizer?.observe(panel);
     return panel;
   }
 
@@ -183,7 +208,7 @@ export class PanelGrid {
     form.addEventListener("submit", (ev) => {
       ev.preventDefault();
       const next = { x: xSel.value || undefined, smoothing: num(smoothing), logY: log.value === "" ? undefined : log.value === "1",
-        ymin: num(ymin), ymax: num(ymax), runs: runs.value.trim() || undefined };
+        ymin: num(ymin), ymax: num(ymax), runs: runs.value.trim() || undefined, height: own.height };
       Object.keys(next).forEach((k) => next[k] === undefined && delete next[k]);
       this.setPanel(key, next);
       form.remove();
@@ -225,9 +250,12 @@ export class PanelGrid {
     }).filter(Boolean);
     const range = eff.ymin != null && eff.ymax != null
       ? (eff.logY ? [Math.log10(eff.ymin), Math.log10(eff.ymax)] : [eff.ymin, eff.ymax]) : null;
+    panel.style.height = eff.height ? `${eff.height}px` : "";
+    const sized = eff.height ? { height: this.chartHeight(panel, eff.height) } : {};
     await lineChart(el, { title: "", lines, xTitle: xTitle(axis), logY: eff.logY, smoothing: eff.smoothing,
       xIsTime: axis === "_timestamp",
-      layout: { showlegend: false, hovermode: "x", hoverdistance: -1, margin: { t: 8 }, yaxis: range ? { range, autorange: false } : { autorange: true } },
+      layout: { showlegend: false, hovermode: "x", hoverdistance: -1, margin: { t: 8 }, ...sized,
+        yaxis: range ? { range, autorange: false } : { autorange: true } },
       trace: { hoverinfo: "none" } });
     el.dataset.lines = String(lines.length);
     attachTip(panel, el, axis);
