@@ -129,8 +129,8 @@ class Accounts:
 
     # -- the cache -------------------------------------------------------------------------
 
-    def _cached(self, key: tuple[Any, ...], load: Callable[[], T]) -> T:
-        if self.ttl > 0:
+    def _cached(self, key: tuple[Any, ...], load: Callable[[], T], fresh: bool = False) -> T:
+        if self.ttl > 0 and not fresh:
             now = time.monotonic()
             with self._lock:
                 hit = self._cache.get(key)
@@ -373,21 +373,25 @@ class Accounts:
                                          "by": by, "at": now_iso(), "seq": s})
         self.forget()
 
-    def _protection(self, project: str, artifact: str, alias: str) -> tuple[bool, int]:
+    def _protection(self, project: str, artifact: str, alias: str, fresh: bool = False) -> tuple[bool, int]:
         def load() -> tuple[bool, int]:
             got = self.store.log_latest(f"{PROTECTED}/{project}/{artifact}/{alias}")
             if got is None or got[1].get("protected") is not True:
                 return False, 0
             n = got[1].get("approvals")
             return True, n if type(n) is int and n > 0 else 0
-        return self._cached(("protected", project, artifact, alias), load)
+        return self._cached(("protected", project, artifact, alias), load, fresh)
 
-    def is_protected(self, project: str, artifact: str, alias: str) -> bool:
-        return self._protection(project, artifact, alias)[0]
+    def is_protected(self, project: str, artifact: str, alias: str, fresh: bool = False) -> bool:
+        """Whether the alias is protected. ``fresh`` reads the store, not the cache: every
+        decision to let a write through asks fresh, so ``art server protect`` run beside a
+        running server holds from the next request on (the cache serves only what is shown)."""
+        return self._protection(project, artifact, alias, fresh)[0]
 
-    def approvals(self, project: str, artifact: str, alias: str) -> int:
-        """How many approvals by other admins a move of the alias needs (0: none, or not protected)."""
-        return self._protection(project, artifact, alias)[1]
+    def approvals(self, project: str, artifact: str, alias: str, fresh: bool = False) -> int:
+        """How many approvals by other admins a move of the alias needs (0: none, or not
+        protected); ``fresh`` as for :meth:`is_protected`."""
+        return self._protection(project, artifact, alias, fresh)[1]
 
     def protected(self, project: str, artifact: str) -> list[str]:
         """The protected aliases of an artifact."""

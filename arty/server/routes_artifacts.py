@@ -171,7 +171,7 @@ def _require_alias_role(request: Request, project: str, name: str, alias: str) -
     check_name(project, "project")
     check_name(name)
     check_alias(alias)
-    protected = state_of(request).accounts.is_protected(project, name, alias)
+    protected = state_of(request).accounts.is_protected(project, name, alias, fresh=True)
     return access.require(request, project, "admin" if protected else "write")
 
 
@@ -185,7 +185,7 @@ def set_alias(request: Request, project: str, name: str, move: AliasMove) -> dic
     who = _require_alias_role(request, project, name, move.alias)
     state = state_of(request)
     v = _resolve(state, project, name, move.version)
-    if state.accounts.approvals(project, name, move.alias) and \
+    if state.accounts.approvals(project, name, move.alias, fresh=True) and \
             state.registry(project).alias_target(name, move.alias) != v.number:  # waits for another admin
         pending = routes_registry.propose(request, project, name, move.alias, v.number, who)
         return _aliases(state, project, name) | {"pending": pending}
@@ -198,7 +198,7 @@ def set_alias(request: Request, project: str, name: str, move: AliasMove) -> dic
 def delete_alias(request: Request, project: str, name: str, alias: str) -> dict[str, Any]:
     who = _require_alias_role(request, project, name, alias)
     state = state_of(request)
-    if state.accounts.approvals(project, name, alias):
+    if state.accounts.approvals(project, name, alias, fresh=True):
         routes_registry.refuse_removal(project, name, alias)
     state.project(project, sync=False)
     reg = state.registry(project)

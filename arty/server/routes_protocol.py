@@ -82,7 +82,7 @@ def _create_role(request: Request) -> Any:
     def role(scope: protocol.Scope) -> str:
         needed = protocol.create_role(scope)
         moved = protocol.alias_moved(scope)
-        if moved is not None and state_of(request).accounts.is_protected(scope.project or "", *moved):
+        if moved is not None and state_of(request).accounts.is_protected(scope.project or "", *moved, fresh=True):
             return "admin"
         return needed
 
@@ -476,7 +476,7 @@ def _open_frame(header: bytes, backend: Backend, algorithm: str) -> tuple[_Uploa
 async def create(request: Request, path: str = Q_PATH) -> Any:
     scope, principal = await run_in_threadpool(_authorise, request, path, _create_role(request))
     moved = protocol.alias_moved(scope)
-    if moved is not None and state_of(request).accounts.approvals(scope.project or "", *moved):
+    if moved is not None and state_of(request).accounts.approvals(scope.project or "", *moved, fresh=True):
         data = await _body_bytes(request, protocol.MAX_RECORD)
         rec = protocol.check_record(path, data)
         return await run_in_threadpool(pending_move, request, scope.project or "", moved[0], moved[1],
