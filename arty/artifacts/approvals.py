@@ -34,6 +34,19 @@ MOVES = "moves"
 REPAIR_AFTER = 60.0
 DECISIONS = ("approved", "rejected", "cancelled")
 _MOVE_ID = re.compile(r"^[0-9a-z]{26}$")
+#: Which aliases are protected: a log per alias, ``{"protected", "approvals", "by", "at"}``
+#: (written by ``art server protect``; docs/store-format.md, ``auth/``).
+PROTECTED = "auth/protected"
+
+
+def protection(store: Store, project: str, artifact: str, alias: str) -> tuple[bool, int]:
+    """``(protected, approvals needed)`` of an alias, from the newest record of its
+    ``auth/protected`` log (no record, or ``protected`` not true: ``(False, 0)``)."""
+    got = store.log_latest(f"{PROTECTED}/{project}/{artifact}/{alias}")
+    if got is None or got[1].get("protected") is not True:
+        return False, 0
+    n = got[1].get("approvals")
+    return True, n if type(n) is int and n > 0 else 0
 
 
 def moves_folder(project: str, name: str) -> str:

@@ -31,6 +31,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from arty.artifacts import approvals
 from arty.errors import ArtyError, UsageError
 from arty.index.records import iso
 from arty.store import Store, layout
@@ -47,8 +48,6 @@ NAMES: dict[str, tuple[str, ...]] = {
     "alert": ("alert",), "*": TYPES,
 }
 ALERT_LEVELS = ("INFO", "WARN", "ERROR")
-#: Where the server keeps which aliases are protected (see docs/store-format.md, ``auth/``).
-PROTECTED = "auth/protected"
 #: The journal kinds events come from, and the event types each can give.
 JOURNAL_KINDS: dict[str, tuple[str, ...]] = {
     "version_created": ("version.created",), "alias_moved": ("alias.moved",),
@@ -121,10 +120,9 @@ def is_protected(store: Store, project: str, artifact: str, alias: str) -> bool:
     """Whether the server protects ``alias`` of ``project/artifact`` (its ``auth/protected`` log);
     False where ``auth/`` cannot be read (a store reached through a server)."""
     try:
-        got = store.log_latest(f"{PROTECTED}/{project}/{artifact}/{alias}")
+        return approvals.protection(store, project, artifact, alias)[0]
     except ArtyError:  # a server store does not serve auth/: unknown reads as not protected
         return False
-    return got is not None and got[1].get("protected") is True
 
 
 def _read(store: Store, path: str, fields: Any = None) -> dict[str, Any] | None:

@@ -31,6 +31,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
+from arty.artifacts import approvals as _approvals
 from arty.artifacts.names import check_alias, check_name
 from arty.errors import ConflictError, InvalidName, NotFound, UsageError
 from arty.store import Store, now_iso
@@ -41,7 +42,7 @@ USERS = f"{AUTH}/users"
 KEYS = f"{AUTH}/keys"
 REVOKED = f"{AUTH}/revoked"
 GRANTS = f"{AUTH}/grants"
-PROTECTED = f"{AUTH}/protected"
+PROTECTED = _approvals.PROTECTED
 
 #: The roles, weakest first; each includes the ones before it.
 ROLES = ("read", "write", "admin")
@@ -374,13 +375,8 @@ class Accounts:
         self.forget()
 
     def _protection(self, project: str, artifact: str, alias: str, fresh: bool = False) -> tuple[bool, int]:
-        def load() -> tuple[bool, int]:
-            got = self.store.log_latest(f"{PROTECTED}/{project}/{artifact}/{alias}")
-            if got is None or got[1].get("protected") is not True:
-                return False, 0
-            n = got[1].get("approvals")
-            return True, n if type(n) is int and n > 0 else 0
-        return self._cached(("protected", project, artifact, alias), load, fresh)
+        return self._cached(("protected", project, artifact, alias),
+                            lambda: _approvals.protection(self.store, project, artifact, alias), fresh)
 
     def is_protected(self, project: str, artifact: str, alias: str, fresh: bool = False) -> bool:
         """Whether the alias is protected. ``fresh`` reads the store, not the cache: every
